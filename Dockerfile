@@ -1,0 +1,20 @@
+# Serves both plain Docker and a Hugging Face Docker Space (which runs containers as UID 1000).
+FROM python:3.12-slim
+
+RUN useradd --create-home --uid 1000 user
+USER user
+ENV HOME=/home/user \
+    PATH=/home/user/.local/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    GRADIO_SERVER_NAME=0.0.0.0 \
+    GRADIO_SERVER_PORT=7860
+WORKDIR /home/user/app
+
+COPY --chown=user requirements.txt .
+RUN pip install --no-cache-dir --user -r requirements.txt
+# No key is baked in: pass them at run time (docker run --env-file .env ...) or as Space secrets.
+COPY --chown=user app.py .
+COPY --chown=user providers ./providers
+
+EXPOSE 7860
+CMD ["python", "app.py"]

@@ -1,0 +1,65 @@
+"""byok-chat's provider layer: which provider, which key, one streaming adapter, safe errors.
+
+A key's path, one module each: ``keys`` (capture and resolve), ``chat`` (use, on one request),
+``errors`` (fail with fixed messages), ``redact`` (mask whatever slips into output).
+"""
+
+from .chat import ChatStream, Usage, close_pools
+from .conversation import CUT_OFF_MARK, ChatRequest, build_request, clean_text
+from .errors import (
+    ByokError,
+    CannotConnect,
+    ConfigError,
+    EmptyReply,
+    InputRejected,
+    InvalidKey,
+    KeyRequired,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ReplyCutOff,
+    RequestRefused,
+    UnknownModel,
+)
+from .keys import Secret, SessionKeys, parse_visitor_key, resolve_key
+from .redact import MASK, RedactingFilter, install_redaction, redact
+from .registry import CUSTOM_ID, PROVIDERS, Provider
+from .settings import Settings, load_settings
+
+__all__ = [
+    "CUSTOM_ID",
+    "CUT_OFF_MARK",
+    "MASK",
+    "PROVIDERS",
+    "ByokError",
+    "CannotConnect",
+    "ChatRequest",
+    "ChatStream",
+    "ConfigError",
+    "EmptyReply",
+    "InputRejected",
+    "InvalidKey",
+    "KeyRequired",
+    "Provider",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "RedactingFilter",
+    "ReplyCutOff",
+    "RequestRefused",
+    "Secret",
+    "SessionKeys",
+    "Settings",
+    "UnknownModel",
+    "Usage",
+    "build_request",
+    "clean_text",
+    "close_pools",
+    "install_redaction",
+    "load_settings",
+    "parse_visitor_key",
+    "redact",
+    "resolve_key",
+]

@@ -1,0 +1,251 @@
+"""The one adapter: stream a chat from any OpenAI-compatible provider through the openai SDK.
+
+One request, one key, an explicit ``base_url``. The HTTP connection pool (and its TLS context)
+is shared by every request on the event loop; the key is not: each request gets a light client
+object carrying only its own key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass
+
+import httpx2
+import openai
+
+from .conversation import CUT_OFF_MARK, ChatRequest
+from .errors import (
+    CannotConnect,
+    EmptyReply,
+    InvalidKey,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ReplyCutOff,
+    RequestRefused,
+    UnknownModel,
+)
+from .keys import Secret
+
+__all__ = ["CUT_OFF_MARK", "ChatStream", "Usage", "close_pools"]
+
+log = logging.getLogger("byok_chat.chat")
+
+# Local servers ignore Authorization, but the SDK must never get an empty key: it would fall back
+# to OPENAI_API_KEY from the environment and send it to the local server.
+NO_KEY_PLACEHOLDER = "no-key-needed"
+# The SDK reads these from the environment and would send them to every provider.
+_NO_AMBIENT_HEADERS = {"OpenAI-Organization": openai.omit, "OpenAI-Project": openai.omit}
+
+_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def _http_pool() -> httpx2.AsyncClient:
+    """The event loop's shared connection pool (an httpx client is bound to one loop)."""
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.get(loop)
+    if pool is None or pool.is_closed:
+        pool = openai.DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+            # A provider API has no reason to redirect a POST; following one could carry the
+            # request body to a host the operator never configured.
+            follow_redirects=False,
+        )
+        _POOLS[loop] = pool
+    return pool
+
+
+async def close_pools() -> None:
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.pop(loop, None)
+    if pool is not None:
+        await pool.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ChatStream:
+    """Iterate to get the reply so far, at most one update per ``update_interval`` seconds.
+
+    The first text is yielded at once; later chunks are coalesced so a fast model does not cost
+    one UI update per token. The full text is always yielded last. After iteration, ``usage``
+    holds the provider's token counts (or an estimate when it sent none).
+    """
+
+    def __init__(
+        self,
+        request: ChatRequest,
+        *,
+        key: Secret | None,
+        timeout: float,
+        max_retries: int = 1,
+        max_seconds: float = 600.0,
+        update_interval: float = 0.04,
+    ) -> None:
+        self.request = request
+        self._key = key
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._max_seconds = max_seconds
+        self._update_interval = update_interval
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        provider = self.request.provider
+        text = ""
+        try:
+            async with aclosing(self._coalesced()) as updates:
+                async for text in updates:
+                    yield text
+        except ProviderError as error:
+            raise self._failure(error, text) from None
+        except openai.APIError as exc:
+            raise self._failure(_map_api_error(exc, self.request), text) from None
+        except httpx2.TimeoutException:
+            raise self._failure(ProviderTimeout(provider.label), text) from None
+        except (httpx2.TransportError, OSError):
+            raise self._failure(CannotConnect(provider.label), text) from None
+        except Exception as exc:  # noqa: BLE001 - malformed SSE and the like; never pass provider text on
+            log.warning("unexpected %s from provider %s", type(exc).__name__, provider.id)
+            raise self._failure(ProviderError(provider.label), text) from None
+        if self.finish_reason is None:
+            raise ReplyCutOff(provider.label, partial=text)
+        if not text.strip():
+            raise EmptyReply(provider.label)
+
+    def _failure(self, error: ProviderError, partial: str) -> ProviderError:
+        log.warning(
+            "chat failed: provider=%s model=%s error=%s status=%s",
+            self.request.provider.id,
+            self.request.model,
+            type(error).__name__,
+            error.status,
+        )
+        return ReplyCutOff(error.label, partial=partial) if partial else error
+
+    async def _coalesced(self) -> AsyncIterator[str]:
+        text = ""
+        last_sent = ""
+        next_at = 0.0
+        # A slow drip never trips the read timeout, so the whole reply has a deadline too.
+        deadline = time.monotonic() + self._max_seconds
+        async with aclosing(self._deltas()) as deltas:
+            async for delta in deltas:
+                text += delta
+                now = time.monotonic()
+                if now > deadline:
+                    raise ProviderTimeout(self.request.provider.label)
+                if now >= next_at:
+                    yield text
+                    last_sent = text
+                    next_at = now + self._update_interval
+        if text != last_sent:
+            yield text
+
+    async def _deltas(self) -> AsyncIterator[str]:
+        request = self.request
+        provider = request.provider
+        client = openai.AsyncOpenAI(
+            api_key=self._key.reveal() if self._key is not None else NO_KEY_PLACEHOLDER,
+            base_url=provider.base_url,
+            http_client=_http_pool(),
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+            default_headers=_NO_AMBIENT_HEADERS,
+        )
+        options: dict[str, object] = {provider.max_tokens_param: request.max_tokens}
+        if provider.stream_usage:
+            options["stream_options"] = {"include_usage": True}
+        stream = await client.chat.completions.create(
+            model=request.model,
+            messages=list(request.messages),  # type: ignore[arg-type]
+            temperature=request.temperature,
+            stream=True,
+            **options,  # type: ignore[arg-type]
+        )
+        completion_chars = 0
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0, False)
+                for choice in chunk.choices:
+                    if choice.finish_reason:
+                        self.finish_reason = choice.finish_reason
+                    delta = choice.delta.content if choice.delta else None
+                    if delta:
+                        completion_chars += len(delta)
+                        yield delta
+        finally:
+            # Stop, a closed tab or an error: release the upstream connection now.
+            await stream.close()
+        if self.usage is None:
+            prompt_chars = sum(len(m["content"]) for m in request.messages)
+            self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
+
+
+def _estimate_tokens(chars: int) -> int:
+    # About four characters a token for English text; good enough for quotas when a provider
+    # sends no usage.
+    return (chars + 3) // 4
+
+
+def _map_api_error(exc: openai.APIError, request: ChatRequest) -> ProviderError:
+    label = request.provider.label
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderTimeout(label)
+    if isinstance(exc, openai.APIConnectionError):
+        return CannotConnect(label)
+    if not isinstance(exc, openai.APIStatusError):
+        return ProviderError(label)  # an `error` event inside the stream
+    status = exc.status_code
+    if status in (401, 403):
+        return InvalidKey(label, status=status)
+    if status == 402 or (status == 429 and exc.code == "insufficient_quota"):
+        return RateLimited(label, status=status, out_of_credit=True)
+    if status == 429:
+        return RateLimited(label, retry_after=_retry_after(exc.response.headers))
+    if status == 404:
+        return UnknownModel(label, model=request.model)
+    if status == 408:
+        return ProviderTimeout(label, status=status)
+    if status >= 500:
+        return ProviderUnavailable(label, status=status)
+    return RequestRefused(label, status=status)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,194 @@
+"""Every error byok-chat raises, in one place.
+
+The tree::
+
+    ByokError                   str(error) is the fixed text a user may see
+    ├── ConfigError             bad operator configuration, found at start-up
+    ├── InputRejected           a request we refuse before contacting a provider
+    ├── KeyRequired             no key for this provider: ask the visitor for one
+    └── ProviderError           the provider failed; never carries the provider's own text
+        ├── InvalidKey          401 / 403
+        ├── RateLimited         429 (rate limit or out of credit), with retry_after when known
+        ├── UnknownModel        404
+        ├── RequestRefused      400 / 422 and other 4xx
+        ├── ProviderUnavailable 5xx
+        ├── ProviderTimeout     no answer within REQUEST_TIMEOUT
+        ├── CannotConnect       DNS, refused or reset connections
+        ├── ReplyCutOff         the stream ended without a finish reason; partial text is kept
+        └── EmptyReply          the provider finished without any text
+
+Provider responses can echo the key (a 401 body that repeats it is common) and Gradio renders
+error text as HTML, so messages here are fixed strings built only from our own data.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ByokError",
+    "CannotConnect",
+    "ConfigError",
+    "EmptyReply",
+    "InputRejected",
+    "InvalidKey",
+    "KeyRequired",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "ReplyCutOff",
+    "RequestRefused",
+    "UnknownModel",
+]
+
+
+class ByokError(Exception):
+    """Base class; ``title`` and ``str(error)`` are safe to show to a user."""
+
+    title = "Something went wrong"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ByokError):
+    title = "Configuration error"
+
+
+class InputRejected(ByokError):
+    title = "Request refused"
+
+
+class KeyRequired(ByokError):
+    title = "API key needed"
+
+    def __init__(self, label: str, env_var: str | None) -> None:
+        where = f", or ask the operator to set {env_var} on the server" if env_var else ""
+        super().__init__(
+            f"Enter your {label} API key in the key box (it is kept for this browser session only){where}."
+        )
+
+
+class ProviderError(ByokError):
+    """The provider failed. Subclasses fix the wording; the provider's text is never kept."""
+
+    title = "Provider error"
+
+    def __init__(self, label: str, *, status: int | None = None) -> None:
+        self.label = label
+        self.status = status
+        super().__init__(self.describe(label))
+
+    def describe(self, label: str) -> str:
+        code = f" (HTTP {self.status})" if self.status else ""
+        return f"{label} returned an error{code}. Try again, or pick another model or provider."
+
+
+class InvalidKey(ProviderError):
+    title = "Invalid API key"
+
+    def describe(self, label: str) -> str:
+        return (
+            f"{label} rejected the API key (HTTP {self.status or 401}). Check that the key is "
+            f"correct, active and meant for {label}, then enter it again."
+        )
+
+
+class RateLimited(ProviderError):
+    title = "Rate limited"
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        status: int | None = 429,
+        retry_after: float | None = None,
+        out_of_credit: bool = False,
+    ) -> None:
+        self.retry_after = retry_after
+        self.out_of_credit = out_of_credit
+        super().__init__(label, status=status)
+
+    def describe(self, label: str) -> str:
+        if self.out_of_credit:
+            return f"{label} says this key is out of credit or over its quota. Check the account's billing."
+        when = (
+            f"Try again in {_seconds(self.retry_after)}."
+            if self.retry_after is not None
+            else "Wait a moment and try again."
+        )
+        return f"{label} is rate limiting this key. {when}"
+
+
+class UnknownModel(ProviderError):
+    title = "Unknown model"
+
+    def __init__(self, label: str, *, model: str, status: int | None = 404) -> None:
+        self.model = model
+        super().__init__(label, status=status)
+
+    def describe(self, label: str) -> str:
+        return (
+            f"{label} does not know the model you chose, or this key cannot use it "
+            f"(HTTP {self.status or 404}). Pick another model."
+        )
+
+
+class RequestRefused(ProviderError):
+    title = "Request refused by the provider"
+
+    def describe(self, label: str) -> str:
+        return (
+            f"{label} refused the request (HTTP {self.status}). The model may not support one of "
+            f"the settings (temperature, max tokens) or the conversation may be too long."
+        )
+
+
+class ProviderUnavailable(ProviderError):
+    title = "Provider unavailable"
+
+    def describe(self, label: str) -> str:
+        return f"{label} had a server error (HTTP {self.status}). Try again in a moment."
+
+
+class ProviderTimeout(ProviderError):
+    title = "Timed out"
+
+    def describe(self, label: str) -> str:
+        return f"{label} did not answer in time. Try again, or pick a faster model."
+
+
+class CannotConnect(ProviderError):
+    title = "Cannot connect"
+
+    def describe(self, label: str) -> str:
+        return (
+            f"Could not connect to {label}. The service may be down, or its address is wrong "
+            f"in the server's configuration."
+        )
+
+
+class ReplyCutOff(ProviderError):
+    title = "Reply cut off"
+
+    def __init__(self, label: str, *, partial: str) -> None:
+        self.partial = partial
+        super().__init__(label)
+
+    def describe(self, label: str) -> str:
+        return f"The connection to {label} ended before the reply was complete."
+
+
+class EmptyReply(ProviderError):
+    title = "Empty reply"
+
+    def describe(self, label: str) -> str:
+        return f"{label} finished without sending any text. Try again or rephrase."
+
+
+def _seconds(value: float) -> str:
+    whole = max(1, round(value))
+    return "1 second" if whole == 1 else f"{whole} seconds"

@@ -1,0 +1,112 @@
+"""The second line of defence: mask every key the process knows in whatever gets written out.
+
+Our own code never logs a key. This catches what other code might: a library logging a request,
+a traceback printed by Gradio, an exception message that quotes a provider. It masks every live
+:class:`~providers.keys.Secret` (server keys and visitors' keys still in a session) and anything
+shaped like a bearer token or a well-known key prefix.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from .keys import live_secrets
+
+__all__ = ["MASK", "RedactingFilter", "RedactingStream", "install_redaction", "redact"]
+
+MASK = "[REDACTED]"
+# Shorter values would mask ordinary words; no real key is this short.
+_MIN_SECRET = 6
+_PATTERNS = re.compile(
+    r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
+    r"|\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"
+    r"|\bhf_[A-Za-z0-9]{20,}"
+    r"|\bgsk_[A-Za-z0-9]{20,}"
+    r"|\bAIza[0-9A-Za-z_-]{30,}"
+)
+
+
+def redact(text: str) -> str:
+    # Longest first, so a key that contains another key is masked whole.
+    for secret in sorted(live_secrets(), key=len, reverse=True):
+        if len(secret) >= _MIN_SECRET and secret in text:
+            text = text.replace(secret, MASK)
+    return _PATTERNS.sub(MASK, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Formats the record first, so a key split across ``%s`` arguments is still found."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not hide the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(text)
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+class RedactingStream(io.TextIOBase):
+    """Wraps stdout/stderr: Gradio prints some tracebacks with print(), not through logging."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._inner.encoding
+
+
+def install_redaction() -> None:
+    """Redact every log record, whichever logger or handler it goes to, and both standard
+    streams. Safe to call twice."""
+    if not getattr(logging.getLogRecordFactory(), "_byok_redacting", False):
+        logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # One INFO line per HTTP request from the HTTP clients drowns out everything else.
+        for noisy in ("httpx", "httpx2"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)
+
+
+def _redacting_factory(
+    make_record: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    redacting_filter = RedactingFilter()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        redacting_filter.filter(record)
+        return record
+
+    factory._byok_redacting = True  # type: ignore[attr-defined]
+    return factory

@@ -1,0 +1,175 @@
+"""The providers byok-chat knows. An OpenAI-compatible provider is data: add a row, no code.
+
+Every row's base URL and key variable come from the provider's own documentation (cited per row).
+``<ID>_BASE_URL`` (``OPENAI_BASE_URL``, ``GROQ_BASE_URL``, ...) lets the operator point a row at
+another address; the key variable is the one the provider's docs use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CUSTOM_ID", "PROVIDERS", "Provider", "get_provider"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provider:
+    id: str
+    label: str
+    base_url: str
+    key_env: str | None
+    models: tuple[str, ...]
+    default_model: str
+    needs_key: bool = True
+    # OpenAI's reasoning models refuse `max_tokens`; every other row accepts it.
+    max_tokens_param: str = "max_tokens"
+    # Mistral answers 422 to `stream_options`; it sends usage in the last chunk anyway.
+    stream_usage: bool = True
+    docs: str = ""
+
+    @property
+    def base_url_env(self) -> str:
+        return f"{self.id.upper()}_BASE_URL"
+
+
+CUSTOM_ID = "custom"
+
+PROVIDERS: tuple[Provider, ...] = (
+    Provider(
+        id="openai",
+        label="OpenAI",
+        base_url="https://api.openai.com/v1",
+        key_env="OPENAI_API_KEY",
+        models=("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5"),
+        default_model="gpt-4.1-mini",
+        max_tokens_param="max_completion_tokens",
+        docs="https://platform.openai.com/docs/api-reference/chat/create",
+    ),
+    Provider(
+        id="anthropic",
+        label="Anthropic",
+        base_url="https://api.anthropic.com/v1/",
+        key_env="ANTHROPIC_API_KEY",
+        models=("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-6"),
+        default_model="claude-sonnet-4-6",
+        docs="https://platform.claude.com/docs/en/api/openai-sdk",
+    ),
+    Provider(
+        id="gemini",
+        label="Google Gemini",
+        base_url="https://generativelanguage.googleapis.com/v1beta/openai/",
+        key_env="GEMINI_API_KEY",
+        models=("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"),
+        default_model="gemini-2.5-flash",
+        docs="https://ai.google.dev/gemini-api/docs/openai",
+    ),
+    Provider(
+        id="groq",
+        label="Groq",
+        base_url="https://api.groq.com/openai/v1",
+        key_env="GROQ_API_KEY",
+        models=("llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-120b"),
+        default_model="llama-3.3-70b-versatile",
+        docs="https://console.groq.com/docs/openai",
+    ),
+    Provider(
+        id="mistral",
+        label="Mistral",
+        base_url="https://api.mistral.ai/v1",
+        key_env="MISTRAL_API_KEY",
+        models=("mistral-large-latest", "mistral-medium-latest", "mistral-small-latest"),
+        default_model="mistral-small-latest",
+        stream_usage=False,
+        docs="https://docs.mistral.ai/api/",
+    ),
+    Provider(
+        id="deepseek",
+        label="DeepSeek",
+        base_url="https://api.deepseek.com/v1",
+        key_env="DEEPSEEK_API_KEY",
+        models=("deepseek-v4-flash", "deepseek-v4-pro"),
+        default_model="deepseek-v4-flash",
+        docs="https://api-docs.deepseek.com/",
+    ),
+    Provider(
+        id="openrouter",
+        label="OpenRouter",
+        base_url="https://openrouter.ai/api/v1",
+        key_env="OPENROUTER_API_KEY",
+        models=("openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"),
+        default_model="openai/gpt-4o-mini",
+        docs="https://openrouter.ai/docs/quickstart",
+    ),
+    Provider(
+        id="together",
+        label="Together AI",
+        base_url="https://api.together.ai/v1",
+        key_env="TOGETHER_API_KEY",
+        models=(
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            "deepseek-ai/DeepSeek-V3",
+            "Qwen/Qwen2.5-72B-Instruct-Turbo",
+        ),
+        default_model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        docs="https://docs.together.ai/docs/inference/openai-compatibility",
+    ),
+    Provider(
+        id="hf",
+        label="Hugging Face Inference Providers",
+        base_url="https://router.huggingface.co/v1",
+        key_env="HF_TOKEN",
+        models=(
+            "openai/gpt-oss-120b",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "Qwen/Qwen3-235B-A22B-Instruct-2507",
+        ),
+        default_model="openai/gpt-oss-120b",
+        docs="https://huggingface.co/docs/inference-providers/tasks/chat-completion",
+    ),
+    Provider(
+        id="ollama",
+        label="Ollama (local)",
+        base_url="http://localhost:11434/v1",
+        key_env="OLLAMA_API_KEY",
+        models=("llama3.2", "gpt-oss:20b", "gemma3"),
+        default_model="llama3.2",
+        needs_key=False,
+        docs="https://docs.ollama.com/api/openai-compatibility",
+    ),
+    Provider(
+        id="lmstudio",
+        label="LM Studio (local)",
+        base_url="http://localhost:1234/v1",
+        key_env="LMSTUDIO_API_KEY",
+        models=("local-model",),
+        default_model="local-model",
+        needs_key=False,
+        docs="https://lmstudio.ai/docs/developer/openai-compat",
+    ),
+    Provider(
+        id="vllm",
+        label="vLLM server (local)",
+        base_url="http://localhost:8000/v1",
+        key_env="VLLM_API_KEY",
+        models=("local-model",),
+        default_model="local-model",
+        needs_key=False,
+        docs="https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html",
+    ),
+    Provider(
+        id="llamacpp",
+        label="llama.cpp server (local)",
+        base_url="http://localhost:8080/v1",
+        key_env="LLAMACPP_API_KEY",
+        models=("local-model",),
+        default_model="local-model",
+        needs_key=False,
+        docs="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
+    ),
+)
+
+_BY_ID = {provider.id: provider for provider in PROVIDERS}
+
+
+def get_provider(provider_id: str) -> Provider | None:
+    return _BY_ID.get(provider_id)

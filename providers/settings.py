@@ -1,0 +1,194 @@
+"""The operator's configuration, read once from the environment and an optional ``.env``.
+
+The environment wins over ``.env``. ``.env`` is read without copying it into ``os.environ``: keys
+stay out of the environment that child processes and the openai SDK's fallbacks read.
+Every malformed value stops start-up with a :class:`ConfigError` that names the variable and the
+fix, and never quotes the value of a key variable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+from .keys import _KEY_SHAPE, Secret
+from .registry import CUSTOM_ID, PROVIDERS, Provider
+
+__all__ = ["Settings", "load_settings"]
+
+# The openai SDK reads these itself and would attach them to requests for *every* provider.
+_SDK_AMBIENT = ("OPENAI_CUSTOM_HEADERS", "OPENAI_ADMIN_KEY")
+_MODEL_NAME = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    providers: tuple[Provider, ...]
+    server_keys: Mapping[str, Secret] = field(repr=False)
+    default_provider: str
+    default_model: str | None = None
+    system_prompt: str = "You are a helpful assistant."
+    request_timeout: float = 60.0
+    max_retries: int = 1
+    max_message_chars: int = 16_000
+    max_history_messages: int = 40
+    max_history_chars: int = 100_000
+    max_output_tokens: int = 8192
+    concurrency_limit: int = 200
+    queue_max_size: int = 400
+    analytics: bool = False
+
+    def provider(self, provider_id: object) -> Provider | None:
+        return next((p for p in self.providers if p.id == provider_id), None)
+
+    def server_key(self, provider_id: str) -> Secret | None:
+        return self.server_keys.get(provider_id)
+
+    def needs_visitor_key(self, provider: Provider) -> bool:
+        return provider.needs_key and provider.id not in self.server_keys
+
+    def initial_model(self, provider: Provider) -> str:
+        if provider.id == self.default_provider and self.default_model:
+            return self.default_model
+        return provider.default_model
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> Settings:
+    env = _merged_environment(os.environ if environ is None else environ, dotenv_path)
+    for name in _SDK_AMBIENT:
+        if env.get(name):
+            raise ConfigError(
+                f"{name} is set. The openai SDK would attach it to requests for every provider, "
+                f"not only OpenAI. Unset {name}."
+            )
+    providers = tuple(_configured(p, env) for p in PROVIDERS) + _custom_provider(env)
+    server_keys = {p.id: key for p in providers if p.key_env and (key := _server_key(env, p.key_env))}
+    default_provider = _default_provider(env, providers, server_keys)
+    default_model = env.get("DEFAULT_MODEL", "").strip() or None
+    if default_model is not None and not _MODEL_NAME.fullmatch(default_model):
+        raise ConfigError("DEFAULT_MODEL must be a model id without spaces, at most 200 characters.")
+    return Settings(
+        providers=providers,
+        server_keys=server_keys,
+        default_provider=default_provider,
+        default_model=default_model,
+        system_prompt=env.get("SYSTEM_PROMPT", "You are a helpful assistant."),
+        request_timeout=_number(env, "REQUEST_TIMEOUT", 60.0, low=1, high=3600),
+        max_message_chars=int(_number(env, "MAX_MESSAGE_CHARS", 16_000, low=100, high=1_000_000)),
+        max_history_messages=int(_number(env, "MAX_HISTORY_MESSAGES", 40, low=0, high=1000)),
+        max_output_tokens=int(_number(env, "MAX_OUTPUT_TOKENS", 8192, low=16, high=1_000_000)),
+        concurrency_limit=int(_number(env, "CONCURRENCY_LIMIT", 200, low=1, high=10_000)),
+        queue_max_size=int(_number(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000)),
+        analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
+    )
+
+
+def _merged_environment(environ: Mapping[str, str], dotenv_path: str | os.PathLike[str] | None) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _server_key(env: Mapping[str, str], name: str) -> Secret | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not _KEY_SHAPE.fullmatch(value):
+        raise ConfigError(
+            f"{name} contains spaces, line breaks or non-ASCII characters. Set it to the key "
+            f"alone, exactly as the provider shows it."
+        )
+    return Secret(value)
+
+
+def _base_url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{name} must be an http:// or https:// URL such as https://api.example.com/v1.")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{name} must not contain credentials, a query or a fragment; put keys in the "
+            f"provider's key variable instead."
+        )
+    return value
+
+
+def _configured(provider: Provider, env: Mapping[str, str]) -> Provider:
+    return replace(provider, base_url=_base_url(env, provider.base_url_env, provider.base_url))
+
+
+def _custom_provider(env: Mapping[str, str]) -> tuple[Provider, ...]:
+    base_url = env.get("CUSTOM_BASE_URL", "").strip()
+    models = tuple(m.strip() for m in env.get("CUSTOM_MODELS", "").split(",") if m.strip())
+    if not base_url:
+        if models or env.get("CUSTOM_API_KEY", "").strip():
+            raise ConfigError(
+                "CUSTOM_MODELS or CUSTOM_API_KEY is set without CUSTOM_BASE_URL. Set "
+                "CUSTOM_BASE_URL to the endpoint's OpenAI-compatible URL (ending in /v1)."
+            )
+        return ()
+    for model in models:
+        if not _MODEL_NAME.fullmatch(model):
+            raise ConfigError("CUSTOM_MODELS must be a comma-separated list of model ids without spaces.")
+    custom = Provider(
+        id=CUSTOM_ID,
+        label=env.get("CUSTOM_LABEL", "").strip() or "Custom endpoint",
+        base_url=_base_url(env, "CUSTOM_BASE_URL", ""),
+        key_env="CUSTOM_API_KEY",
+        models=models or ("default",),
+        default_model=(models or ("default",))[0],
+        needs_key=_flag(env, "CUSTOM_NEEDS_KEY", default=True),
+    )
+    return (custom,)
+
+
+def _default_provider(
+    env: Mapping[str, str], providers: tuple[Provider, ...], server_keys: Mapping[str, Secret]
+) -> str:
+    ids = [p.id for p in providers]
+    chosen = env.get("DEFAULT_PROVIDER", "").strip().lower()
+    if chosen:
+        if chosen not in ids:
+            raise ConfigError(f"DEFAULT_PROVIDER must be one of: {', '.join(ids)}.")
+        return chosen
+    # Open on a provider that works without asking the visitor for anything, when there is one.
+    return next((pid for pid in ids if pid in server_keys), ids[0])
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}.")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false.")

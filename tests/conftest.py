@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from providers import PROVIDERS, Settings, load_settings
+from tests.fake_provider import FakeProvider
+
+# Variables that could make a test pass for the wrong reason: keys, URLs and gates from the
+# developer's own shell.
+_CLEARED = re.compile(
+    r".*_API_KEY|.*_BASE_URL|HF_TOKEN|OPENAI_.*|CUSTOM_.*|DEFAULT_(PROVIDER|MODEL)|SYSTEM_PROMPT"
+    r"|REQUEST_TIMEOUT|ACCESS_CODE.*|RATE_LIMIT.*|DAILY_TOKEN_LIMIT|TRUSTED_PROXIES|ALLOW_.*"
+    r"|ALLOWED_HF_.*|GRADIO_SERVER_(NAME|PORT)|MAX_.*|CONCURRENCY_LIMIT|QUEUE_MAX_SIZE"
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if _CLEARED.fullmatch(name):
+            monkeypatch.delenv(name)
+    # No stray .env from the working tree.
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeProvider]:
+    server = FakeProvider().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def provider(fake: FakeProvider) -> FakeProvider:
+    fake.reset()
+    return fake
+
+
+def canary(kind: str) -> str:
+    """A unique key-shaped value, so a hit anywhere can only come from this test."""
+    return f"sk-canary-{kind}-{secrets.token_hex(12)}"
+
+
+def routed_env(fake: FakeProvider, **extra: str) -> dict[str, str]:
+    """Every provider pointed at the fake server under its own path prefix (/<id>/v1)."""
+    env = {p.base_url_env: f"http://127.0.0.1:{fake.port}/{p.id}/v1" for p in PROVIDERS}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def settings_for(provider: FakeProvider) -> Callable[..., Settings]:
+    def make(**env: str) -> Settings:
+        return load_settings(routed_env(provider, **env), dotenv_path=None)
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningApp:
+    url: str
+    settings: Settings
+    demo: object
+
+
+@pytest.fixture
+def launch() -> Iterator[Callable[[Settings], RunningApp]]:
+    import app
+
+    started: list[object] = []
+
+    def start(settings: Settings) -> RunningApp:
+        demo = app.build_demo(settings)
+        port = free_port()
+        demo.launch(
+            server_name="127.0.0.1",
+            server_port=port,
+            prevent_thread_lock=True,
+            quiet=True,
+            **app.launch_options(settings),
+        )
+        started.append(demo)
+        return RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo)
+
+    yield start
+    for demo in started:
+        demo.close()  # type: ignore[attr-defined]

@@ -1,0 +1,270 @@
+"""A fake OpenAI-compatible provider over real HTTP, for tests and benchmarks.
+
+The model name picks the behaviour, so one server serves every case and a test reads like the
+request it makes:
+
+    any plain name        streams "You said: <last user message>" word by word
+    status-<code>         answers <code> with a JSON error body (status-429-retry-7 adds Retry-After)
+    echo-key-401          a 401 whose message repeats the whole bearer token, as some providers do
+    nonjson-<code>        answers <code> with an HTML body
+    insufficient-quota    429 with code insufficient_quota
+    cutoff                streams text, then ends cleanly without a finish reason or [DONE]
+    reset                 streams text, then resets the TCP connection
+    hang                  accepts the request and never answers
+    stall                 streams some text, then goes silent
+    drip-<ms>             streams 40 chunks <ms> apart
+    malformed             a broken SSE data line mid-stream
+    error-event           an `error` event inside the stream
+    empty                 finishes without any text
+    huge                  a reply of 200,000 characters
+    html                  a reply carrying an <img onerror> and a <script> payload, plus Markdown
+    chunks-<n>-<ms>       <n> chunks of one word, <ms> apart (benchmarks)
+
+Every request is recorded with its path, Authorization header, headers and JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+INJECTION_REPLY = (
+    'Here is **bold** and `code`.\n\n<img src=x onerror="window.__pwned=1">'
+    "<script>window.__pwned=2</script>\n\n```python\nprint('hi')\n```"
+)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    authorization: str | None
+    headers: dict[str, str]
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeProvider:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.open_streams = 0
+        self.closed_early = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeProvider:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.closed_early = 0
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.open_streams == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._record({})
+            if self.path.rstrip("/").endswith("/models"):
+                self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+            else:
+                self._json(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                body = {"_raw": raw.decode("utf-8", "replace")}
+            self._record(body)
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._json(404, {"error": {"message": "not found"}})
+                return
+            self._chat(body)
+
+        def _record(self, body: dict[str, Any]) -> None:
+            fake.record(
+                RecordedRequest(
+                    method=self.command,
+                    path=self.path,
+                    authorization=self.headers.get("Authorization"),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+            )
+
+        def _json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _chat(self, body: dict[str, Any]) -> None:
+            model = str(body.get("model", ""))
+            if m := re.fullmatch(r"status-(\d{3})(?:-retry-(\d+))?", model):
+                headers = {"Retry-After": m.group(2)} if m.group(2) else {}
+                self._json(int(m.group(1)), {"error": {"message": f"fake {m.group(1)}", "type": "fake"}}, headers)
+                return
+            if model == "echo-key-401":
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                message = f"Incorrect API key provided: {token}"
+                self._json(401, {"error": {"message": message, "code": "invalid_api_key"}})
+                return
+            if model == "insufficient-quota":
+                self._json(429, {"error": {"message": "quota", "code": "insufficient_quota"}})
+                return
+            if m := re.fullmatch(r"nonjson-(\d{3})", model):
+                data = b"<html><body>Bad gateway</body></html>"
+                self.send_response(int(m.group(1)))
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            if model == "hang":
+                fake._stop.wait(600)
+                return
+            self._stream(model, body)
+
+        def _stream(self, model: str, body: dict[str, Any]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            with fake._lock:
+                fake.open_streams += 1
+            try:
+                self._stream_body(model, body)
+            except (BrokenPipeError, ConnectionResetError):
+                with fake._lock:
+                    fake.closed_early += 1
+            finally:
+                with fake._lock:
+                    fake.open_streams -= 1
+
+        def _stream_body(self, model: str, body: dict[str, Any]) -> None:
+            words, delay = _reply_plan(model, body)
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            if model == "empty":
+                words = []
+            for index, word in enumerate(words):
+                if fake._stop.is_set():
+                    return
+                if model == "malformed" and index == 2:
+                    self._chunk(b"data: {this is not json\n\n")
+                if model == "error-event" and index == 2:
+                    self._event({"error": {"message": "upstream exploded", "type": "server_error"}}, event="error")
+                    self._end()
+                    return
+                if model == "reset" and index == 3:
+                    self._reset()
+                    return
+                if model == "stall" and index == 3:
+                    fake._stop.wait(600)
+                    return
+                self._event(_chunk(model, {"content": word}))
+                if delay:
+                    time.sleep(delay)
+            if model == "cutoff":
+                self._end()
+                return
+            self._event(_chunk(model, {}, finish_reason="stop"))
+            if include_usage:
+                usage = {"prompt_tokens": 11, "completion_tokens": len(words), "total_tokens": 11 + len(words)}
+                self._event({**_chunk(model, {}), "choices": [], "usage": usage})
+            self._chunk(b"data: [DONE]\n\n")
+            self._end()
+
+        def _event(self, payload: dict[str, Any], event: str | None = None) -> None:
+            prefix = f"event: {event}\n".encode() if event else b""
+            self._chunk(prefix + b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _end(self) -> None:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _reset(self) -> None:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
+    return Handler
+
+
+def _reply_plan(model: str, body: dict[str, Any]) -> tuple[list[str], float]:
+    if m := re.fullmatch(r"chunks-(\d+)-(\d+)", model):
+        return ["tok "] * int(m.group(1)), int(m.group(2)) / 1000
+    if m := re.fullmatch(r"drip-(\d+)", model):
+        return ["drip "] * 40, int(m.group(1)) / 1000
+    if model == "huge":
+        return ["x" * 1000] * 200, 0.0
+    if model == "html":
+        return [INJECTION_REPLY[i : i + 20] for i in range(0, len(INJECTION_REPLY), 20)], 0.0
+    last_user = next(
+        (m.get("content", "") for m in reversed(body.get("messages") or []) if m.get("role") == "user"),
+        "",
+    )
+    words = f"You said: {last_user}".split(" ")
+    return [w + " " for w in words[:-1]] + words[-1:], 0.0
+
+
+def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
