@@ -5,6 +5,8 @@ The tree::
     ByokError                   str(error) is the fixed text a user may see
     ├── ConfigError             bad operator configuration, found at start-up
     ├── InputRejected           a request we refuse before contacting a provider
+    ├── AccessDenied            the access gate or the Hugging Face allow-list said no
+    ├── QuotaExceeded           this client used up its requests or tokens on a server key
     ├── KeyRequired             no key for this provider: ask the visitor for one
     └── ProviderError           the provider failed; never carries the provider's own text
         ├── InvalidKey          401 / 403
@@ -24,6 +26,7 @@ error text as HTML, so messages here are fixed strings built only from our own d
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "ByokError",
     "CannotConnect",
     "ConfigError",
@@ -34,6 +37,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "QuotaExceeded",
     "RateLimited",
     "ReplyCutOff",
     "RequestRefused",
@@ -60,6 +64,21 @@ class ConfigError(ByokError):
 
 class InputRejected(ByokError):
     title = "Request refused"
+
+
+class AccessDenied(ByokError):
+    title = "Access code needed"
+
+
+class QuotaExceeded(ByokError):
+    title = "Usage limit reached"
+
+    def __init__(self, what: str, *, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"You have used up {what} on this server's key. Try again in {_seconds(retry_after)}, "
+            f"or use your own API key."
+        )
 
 
 class KeyRequired(ByokError):
@@ -191,4 +210,8 @@ class EmptyReply(ProviderError):
 
 def _seconds(value: float) -> str:
     whole = max(1, round(value))
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if whole >= size * 1.5:
+            count = round(whole / size)
+            return f"{count} {unit}s"
     return "1 second" if whole == 1 else f"{whole} seconds"
