@@ -1,47 +1,70 @@
 """byok-chat: a chat UI for any OpenAI-compatible provider that never leaks an API key.
 
-This file is the UI only. Provider data, key handling, errors and redaction live in providers/.
+This file is the UI only. Provider data, key handling, access, quotas, errors and redaction live
+in providers/.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-# Before Gradio is imported: these defaults also hold under `gradio app.py` (reload mode), which
-# never calls our launch(). The operator can still turn either on in the environment.
+# Before Gradio is imported: these defaults also hold under `gradio app.py` (reload mode). The
+# operator can still turn either on in the environment.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
+# uvicorn would otherwise rewrite the client address from X-Forwarded-For for any loopback peer;
+# byok-chat reads forwarded headers itself, only from the proxies in TRUSTED_PROXIES.
+os.environ["FORWARDED_ALLOW_IPS"] = ""
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from providers import (
     CUT_OFF_MARK,
     ByokError,
-    ChatStream,
     ConfigError,
     InputRejected,
     Provider,
     ReplyCutOff,
     SessionKeys,
-    Settings,
-    build_request,
     install_redaction,
     load_settings,
     parse_visitor_key,
-    resolve_key,
 )
+from providers.access import ACCESS_STATE_KEY, GATE_PATH, GateMiddleware, peer_and_headers
+from providers.service import Caller, ChatService, exposure_warning
 
 # API callers bring their own key in this header, never in event data: event inputs are kept in
 # Gradio's per-session memory and deep-link snapshots.
 KEY_HEADER = "x-provider-key"
+log = logging.getLogger("byok_chat.app")
 
 
-def build_demo(settings: Settings) -> gr.Blocks:
+def build_demo(service: ChatService) -> gr.Blocks:
+    settings = service.settings
     first = settings.provider(settings.default_provider)
     assert first is not None
+
+    def caller(request: gr.Request, visitor_key: Any = None) -> Caller:
+        scope = request.request.scope if request.request is not None else {}
+        peer, headers = peer_and_headers(scope)
+        return service.caller(
+            peer=peer,
+            headers=headers,
+            gate_passed=bool(scope.get("state", {}).get(ACCESS_STATE_KEY)),
+            oauth_info=_oauth_info(request),
+            visitor_key=visitor_key,
+        )
+
+    def chat_caller(request: gr.Request, keys: SessionKeys, provider_id: object) -> Caller:
+        visitor_key = keys.get(str(provider_id)) if isinstance(keys, SessionKeys) else None
+        if visitor_key is None:
+            visitor_key = parse_visitor_key(request.headers.get(KEY_HEADER, ""))
+        return caller(request, visitor_key)
 
     async def chat(
         message: str,
@@ -55,8 +78,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         request: gr.Request,
     ) -> AsyncIterator[str]:
         try:
-            chat_request = build_request(
-                settings,
+            async for text in service.reply(
+                chat_caller(request, keys, provider_id),
                 message=message,
                 history=history,
                 provider_id=provider_id,
@@ -64,17 +87,6 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 system_prompt=system_prompt,
                 temperature=temperature,
                 max_tokens=max_tokens,
-            )
-            provider = chat_request.provider
-            visitor_key = keys.get(provider.id) if isinstance(keys, SessionKeys) else None
-            if visitor_key is None:
-                visitor_key = parse_visitor_key(request.headers.get(KEY_HEADER, ""))
-            key = resolve_key(provider, settings, visitor_key=visitor_key)
-            async for text in ChatStream(
-                chat_request,
-                key=key,
-                timeout=settings.request_timeout,
-                max_retries=settings.max_retries,
             ):
                 yield text
         except ReplyCutOff as cut:
@@ -85,57 +97,70 @@ def build_demo(settings: Settings) -> gr.Blocks:
         except ByokError as error:
             raise gr.Error(str(error), title=error.title, print_exception=False) from None
 
-    def key_box(provider: Provider) -> dict[str, Any]:
-        return gr.update(
-            visible=settings.needs_visitor_key(provider),
-            value="",
-            label=f"Your {provider.label} API key",
-        )
-
-    def key_status(provider: Provider, keys: SessionKeys) -> str:
+    def key_status(provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
         if provider.id in keys:
             return f"Your {provider.label} key is set for this browser session only."
-        if settings.server_key(provider.id) is not None:
-            return f"{provider.label} uses the server's key: no key needed."
         if not provider.needs_key:
             return f"{provider.label} needs no key."
+        if not box_shown:
+            return f"{provider.label} uses the server's key: no key needed."
         return (
             f"Enter your {provider.label} key and press Enter. It is kept in server memory for "
             f"this session only: never saved, never logged, gone when you reload."
         )
 
-    def capture_key(raw: str, provider_id: str, keys: SessionKeys) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    def provider_view(
+        provider: Provider, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        shown = service.key_box_needed(provider, may_use_server_keys=caller(request).may_use_server_keys)
+        box = gr.update(visible=shown, value="", label=f"Your {provider.label} API key")
+        return box, key_status(provider, keys, shown), gr.update(visible=provider.id in keys)
+
+    def usage_text(request: gr.Request) -> str:
+        usage = service.usage_today(caller(request).client)
+        limit = f" of {usage.token_limit:,}" if usage.token_limit else ""
+        return f"Your usage today: {usage.requests:,} chats, {usage.tokens:,}{limit} tokens."
+
+    def capture_key(
+        raw: str, provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
         provider = settings.provider(provider_id) or first
         try:
             key = parse_visitor_key(raw)
         except InputRejected as rejected:
             gr.Warning(str(rejected), title=rejected.title)
             key = None
-        if key is not None and settings.needs_visitor_key(provider):
+        if key is not None and provider.needs_key:
             keys.set(provider.id, key)
-        # Returning "" blanks the box in the browser and in Gradio's copy of the session's values.
-        return gr.update(value=""), key_status(provider, keys), gr.update(visible=provider.id in keys)
+        # The returned view blanks the box, in the browser and in Gradio's copy of the session.
+        return provider_view(provider, keys, request)
 
-    def forget_key(provider_id: str, keys: SessionKeys) -> tuple[str, dict[str, Any]]:
+    def forget_key(
+        provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
         provider = settings.provider(provider_id) or first
         keys.forget(provider.id)
-        return key_status(provider, keys), gr.update(visible=False)
+        return provider_view(provider, keys, request)
 
     def switch_provider(
-        provider_id: str, keys: SessionKeys
+        provider_id: str, keys: SessionKeys, request: gr.Request
     ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
         provider = settings.provider(provider_id) or first
-        return (
-            gr.update(choices=list(provider.models), value=settings.initial_model(provider)),
-            key_box(provider),
-            key_status(provider, keys),
-            gr.update(visible=provider.id in keys),
-        )
+        model = gr.update(choices=list(provider.models), value=settings.initial_model(provider))
+        return (model, *provider_view(provider, keys, request))
+
+    def on_load(
+        provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any], str]:
+        provider = settings.provider(provider_id) or first
+        return (*provider_view(provider, keys, request), usage_text(request))
 
     with gr.Blocks(title="byok-chat", analytics_enabled=settings.analytics, fill_height=True) as demo:
         keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
         with gr.Sidebar(open=True):
             gr.Markdown("### byok-chat")
+            if settings.allowed_hf_users or settings.allowed_hf_orgs:
+                gr.LoginButton()
             provider_box = gr.Dropdown(
                 choices=[(p.label, p.id) for p in settings.providers],
                 value=first.id,
@@ -150,17 +175,20 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 info="Pick one or type any model id.",
                 elem_id="model",
             )
+            first_box_shown = service.key_box_needed(first, may_use_server_keys=not settings.access_code_byo_exempt)
             key_input = gr.Textbox(
                 type="password",
                 value="",
                 label=f"Your {first.label} API key",
                 placeholder="Paste your key, then press Enter",
-                visible=settings.needs_visitor_key(first),
+                visible=first_box_shown,
                 elem_id="key-box",
                 html_attributes=gr.InputHTMLAttributes(autocomplete="off", spellcheck=False),
             )
-            status = gr.Markdown(key_status(first, SessionKeys()), elem_id="key-status")
+            status = gr.Markdown(key_status(first, SessionKeys(), first_box_shown), elem_id="key-status")
             forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
+            if settings.access_codes:
+                gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
             with gr.Accordion("Settings", open=False):
                 system_box = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
                 temperature_box = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature")
@@ -171,16 +199,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     step=1,
                     label="Max tokens",
                 )
-        gr.ChatInterface(
+            usage = gr.Markdown("", elem_id="usage")
+        chat_ui = gr.ChatInterface(
             chat,
-            additional_inputs=[
-                provider_box,
-                model_box,
-                system_box,
-                temperature_box,
-                max_tokens_box,
-                keys,
-            ],
+            additional_inputs=[provider_box, model_box, system_box, temperature_box, max_tokens_box, keys],
             api_name="chat",
             editable=True,
             flagging_mode="never",
@@ -190,18 +212,16 @@ def build_demo(settings: Settings) -> gr.Blocks:
             fill_height=True,
         )
 
-        # The key's events are private: never in the API docs, never in the browser's run history.
+        # The key's events and the other helpers are private: never in the API docs, never in the
+        # browser's run history.
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-        capture_outputs = [key_input, status, forget]
-        key_input.submit(capture_key, [key_input, provider_box, keys], capture_outputs, **private)
-        key_input.blur(capture_key, [key_input, provider_box, keys], capture_outputs, **private)
-        forget.click(forget_key, [provider_box, keys], [status, forget], **private)
-        provider_box.change(
-            switch_provider,
-            [provider_box, keys],
-            [model_box, key_input, status, forget],
-            **private,
-        )
+        view = [key_input, status, forget]
+        key_input.submit(capture_key, [key_input, provider_box, keys], view, **private)
+        key_input.blur(capture_key, [key_input, provider_box, keys], view, **private)
+        forget.click(forget_key, [provider_box, keys], view, **private)
+        provider_box.change(switch_provider, [provider_box, keys], [model_box, *view], **private)
+        demo.load(on_load, [provider_box, keys], [*view, usage], **private)
+        chat_ui.textbox.submit(usage_text, None, usage, **private)
 
         def end_session(request: gr.Request) -> None:
             # Gradio keeps a closed session's state for an hour in case the tab comes back;
@@ -211,28 +231,39 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         demo.unload(end_session)
 
-    demo.queue(
-        max_size=settings.queue_max_size,
-        default_concurrency_limit=settings.concurrency_limit,
-    )
+    demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
     return demo
 
 
-try:
-    SETTINGS = load_settings()
-except ConfigError as error:
-    raise SystemExit(f"byok-chat: configuration error: {error}") from None
-install_redaction()
-demo = build_demo(SETTINGS)
+def _oauth_info(request: gr.Request) -> dict[str, Any] | None:
+    # Present only when Hugging Face login is on (Gradio then installs its session middleware).
+    try:
+        info = request.request.session.get("oauth_info") if request.request is not None else None
+    except AssertionError:
+        return None
+    return info if isinstance(info, dict) else None
 
 
-def launch_options(settings: Settings) -> dict[str, Any]:
-    return {
+def launch_options(service: ChatService) -> dict[str, Any]:
+    options: dict[str, Any] = {
         "run_history": False,
         "show_error": False,
         # Gradio runs at most max_threads jobs at once, async ones included.
-        "max_threads": max(40, settings.concurrency_limit),
+        "max_threads": max(40, service.settings.concurrency_limit),
+        # Server-side rendering would fetch the page from behind the access gate.
+        "ssr_mode": False,
     }
+    if service.gate is not None:
+        options["app_kwargs"] = {"middleware": [Middleware(GateMiddleware, gate=service.gate)]}
+    return options
+
+
+try:
+    SERVICE = ChatService(load_settings())
+except ConfigError as error:
+    raise SystemExit(f"byok-chat: configuration error: {error}") from None
+install_redaction()
+demo = build_demo(SERVICE)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -241,11 +272,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="open a temporary public share link")
     args = parser.parse_args(argv)
+    host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    warning = exposure_warning(SERVICE.settings, host=host, share=args.share)
+    if warning:
+        log.warning(warning)
     demo.launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share or None,
-        **launch_options(SETTINGS),
+        **launch_options(SERVICE),
     )
 
 

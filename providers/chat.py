@@ -195,9 +195,10 @@ class ChatStream:
         finally:
             # Stop, a closed tab or an error: release the upstream connection now.
             await stream.close()
-        if self.usage is None:
-            prompt_chars = sum(len(m["content"]) for m in request.messages)
-            self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
+            if self.usage is None:
+                # Estimated even for a stopped reply, so Stop is no way around a token quota.
+                prompt_chars = sum(len(m["content"]) for m in request.messages)
+                self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
 
 
 def _estimate_tokens(chars: int) -> int:

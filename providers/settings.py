@@ -14,12 +14,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .access import TrustedProxies
 from .errors import ConfigError
 from .keys import _KEY_SHAPE, Secret
+from .quota import open_storage, parse_rate_limits
 from .registry import CUSTOM_ID, PROVIDERS, Provider
 
 __all__ = ["Settings", "load_settings"]
@@ -45,6 +48,21 @@ class Settings:
     concurrency_limit: int = 200
     queue_max_size: int = 400
     analytics: bool = False
+    access_codes: tuple[Secret, ...] = field(default=(), repr=False)
+    access_code_byo_exempt: bool = False
+    allowed_hf_users: frozenset[str] = frozenset()
+    allowed_hf_orgs: frozenset[str] = frozenset()
+    rate_limit: str = ""
+    daily_token_limit: int | None = None
+    rate_limit_storage: str = "memory://"
+    trusted_proxies: str = ""
+    allow_custom_base_url: bool = False
+    allow_local_base_url: bool = False
+
+    @property
+    def gated(self) -> bool:
+        """Is anything standing between a stranger and the server's keys?"""
+        return bool(self.access_codes or self.allowed_hf_users or self.allowed_hf_orgs)
 
     def provider(self, provider_id: object) -> Provider | None:
         return next((p for p in self.providers if p.id == provider_id), None)
@@ -77,7 +95,10 @@ def load_settings(
     default_model = env.get("DEFAULT_MODEL", "").strip() or None
     if default_model is not None and not _MODEL_NAME.fullmatch(default_model):
         raise ConfigError("DEFAULT_MODEL must be a model id without spaces, at most 200 characters.")
+    gate = _gate_settings(env)
     return Settings(
+        **gate,
+        **_quota_settings(env, has_server_keys=bool(server_keys), gated=_is_gated(gate)),
         providers=providers,
         server_keys=server_keys,
         default_provider=default_provider,
@@ -91,6 +112,73 @@ def load_settings(
         queue_max_size=int(_number(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000)),
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
     )
+
+
+def _gate_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    codes = tuple(c.strip() for c in env.get("ACCESS_CODE", "").split(",") if c.strip())
+    if any(len(code) < 8 for code in codes):
+        raise ConfigError("ACCESS_CODE: every code must be at least 8 characters (use a long random phrase).")
+    return {
+        "access_codes": tuple(Secret(code) for code in codes),
+        "access_code_byo_exempt": _flag(env, "ACCESS_CODE_BYO_EXEMPT", default=False),
+        "allowed_hf_users": _names(env, "ALLOWED_HF_USERS"),
+        "allowed_hf_orgs": _names(env, "ALLOWED_HF_ORGS"),
+        "trusted_proxies": _trusted_proxies(env),
+        "allow_custom_base_url": _flag(env, "ALLOW_CUSTOM_BASE_URL", default=False),
+        "allow_local_base_url": _flag(env, "ALLOW_LOCAL_BASE_URL", default=False),
+    }
+
+
+def _is_gated(gate: Mapping[str, Any]) -> bool:
+    return bool(gate["access_codes"] or gate["allowed_hf_users"] or gate["allowed_hf_orgs"])
+
+
+# A server key with nobody guarding it gets these unless the operator says otherwise.
+DEFAULT_OPEN_RATE_LIMIT = "10/minute;200/day"
+DEFAULT_OPEN_DAILY_TOKENS = 200_000
+
+
+def _quota_settings(env: Mapping[str, str], *, has_server_keys: bool, gated: bool) -> dict[str, Any]:
+    open_defaults = has_server_keys and not gated
+    rate_limit = env.get("RATE_LIMIT", "").strip()
+    if rate_limit.lower() in {"off", "none", "0"}:
+        rate_limit = ""
+    elif not rate_limit:
+        rate_limit = DEFAULT_OPEN_RATE_LIMIT if open_defaults else ""
+    try:
+        parse_rate_limits(rate_limit)
+    except ValueError:
+        raise ConfigError("RATE_LIMIT must look like 10/minute or 10/minute;200/day (or off).") from None
+    tokens_raw = env.get("DAILY_TOKEN_LIMIT", "").strip()
+    if tokens_raw:
+        daily_tokens: int | None = int(_number(env, "DAILY_TOKEN_LIMIT", 0, low=0, high=10**12)) or None
+    else:
+        daily_tokens = DEFAULT_OPEN_DAILY_TOKENS if open_defaults else None
+    storage = env.get("RATE_LIMIT_STORAGE", "").strip() or "memory://"
+    try:
+        open_storage(storage)
+    except Exception:  # noqa: BLE001 - any failure here is the operator's URI; say so plainly
+        raise ConfigError(
+            "RATE_LIMIT_STORAGE must be memory:// or a storage URI such as redis://host:6379 "
+            "that the limits library supports."
+        ) from None
+    return {"rate_limit": rate_limit, "daily_token_limit": daily_tokens, "rate_limit_storage": storage}
+
+
+def _names(env: Mapping[str, str], name: str) -> frozenset[str]:
+    return frozenset(n.strip().lower() for n in env.get(name, "").split(",") if n.strip())
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> str:
+    spec = env.get("TRUSTED_PROXIES", "").strip()
+    try:
+        TrustedProxies(spec)
+    except ValueError:
+        raise ConfigError(
+            "TRUSTED_PROXIES must be * or a comma-separated list of addresses or networks, "
+            "such as 127.0.0.1,10.0.0.0/8."
+        ) from None
+    return spec
 
 
 def _merged_environment(environ: Mapping[str, str], dotenv_path: str | os.PathLike[str] | None) -> dict[str, str]:

@@ -1,0 +1,336 @@
+"""Who is asking, and may they spend the server's keys?
+
+Two pieces, both enforced on the server:
+
+- :func:`client_id` names a client for quotas and throttling: the logged-in user, else the peer
+  address. ``X-Forwarded-For`` is believed only when the peer is a proxy the operator listed in
+  ``TRUSTED_PROXIES``; the session hash is chosen by the browser and never names a client.
+- :class:`AccessGate` is an ASGI middleware in front of *every* route of the app (page, config,
+  queue, run, files, internal events): without a valid access code nothing is served but the gate
+  page. We gate in front of Gradio rather than with ``launch(auth=...)`` because Gradio's login
+  guards only the routes that declare it, asks for a user name a shared code does not have, and
+  gives its check no client address to throttle guessing with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from .keys import Secret
+
+__all__ = [
+    "ACCESS_HEADER",
+    "COOKIE_NAME",
+    "GATE_PATH",
+    "AccessGate",
+    "GateMiddleware",
+    "TrustedProxies",
+    "client_id",
+    "peer_and_headers",
+]
+
+log = logging.getLogger("byok_chat.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+GATE_PATH = "/byok/access"
+LOGOUT_PATH = "/byok/logout"
+COOKIE_NAME = "byok_access"
+# API clients (gradio_client, scripts) send the code in this header on every request.
+ACCESS_HEADER = "x-access-code"
+# Failed guesses per client; each tier is a longer pause than the last.
+GUESS_LIMITS = "5/minute;20/hour;100/day"
+# Gradio's launch() calls this on itself to start the queue; it reveals nothing.
+_ALWAYS_OPEN = frozenset({"/gradio_api/startup-events"})
+_MAX_FORM_BYTES = 4096
+
+
+class TrustedProxies:
+    """``TRUSTED_PROXIES``: addresses or networks of proxies, or ``*`` for "one proxy, any address"."""
+
+    def __init__(self, spec: str) -> None:
+        items = [part.strip() for part in spec.split(",") if part.strip()]
+        self.any_single_hop = items == ["*"]
+        self.networks = () if self.any_single_hop else tuple(ipaddress.ip_network(i, strict=False) for i in items)
+
+    def __bool__(self) -> bool:
+        return self.any_single_hop or bool(self.networks)
+
+    def trusts(self, address: str) -> bool:
+        if self.any_single_hop:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def client_address(self, peer: str, forwarded_for: str | None) -> str:
+        if not forwarded_for or not self.trusts(peer):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        if self.any_single_hop:
+            return hops[-1] if hops else peer
+        # Walk back from the hop nearest to us; the first address we do not trust is the client.
+        # Anything further left was written by the client and proves nothing.
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return hop
+        return hops[0] if hops else peer
+
+
+def peer_and_headers(scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    return peer, headers
+
+
+def client_id(peer: str, headers: Mapping[str, str], trusted: TrustedProxies, *, username: str | None = None) -> str:
+    if username:
+        return f"user:{username}"
+    return f"ip:{trusted.client_address(peer, headers.get('x-forwarded-for'))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    granted: bool
+    retry_after: float = 0.0
+
+
+class AccessGate:
+    """Access codes, the signed cookie that remembers one, and throttled guessing."""
+
+    def __init__(
+        self,
+        codes: tuple[Secret, ...],
+        *,
+        storage: Storage,
+        trusted: TrustedProxies,
+        byo_exempt: bool = False,
+        cookie_hours: float = 24 * 7,
+    ) -> None:
+        if not codes:
+            raise ValueError("an access gate needs at least one code")
+        self._digests = tuple(hashlib.sha256(c.reveal().encode()).digest() for c in codes)
+        # Derived from the codes: every replica with the same codes accepts the same cookies,
+        # and changing the codes signs everybody out.
+        self._cookie_key = hmac.new(b"byok-chat access cookie", b"\0".join(sorted(self._digests)), "sha256").digest()
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._guess_limits: list[RateLimitItem] = parse_many(GUESS_LIMITS)
+        self.trusted = trusted
+        self.byo_exempt = byo_exempt
+        self.cookie_seconds = int(cookie_hours * 3600)
+
+    def code_matches(self, candidate: str) -> bool:
+        digest = hashlib.sha256(candidate.encode("utf-8", "replace")).digest()
+        # Compare against every code, without stopping early, in constant time.
+        matches = [hmac.compare_digest(digest, known) for known in self._digests]
+        return any(matches)
+
+    def try_code(self, client: str, candidate: str) -> Verdict:
+        wait = self._throttled_for(client)
+        if wait:
+            return Verdict(False, wait)
+        if self.code_matches(candidate):
+            return Verdict(True)
+        for item in self._guess_limits:
+            self._limiter.hit(item, "access-guess", client)
+        log.warning("wrong access code from client=%s", client)
+        return Verdict(False, self._throttled_for(client))
+
+    def _throttled_for(self, client: str) -> float:
+        waits = [
+            self._limiter.get_window_stats(item, "access-guess", client).reset_time - time.time()
+            for item in self._guess_limits
+            if not self._limiter.test(item, "access-guess", client)
+        ]
+        return max(waits, default=0.0) and max(1.0, max(waits))
+
+    def make_cookie(self) -> str:
+        expires = int(time.time()) + self.cookie_seconds
+        return f"{expires}.{self._sign(expires)}"
+
+    def cookie_valid(self, value: str | None) -> bool:
+        if not value or "." not in value:
+            return False
+        expires_text, signature = value.split(".", 1)
+        if not expires_text.isdigit() or int(expires_text) < time.time():
+            return False
+        return hmac.compare_digest(signature, self._sign(int(expires_text)))
+
+    def _sign(self, expires: int) -> str:
+        return hmac.new(self._cookie_key, str(expires).encode(), "sha256").hexdigest()
+
+
+ACCESS_STATE_KEY = "byok_access_granted"
+
+
+class GateMiddleware:
+    """Install with ``Middleware(GateMiddleware, gate=gate)``; it sees every request first."""
+
+    def __init__(self, app: ASGIApp, gate: AccessGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path = _app_path(scope)
+        if scope["type"] == "http" and path == GATE_PATH:
+            await self._enter_code(scope, receive, send)
+            return
+        if scope["type"] == "http" and path == LOGOUT_PATH:
+            await _redirect(send, scope, clear_cookie=True)
+            return
+        granted, retry_after = self._check(scope)
+        scope.setdefault("state", {})[ACCESS_STATE_KEY] = granted
+        if granted or self.gate.byo_exempt or path in _ALWAYS_OPEN:
+            await self.app(scope, receive, send)
+            return
+        await _refuse(scope, receive, send, retry_after)
+
+    def _check(self, scope: Scope) -> tuple[bool, float]:
+        peer, headers = peer_and_headers(scope)
+        if self.gate.cookie_valid(_cookie(headers, COOKIE_NAME)):
+            return True, 0.0
+        candidate = headers.get(ACCESS_HEADER)
+        if not candidate:
+            return False, 0.0
+        verdict = self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
+        return verdict.granted, verdict.retry_after
+
+    async def _enter_code(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await _send_html(send, 200, _gate_page(""))
+            return
+        body = await _read_body(receive, _MAX_FORM_BYTES)
+        candidate = (parse_qs(body.decode("utf-8", "replace")).get("code") or [""])[0]
+        peer, headers = peer_and_headers(scope)
+        verdict = self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
+        if verdict.granted:
+            await _redirect(send, scope, cookie=self.gate.make_cookie(), max_age=self.gate.cookie_seconds)
+        elif verdict.retry_after:
+            await _send_html(send, 429, _gate_page(_too_many(verdict.retry_after)), retry_after=verdict.retry_after)
+        else:
+            await _send_html(send, 401, _gate_page("That code is not right. Try again."))
+
+
+def _app_path(scope: Scope) -> str:
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _cookie(headers: Mapping[str, str], name: str) -> str | None:
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:  # noqa: BLE001 - a malformed cookie header is just "no cookie"
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > limit:
+            return b""
+    return body
+
+
+def _too_many(retry_after: float) -> str:
+    return f"Too many wrong codes from your address. Try again in {max(1, round(retry_after))} seconds."
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, retry_after: float) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    _, headers = peer_and_headers(scope)
+    wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "")
+    if wants_page:
+        message = _too_many(retry_after) if retry_after else ""
+        await _send_html(send, 429 if retry_after else 401, _gate_page(message), retry_after=retry_after)
+        return
+    detail = _too_many(retry_after) if retry_after else "Access code required."
+    payload = json.dumps({"error": detail}).encode()
+    await _send(send, 429 if retry_after else 401, payload, "application/json", retry_after=retry_after)
+
+
+async def _redirect(
+    send: Send, scope: Scope, *, cookie: str | None = None, max_age: int = 0, clear_cookie: bool = False
+) -> None:
+    secure = "; Secure" if scope.get("scheme") == "https" else ""
+    headers = [(b"location", b"../"), (b"cache-control", b"no-store")]
+    if cookie is not None or clear_cookie:
+        value = "" if clear_cookie else cookie
+        age = 0 if clear_cookie else max_age
+        attributes = f"{COOKIE_NAME}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Lax{secure}"
+        headers.append((b"set-cookie", attributes.encode()))
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_html(send: Send, status: int, page: str, *, retry_after: float = 0.0) -> None:
+    await _send(send, status, page.encode(), "text/html; charset=utf-8", retry_after=retry_after)
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: str, *, retry_after: float = 0.0) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", str(max(1, round(retry_after))).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _gate_page(message: str) -> str:
+    notice = f'<p class="notice" role="alert">{html.escape(message)}</p>' if message else ""
+    # The form posts relative to this page so it works under any root path or proxy prefix.
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>byok-chat: access code</title>
+<style>
+body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:100vh;margin:0;background:#f6f7f9}}
+form{{background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px #0002;max-width:22rem;width:90%}}
+input,button{{font-size:1rem;padding:.6rem;width:100%;box-sizing:border-box;margin-top:.6rem}}
+button{{background:#ea580c;color:#fff;border:0;border-radius:6px;cursor:pointer}}
+.notice{{color:#b91c1c}}
+</style></head>
+<body><form method="post" action="{GATE_PATH.lstrip("/")}" id="access-form">
+<h1>byok-chat</h1><p>This chat uses the operator's API keys. Enter the access code you were given.</p>
+{notice}
+<input type="password" name="code" id="access-code" autocomplete="off" autofocus required
+ aria-label="Access code" placeholder="Access code">
+<button type="submit" id="access-submit">Enter</button>
+</form></body></html>"""

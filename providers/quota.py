@@ -1,0 +1,95 @@
+"""Per-client quotas on the server's keys, and usage counts, in memory or in a shared store.
+
+Counting uses the ``limits`` library: its storages (memory, Redis, Valkey, memcached...) are
+atomic per hit, so a limit holds under parallel requests and across replicas that share a store
+(``RATE_LIMIT_STORAGE=redis://...``). Writing that ourselves would mean writing the Lua scripts
+too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerDay, parse_many
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+from .errors import QuotaExceeded
+
+__all__ = ["Quotas", "UsageToday", "open_storage", "parse_rate_limits"]
+
+_USAGE_TTL = 2 * 24 * 3600
+
+
+def open_storage(uri: str) -> Storage:
+    return storage_from_string(uri)
+
+
+def parse_rate_limits(spec: str) -> list[RateLimitItem]:
+    return parse_many(spec) if spec.strip() else []
+
+
+@dataclass(frozen=True, slots=True)
+class UsageToday:
+    requests: int
+    tokens: int
+    token_limit: int | None
+
+
+class Quotas:
+    """``admit`` before spending a server key, ``record`` after every chat."""
+
+    def __init__(self, storage: Storage, *, rate_limits: list[RateLimitItem], daily_tokens: int | None) -> None:
+        self._storage = storage
+        self._requests = MovingWindowRateLimiter(storage)
+        self._tokens = FixedWindowRateLimiter(storage)
+        self.rate_limits = rate_limits
+        self.daily_tokens = RateLimitItemPerDay(daily_tokens) if daily_tokens else None
+
+    def admit(self, client: str) -> None:
+        """Count one request on a server key, or raise QuotaExceeded. Atomic per limit."""
+        if self.daily_tokens is not None and not self._tokens.test(self.daily_tokens, "tokens", client):
+            raise QuotaExceeded(
+                "your tokens for today", retry_after=self._reset_in(self._tokens, self.daily_tokens, client)
+            )
+        for item in self.rate_limits:
+            if not self._requests.hit(item, "requests", client):
+                raise QuotaExceeded(
+                    f"your requests ({_per(item)})", retry_after=self._reset_in(self._requests, item, client)
+                )
+
+    def charge(self, client: str, tokens: int) -> None:
+        # The reply is already streamed; the count still goes up, so the next request is refused.
+        if self.daily_tokens is not None and tokens > 0:
+            self._tokens.hit(self.daily_tokens, "tokens", client, cost=tokens)
+
+    def record(self, client: str, provider_id: str, tokens: int) -> None:
+        day = _today()
+        for scope in (provider_id, "*"):
+            self._storage.incr(f"byok/usage/{day}/{client}/{scope}/requests", _USAGE_TTL)
+            if tokens > 0:
+                self._storage.incr(f"byok/usage/{day}/{client}/{scope}/tokens", _USAGE_TTL, amount=tokens)
+
+    def usage_today(self, client: str, provider_id: str = "*") -> UsageToday:
+        day = _today()
+        return UsageToday(
+            requests=self._storage.get(f"byok/usage/{day}/{client}/{provider_id}/requests"),
+            tokens=self._storage.get(f"byok/usage/{day}/{client}/{provider_id}/tokens"),
+            token_limit=self.daily_tokens.amount if self.daily_tokens else None,
+        )
+
+    @staticmethod
+    def _reset_in(limiter: FixedWindowRateLimiter | MovingWindowRateLimiter, item: RateLimitItem, client: str) -> float:
+        kind = "tokens" if isinstance(limiter, FixedWindowRateLimiter) else "requests"
+        return max(1.0, limiter.get_window_stats(item, kind, client).reset_time - time.time())
+
+
+def _per(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return f"{item.amount} per {unit}" if item.multiples == 1 else f"{item.amount} per {item.multiples} {unit}s"
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
