@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from providers import PROVIDERS, Settings, load_settings
+from providers.service import ChatService
 from tests.fake_provider import FakeProvider
 
 # Variables that could make a test pass for the wrong reason: keys, URLs and gates from the
@@ -75,6 +76,7 @@ class RunningApp:
     url: str
     settings: Settings
     demo: object
+    service: ChatService
 
 
 @pytest.fixture
@@ -84,17 +86,18 @@ def launch() -> Iterator[Callable[[Settings], RunningApp]]:
     started: list[object] = []
 
     def start(settings: Settings) -> RunningApp:
-        demo = app.build_demo(settings)
+        service = ChatService(settings)
+        demo = app.build_demo(service)
         port = free_port()
         demo.launch(
             server_name="127.0.0.1",
             server_port=port,
             prevent_thread_lock=True,
             quiet=True,
-            **app.launch_options(settings),
+            **app.launch_options(service),
         )
         started.append(demo)
-        return RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo)
+        return RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo, service=service)
 
     yield start
     for demo in started:
