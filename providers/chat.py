@@ -106,6 +106,9 @@ class ChatStream:
         self._update_interval = update_interval
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        # Everything received so far, including text still held back by coalescing: a failure
+        # must keep all of it, not only what the last update showed.
+        self._received = ""
 
     async def __aiter__(self) -> AsyncIterator[str]:
         provider = self.request.provider
@@ -115,16 +118,16 @@ class ChatStream:
                 async for text in updates:
                     yield text
         except ProviderError as error:
-            raise self._failure(error, text) from None
+            raise self._failure(error, self._received) from None
         except openai.APIError as exc:
-            raise self._failure(_map_api_error(exc, self.request), text) from None
+            raise self._failure(_map_api_error(exc, self.request), self._received) from None
         except httpx2.TimeoutException:
-            raise self._failure(ProviderTimeout(provider.label), text) from None
+            raise self._failure(ProviderTimeout(provider.label), self._received) from None
         except (httpx2.TransportError, OSError):
-            raise self._failure(CannotConnect(provider.label), text) from None
+            raise self._failure(CannotConnect(provider.label), self._received) from None
         except Exception as exc:  # noqa: BLE001 - malformed SSE and the like; never pass provider text on
             log.warning("unexpected %s from provider %s", type(exc).__name__, provider.id)
-            raise self._failure(ProviderError(provider.label), text) from None
+            raise self._failure(ProviderError(provider.label), self._received) from None
         if self.finish_reason is None:
             raise ReplyCutOff(provider.label, partial=text)
         if not text.strip():
@@ -149,6 +152,7 @@ class ChatStream:
         async with aclosing(self._deltas()) as deltas:
             async for delta in deltas:
                 text += delta
+                self._received = text
                 now = time.monotonic()
                 if now > deadline:
                     raise ProviderTimeout(self.request.provider.label)
