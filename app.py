@@ -123,7 +123,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
 
     def capture_key(
         raw: str, provider_id: str, keys: SessionKeys, request: gr.Request
-    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    ) -> tuple[dict[str, Any], str, dict[str, Any], SessionKeys]:
         provider = settings.provider(provider_id) or first
         try:
             key = parse_visitor_key(raw)
@@ -133,7 +133,9 @@ def build_demo(service: ChatService) -> gr.Blocks:
         if key is not None and provider.needs_key:
             keys.set(provider.id, key)
         # The returned view blanks the box, in the browser and in Gradio's copy of the session.
-        return provider_view(provider, keys, request)
+        # Returning the state registers it with Gradio's state holder, which is what lets
+        # end_session delete it (and run its delete_callback).
+        return (*provider_view(provider, keys, request), keys)
 
     def forget_key(
         provider_id: str, keys: SessionKeys, request: gr.Request
@@ -216,8 +218,8 @@ def build_demo(service: ChatService) -> gr.Blocks:
         # browser's run history.
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
         view = [key_input, status, forget]
-        key_input.submit(capture_key, [key_input, provider_box, keys], view, **private)
-        key_input.blur(capture_key, [key_input, provider_box, keys], view, **private)
+        key_input.submit(capture_key, [key_input, provider_box, keys], [*view, keys], **private)
+        key_input.blur(capture_key, [key_input, provider_box, keys], [*view, keys], **private)
         forget.click(forget_key, [provider_box, keys], view, **private)
         provider_box.change(switch_provider, [provider_box, keys], [model_box, *view], **private)
         demo.load(on_load, [provider_box, keys], [*view, usage], **private)
