@@ -9,24 +9,34 @@ request it makes:
     nonjson-<code>        answers <code> with an HTML body
     insufficient-quota    429 with code insufficient_quota
     cutoff                streams text, then ends cleanly without a finish reason or [DONE]
-    reset                 streams text, then resets the TCP connection
-    hang                  accepts the request and never answers
+    reset                 streams text, then resets the TCP connection (RST)
+    drop                  streams text, then closes the connection mid-body (FIN, no last chunk)
+    hang                  accepts the request and never answers (not even headers)
     stall                 streams some text, then goes silent
+    stall-<n>             streams <n> words, then goes silent (stall-0: headers, then silence)
+    keepalive             streams some text, then only SSE comments (": ping") forever
     drip-<ms>             streams 40 chunks <ms> apart
+    drip-<ms>-<n>         streams <n> chunks <ms> apart
     malformed             a broken SSE data line mid-stream
     error-event           an `error` event inside the stream
+    error-event-echo      an `error` event whose message repeats the whole bearer token
     empty                 finishes without any text
     huge                  a reply of 200,000 characters
     html                  a reply carrying an <img onerror> and a <script> payload, plus Markdown
     chunks-<n>-<ms>       <n> chunks of one word, <ms> apart (benchmarks)
 
 Every request is recorded with its path, Authorization header, headers and JSON body.
+``active`` counts requests being answered, ``open_streams`` streams being sent: both fall back to
+0 once the client has closed its connection, since every "silent" mode watches for the client
+hanging up (so a test can tell that the app released its upstream connection).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import socket
 import struct
 import threading
@@ -54,6 +64,7 @@ class FakeProvider:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[RecordedRequest] = []
         self.open_streams = 0
+        self.active = 0
         self.closed_early = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -94,7 +105,7 @@ class FakeProvider:
     def wait_idle(self, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.open_streams == 0:
+            if self.open_streams == 0 and self.active == 0:
                 return True
             time.sleep(0.02)
         return False
@@ -125,7 +136,15 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._json(404, {"error": {"message": "not found"}})
                 return
-            self._chat(body)
+            with fake._lock:
+                fake.active += 1
+            try:
+                self._chat(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                with fake._lock:
+                    fake.active -= 1
 
         def _record(self, body: dict[str, Any]) -> None:
             fake.record(
@@ -171,7 +190,7 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
                 return
             if model == "hang":
-                fake._stop.wait(600)
+                self._wait_for_hangup(600)
                 return
             self._stream(model, body)
 
@@ -196,20 +215,31 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             if model == "empty":
                 words = []
+            stall_at = 3 if model == "stall" else int(m.group(1)) if (m := re.fullmatch(r"stall-(\d+)", model)) else -1
             for index, word in enumerate(words):
                 if fake._stop.is_set():
                     return
+                if index == stall_at:
+                    self._wait_for_hangup(600)
+                    return
                 if model == "malformed" and index == 2:
                     self._chunk(b"data: {this is not json\n\n")
-                if model == "error-event" and index == 2:
-                    self._event({"error": {"message": "upstream exploded", "type": "server_error"}}, event="error")
+                if model.startswith("error-event") and index == 2:
+                    message = "upstream exploded"
+                    if model == "error-event-echo":
+                        message += ": " + (self.headers.get("Authorization") or "")
+                    self._event({"error": {"message": message, "type": "server_error"}}, event="error")
                     self._end()
                     return
                 if model == "reset" and index == 3:
                     self._reset()
                     return
-                if model == "stall" and index == 3:
-                    fake._stop.wait(600)
+                if model == "drop" and index == 3:
+                    self._drop()
+                    return
+                if model == "keepalive" and index == 3:
+                    while not self._wait_for_hangup(0.2):
+                        self._chunk(b": ping\n\n")
                     return
                 self._event(_chunk(model, {"content": word}))
                 if delay:
@@ -237,8 +267,37 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
 
         def _reset(self) -> None:
+            # Closing the socket object is not enough: rfile/wfile keep it open until the handler
+            # returns, and socketserver then ends it politely with a FIN. Close the descriptor
+            # itself with a zero linger, which sends an RST at once.
+            self.close_connection = True
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
+            os.close(self.connection.detach())
+
+        def _drop(self) -> None:
+            # A FIN in the middle of a chunked body: the client sees an incomplete message.
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+        def _wait_for_hangup(self, seconds: float) -> bool:
+            """Stay silent up to ``seconds``; True as soon as the client closes the connection."""
+            deadline = time.monotonic() + seconds
+            while not fake._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+                if readable:
+                    try:
+                        if not self.connection.recv(1, socket.MSG_PEEK):
+                            self.close_connection = True
+                            return True
+                    except OSError:
+                        self.close_connection = True
+                        return True
+                    # The client sent more bytes (the next pipelined request): not a hang-up.
+                    time.sleep(0.05)
+            return True
 
     return Handler
 
@@ -246,8 +305,10 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
 def _reply_plan(model: str, body: dict[str, Any]) -> tuple[list[str], float]:
     if m := re.fullmatch(r"chunks-(\d+)-(\d+)", model):
         return ["tok "] * int(m.group(1)), int(m.group(2)) / 1000
-    if m := re.fullmatch(r"drip-(\d+)", model):
-        return ["drip "] * 40, int(m.group(1)) / 1000
+    if m := re.fullmatch(r"drip-(\d+)(?:-(\d+))?", model):
+        return ["drip "] * int(m.group(2) or 40), int(m.group(1)) / 1000
+    if model in {"reset", "drop", "stall", "keepalive"} or model.startswith(("stall-", "error-event")):
+        return [f"word{i} " for i in range(20)], 0.0
     if model == "huge":
         return ["x" * 1000] * 200, 0.0
     if model == "html":
