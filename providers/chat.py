@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import random
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletionChunk
 
 from .conversation import CUT_OFF_MARK, ChatRequest
 from .errors import (
@@ -121,7 +123,7 @@ class ChatStream:
             raise self._failure(error, self._received) from None
         except openai.APIError as exc:
             raise self._failure(_map_api_error(exc, self.request), self._received) from None
-        except httpx2.TimeoutException:
+        except (httpx2.TimeoutException, TimeoutError):
             raise self._failure(ProviderTimeout(provider.label), self._received) from None
         except (httpx2.TransportError, OSError):
             raise self._failure(CannotConnect(provider.label), self._received) from None
@@ -147,15 +149,11 @@ class ChatStream:
         text = ""
         last_sent = ""
         next_at = 0.0
-        # A slow drip never trips the read timeout, so the whole reply has a deadline too.
-        deadline = time.monotonic() + self._max_seconds
         async with aclosing(self._deltas()) as deltas:
             async for delta in deltas:
                 text += delta
                 self._received = text
                 now = time.monotonic()
-                if now > deadline:
-                    raise ProviderTimeout(self.request.provider.label)
                 if now >= next_at:
                     yield text
                     last_sent = text
@@ -166,27 +164,34 @@ class ChatStream:
     async def _deltas(self) -> AsyncIterator[str]:
         request = self.request
         provider = request.provider
+        # A slow drip, or a provider sending only SSE keep-alive comments, never trips the read
+        # timeout, so the whole reply has a deadline too.
+        reply_deadline = asyncio.get_running_loop().time() + self._max_seconds
         client = openai.AsyncOpenAI(
             api_key=self._key.reveal() if self._key is not None else NO_KEY_PLACEHOLDER,
             base_url=provider.base_url,
             http_client=_http_pool(),
             timeout=self._timeout,
-            max_retries=self._max_retries,
+            # We retry in _open: the SDK's own retries multiply REQUEST_TIMEOUT and sleep through
+            # a Retry-After of up to two minutes before the user hears anything.
+            max_retries=0,
             default_headers=_NO_AMBIENT_HEADERS,
         )
         options: dict[str, object] = {provider.max_tokens_param: request.max_tokens}
         if provider.stream_usage:
             options["stream_options"] = {"include_usage": True}
-        stream = await client.chat.completions.create(
+        stream = await self._open(
+            client,
             model=request.model,
-            messages=list(request.messages),  # type: ignore[arg-type]
+            messages=list(request.messages),
             temperature=request.temperature,
             stream=True,
-            **options,  # type: ignore[arg-type]
+            **options,
         )
         completion_chars = 0
+        chunks = stream.__aiter__()
         try:
-            async for chunk in stream:
+            while (chunk := await _next_chunk(chunks, reply_deadline, provider.label)) is not None:
                 if chunk.usage is not None:
                     self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0, False)
                 for choice in chunk.choices:
@@ -203,6 +208,56 @@ class ChatStream:
                 # Estimated even for a stopped reply, so Stop is no way around a token quota.
                 prompt_chars = sum(len(m["content"]) for m in request.messages)
                 self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
+
+    async def _open(self, client: openai.AsyncOpenAI, **create: object) -> openai.AsyncStream[ChatCompletionChunk]:
+        """Start the stream. Retries included, the stream or the error comes within REQUEST_TIMEOUT."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        attempt = 0
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await client.chat.completions.create(**create)  # type: ignore[no-any-return,call-overload]
+            except TimeoutError:
+                raise ProviderTimeout(self.request.provider.label) from None
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:
+                delay = _retry_delay(exc, attempt, self._max_retries)
+                # A retry that cannot finish in time only makes the user wait for the same error.
+                if delay is None or loop.time() + delay >= deadline:
+                    raise
+                log.info("retrying provider=%s in %.2fs (attempt %d)", self.request.provider.id, delay, attempt + 2)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+
+async def _next_chunk(
+    chunks: AsyncIterator[ChatCompletionChunk], deadline: float, label: str
+) -> ChatCompletionChunk | None:
+    """The next chunk, None at the end; ProviderTimeout at ``deadline`` even while nothing arrives."""
+    try:
+        # Only the wait for one chunk is under the timeout, never our consumer's code.
+        async with asyncio.timeout_at(deadline):
+            return await anext(chunks)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        raise ProviderTimeout(label) from None
+
+
+def _retry_delay(exc: openai.APIError, attempt: int, max_retries: int) -> float | None:
+    """Seconds to wait before trying again, or None when this failure is not worth a retry."""
+    if attempt >= max_retries:
+        return None
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429 and exc.code == "insufficient_quota":
+            return None  # no amount of waiting adds credit
+        if status not in (408, 409, 429) and status < 500:
+            return None
+        retry_after = _retry_after(exc.response.headers)
+        if retry_after is not None:
+            return retry_after
+    return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
 def _estimate_tokens(chars: int) -> int:
