@@ -315,7 +315,7 @@ _ENTRY = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(history=st.lists(_ENTRY, max_size=30), message=st.text(min_size=1, max_size=50).filter(str.strip))
 def test_any_history_becomes_a_well_formed_conversation(history: list[object], message: str) -> None:
     cfg = capped(max_history_messages=6, max_history_chars=120, max_message_chars=80)
