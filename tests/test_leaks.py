@@ -218,3 +218,23 @@ def test_session_memory_after_use_holds_no_plain_key(target: Target) -> None:
     # Component values as Gradio would snapshot them; the key lives only inside a Secret in State.
     assert_no_key(json.dumps(state.config_values, default=str), "the session's component values")
     assert_no_key(json.dumps(list(state.components), default=str), "the session's components")
+
+
+def test_no_route_shows_a_key_after_keys_were_used(target: Target) -> None:
+    session = secrets.token_hex(8)
+    raw_event(target, "capture_key", [VISITOR_KEY, "mistral", None], session)
+    raw_chat(target, session, "mistral", "m")
+    raw_chat(target, session, "groq", "echo-key-401")
+    routes = [
+        "/",
+        "/config",
+        f"/config?session_hash={session}",
+        "/gradio_api/info?all_endpoints=true",
+        "/gradio_api/runs",
+        "/gradio_api/run-history/records",
+        "/gradio_api/app_id",
+        "/monitoring/summary",
+        "/manifest.json",
+    ]
+    for route in routes:
+        assert_no_key(httpx.get(target.app.url + route).text, route)
