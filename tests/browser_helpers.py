@@ -1,0 +1,334 @@
+"""Driving byok-chat in headless Chromium: the app, one chat page, and what the page received.
+
+Selectors are Gradio 6.31's own (data-testid and aria-label on the chatbot's buttons) plus the
+elem_ids app.py sets on wrapper divs (#provider, #model, #key-box, #key-status, #forget-key).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Request, expect
+
+from providers import Settings
+from providers.service import ChatService
+from tests.conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1200, "height": 800}
+# Generous: two shared cores, and the app, the fake provider and Chromium all compete for them.
+WAIT_MS = 15_000
+
+SUBMIT = 'button[data-testid="submit-button"]'
+STOP = 'button[data-testid="stop-button"]'
+USER = '[data-testid="user"]'
+BOT = '[data-testid="bot"]'
+PASSWORD = 'input[type="password"]'
+TOAST = '[data-testid="toast-body"]'
+
+
+def chromium_path() -> str:
+    """The Debian Chromium, or skip on a laptop without it. In CI a missing browser is a failure."""
+    if CHROMIUM.exists():
+        return str(CHROMIUM)
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium for the browser tests")
+    pytest.skip(f"{CHROMIUM} is not installed")
+
+
+@dataclass
+class App:
+    url: str
+    settings: Settings
+    service: ChatService
+    demo: Any
+
+    def close(self) -> None:
+        self.demo.close()
+
+
+def start_app(settings: Settings) -> App:
+    """The app built and launched the way app.py does it (see tests/conftest.py `launch`)."""
+    import app
+
+    service = ChatService(settings)
+    demo = app.build_demo(service)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **app.launch_options(service),
+    )
+    return App(url=f"http://127.0.0.1:{port}", settings=settings, service=service, demo=demo)
+
+
+class ChatPage:
+    """One tab of the chat UI."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+
+    def open(self) -> ChatPage:
+        self.page.goto(self.url)
+        self.wait_loaded()
+        return self
+
+    def wait_loaded(self) -> None:
+        expect(self.textbox).to_be_editable(timeout=WAIT_MS)
+        # The page's load event fills in the usage line; until it has run, a key typed into the
+        # box can be overwritten by the load event's own view of the key box.
+        expect(self.page.locator("#usage")).to_contain_text("usage", timeout=WAIT_MS)
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.wait_loaded()
+
+    @property
+    def textbox(self):
+        # The chat box is the only textbox without a label; the system prompt's has one.
+        return self.page.locator('textarea[data-testid="textbox"].no-label')
+
+    @property
+    def key_box(self):
+        return self.page.locator(f"#key-box {PASSWORD}")
+
+    def status(self) -> str:
+        return self.page.locator("#key-status").inner_text()
+
+    def bots(self) -> list[str]:
+        return self.page.locator(BOT).all_inner_texts()
+
+    def users(self) -> list[str]:
+        return self.page.locator(USER).all_inner_texts()
+
+    def last_bot(self):
+        return self.page.locator(BOT).last
+
+    def send(self, text: str) -> None:
+        expect(self.textbox).to_be_editable(timeout=WAIT_MS)
+        self.textbox.fill(text)
+        self.page.locator(SUBMIT).click()
+
+    def wait_done(self) -> None:
+        """The reply finished: ChatInterface gives the submit button and the textbox back."""
+        expect(self.page.locator(SUBMIT)).to_be_visible(timeout=WAIT_MS)
+        expect(self.textbox).to_be_editable(timeout=WAIT_MS)
+
+    def chat(self, text: str) -> str:
+        before = len(self.bots())
+        self.send(text)
+        self.wait_done()
+        expect(self.page.locator(BOT)).to_have_count(before + 1, timeout=WAIT_MS)
+        return self.bots()[-1]
+
+    def enter_key(self, key: str) -> None:
+        self.key_box.fill(key)
+        self.key_box.press("Enter")
+        expect(self.page.locator("#key-status")).to_contain_text("key is set", timeout=WAIT_MS)
+
+    def set_model(self, model: str) -> None:
+        """Type a model id into the model dropdown (it accepts custom values)."""
+        box = self.page.locator("#model input")
+        box.click()
+        box.fill(model)
+        box.press("Enter")
+        expect(box).to_have_value(model, timeout=WAIT_MS)
+
+    def choose_provider(self, label: str) -> None:
+        self.page.locator("#provider input").click()
+        self.page.locator(f'[data-testid="dropdown-option"][aria-label="{label}"]').click()
+        expect(self.page.locator("#provider input")).to_have_value(label, timeout=WAIT_MS)
+
+    def toast(self, expected: str) -> str:
+        """Wait for a toast saying ``expected``; return that toast's whole text."""
+        toast = self.page.locator(TOAST).filter(has_text=expected)
+        expect(toast.first).to_be_visible(timeout=WAIT_MS)
+        return toast.first.inner_text()
+
+    def close_toasts(self) -> None:
+        for button in self.page.locator(f"{TOAST} .toast-close").all():
+            button.click()
+        expect(self.page.locator(TOAST)).to_have_count(0, timeout=WAIT_MS)
+
+    def chat_button(self, label: str, index: int = -1):
+        """One of the chatbot's own message buttons: Retry, Undo, Edit, Copy message; or Clear."""
+        buttons = self.page.locator(f'button[aria-label="{label}"]')
+        return buttons.nth(index) if index >= 0 else buttons.last
+
+
+_STATIC = frozenset({"font", "image", "stylesheet", "script"})
+
+
+@dataclass
+class Capture:
+    """Every response body the page received, event streams included.
+
+    Two sources, because neither sees everything alone: a request's body is read when it finishes
+    (Playwright), and an event stream's bytes are recorded as they arrive (Chrome DevTools
+    Network.streamResourceContent), which also covers streams that never finish (Gradio's
+    heartbeat) or are cut by Stop or a reload. A request that neither source read is listed by
+    ``unread()``: a body we could not read is a body we did not check.
+    """
+
+    bodies: list[tuple[str, str]] = field(default_factory=list)
+    streamed: dict[str, tuple[str, bytearray]] = field(default_factory=dict)
+    not_finished: list[str] = field(default_factory=list)
+    pending: set[Request] = field(default_factory=set)
+    # Static files whose body Chromium did not keep (fonts): fetched again in recover().
+    refetch: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    def attach(self, page: Page) -> Capture:
+        page.on("request", self._started)
+        page.on("requestfinished", self._finished)
+        page.on("requestfailed", self._failed)
+        cdp = page.context.new_cdp_session(page)
+        cdp.on("Network.responseReceived", lambda event: self._stream(cdp, event))
+        cdp.on("Network.dataReceived", self._data)
+        cdp.send("Network.enable")
+        return self
+
+    def stop(self) -> None:
+        """Stop recording: what a closing page still sends is never read by it."""
+        self.stopped = True
+
+    def _started(self, request: Request) -> None:
+        if not self.stopped:
+            self.pending.add(request)
+
+    def _finished(self, request: Request) -> None:
+        if request not in self.pending:
+            return
+        self.pending.discard(request)
+        response = request.response()
+        try:
+            body = response.body() if response is not None else b""
+        except Exception as exc:  # noqa: BLE001 - fetched again, or reported by unread()
+            if request.method == "GET" and request.resource_type in _STATIC:
+                self.refetch.append(request.url)
+            else:
+                self.not_finished.append(f"{request.url} ({type(exc).__name__})")
+            return
+        # Fonts and images too: latin-1 keeps every byte, so an ASCII key is found anywhere.
+        self.bodies.append((request.url, body.decode("latin-1")))
+
+    def _failed(self, request: Request) -> None:
+        if request in self.pending:
+            self.pending.discard(request)
+            self.not_finished.append(f"{request.url} ({request.failure})")
+
+    def recover(self, page: Page) -> None:
+        """Fetch again, with the page's cookies, the static files whose bodies Chromium dropped."""
+        for url in dict.fromkeys(self.refetch):
+            response = page.request.get(url)
+            assert response.ok, f"{url} answered {response.status}"
+            self.bodies.append((url, response.body().decode("latin-1")))
+        self.refetch.clear()
+
+    def _stream(self, cdp: CDPSession, event: dict[str, Any]) -> None:
+        response = event["response"]
+        if "event-stream" not in response.get("mimeType", ""):
+            return
+        try:
+            started = cdp.send("Network.streamResourceContent", {"requestId": event["requestId"]})
+        except Exception:  # noqa: BLE001 - it already finished, so requestfinished reads it whole
+            return
+        data = bytearray(base64.b64decode(started.get("bufferedData", "")))
+        self.streamed[event["requestId"]] = (response["url"], data)
+
+    def _data(self, event: dict[str, Any]) -> None:
+        stream = self.streamed.get(event["requestId"])
+        if stream is not None and event.get("data"):
+            stream[1].extend(base64.b64decode(event["data"]))
+
+    def _covered(self, url: str) -> bool:
+        return any(stream_url == url for stream_url, _ in self.streamed.values())
+
+    def settle(self, page: Page, timeout_ms: int = WAIT_MS) -> None:
+        """Wait until every request is finished, or is a stream whose bytes are being recorded."""
+        waited = 0
+        while any(not self._covered(r.url) for r in self.pending) and waited < timeout_ms:
+            page.wait_for_timeout(100)
+            waited += 100
+        open_ = [r.url for r in self.pending if not self._covered(r.url)]
+        assert not open_, f"requests still open and not recorded: {open_}"
+
+    def unread(self) -> list[str]:
+        never = [f"{r.url} (still open)" for r in self.pending] + self.not_finished
+        return [entry for entry in never if not self._covered(entry.split(" (")[0])]
+
+    def streams(self) -> str:
+        finished = [text for url, text in self.bodies if "/queue/data" in url]
+        live = [data.decode("utf-8", "replace") for url, data in self.streamed.values()]
+        return "\n".join(finished + live)
+
+    def everything(self) -> str:
+        live = [data.decode("utf-8", "replace") for _, data in self.streamed.values()]
+        return "\n".join([text for _, text in self.bodies] + live)
+
+
+STORAGE_DUMP = """async () => {
+    const dump = {local: {}, session: {}, indexeddb: {}};
+    for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i); dump.local[k] = localStorage.getItem(k);
+    }
+    for (let i = 0; i < sessionStorage.length; i++) {
+        const k = sessionStorage.key(i); dump.session[k] = sessionStorage.getItem(k);
+    }
+    const dbs = indexedDB.databases ? await indexedDB.databases() : [];
+    for (const info of dbs) {
+        const db = await new Promise((ok, no) => {
+            const r = indexedDB.open(info.name); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error);
+        });
+        const stores = {};
+        for (const name of Array.from(db.objectStoreNames)) {
+            stores[name] = await new Promise((ok, no) => {
+                const r = db.transaction(name, "readonly").objectStore(name).getAll();
+                r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error);
+            });
+        }
+        dump.indexeddb[info.name] = stores;
+        db.close();
+    }
+    return dump;
+}"""
+
+
+def browser_state(page: Page, context: BrowserContext) -> str:
+    """Everything the browser keeps for the app, as one searchable text."""
+    stored = page.evaluate(STORAGE_DUMP)
+    cookies = context.cookies()
+    return json.dumps({"storage": stored, "cookies": cookies, "html": page.content()}, default=str)
+
+
+def find_any(haystack: str, needles: Iterable[str]) -> list[str]:
+    return [needle for needle in needles if needle in haystack]
+
+
+def new_page(browser: Browser) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport=VIEWPORT)
+    return context, context.new_page()
+
+
+def words(text: str, word: str) -> int:
+    return len(re.findall(rf"\b{re.escape(word)}\b", text))

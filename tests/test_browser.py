@@ -1,0 +1,443 @@
+"""byok-chat in a real browser: key modes, streaming, Gradio's chat buttons, errors, leaks, injection.
+
+One Chromium per module and one launched app per mode; every test gets a fresh browser context,
+so no cookie, storage or session carries over. The provider is tests/fake_provider.py over HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from providers import load_settings
+from tests.browser_helpers import (
+    BOT,
+    LAUNCH_ARGS,
+    PASSWORD,
+    STOP,
+    SUBMIT,
+    USER,
+    VIEWPORT,
+    WAIT_MS,
+    App,
+    Capture,
+    ChatPage,
+    browser_state,
+    chromium_path,
+    find_any,
+    start_app,
+    words,
+)
+from tests.conftest import canary, routed_env
+from tests.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# Fixed for the module: the server-mode app is launched once with it.
+SERVER_KEY = canary("browser-server")
+ECHO_MODEL = "llama-3.3-70b-versatile"  # any plain name: the fake echoes the last user message
+
+
+class ChatStuckAfterError(AssertionError):
+    """The chat box stayed disabled after an error message."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def byo_app(fake: FakeProvider) -> Iterator[App]:
+    """No server keys: every provider asks the visitor for a key."""
+    app = start_app(load_settings(routed_env(fake), dotenv_path=None))
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def server_app(fake: FakeProvider) -> Iterator[App]:
+    """A server key for Groq only: Groq opens without a key box, the others ask for one."""
+    app = start_app(load_settings(routed_env(fake, GROQ_API_KEY=SERVER_KEY), dotenv_path=None))
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def tabs(browser: Browser) -> Iterator[Callable[[str], ChatPage]]:
+    """Open the app in a fresh browser context each call (a new visitor)."""
+    contexts = []
+
+    def open_tab(url: str) -> ChatPage:
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        return ChatPage(context.new_page(), url).open()
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+def bearer_tokens(provider: FakeProvider, prefix: str) -> list[str | None]:
+    return [r.authorization for r in provider.chat_requests if r.path.startswith(prefix)]
+
+
+def last_user_message(provider: FakeProvider) -> str:
+    messages = provider.chat_requests[-1].body["messages"]
+    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
+
+
+def wait_until(condition: Callable[[], bool], page: Page, timeout_ms: int = WAIT_MS) -> bool:
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        page.wait_for_timeout(50)
+    return condition()
+
+
+def pwned(page: Page) -> str:
+    return page.evaluate("typeof window.__pwned")
+
+
+# --- bring-your-own-key mode ---------------------------------------------------------------------
+
+
+def test_visitor_key_reaches_the_provider_as_bearer_token(
+    byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(byo_app.url)
+    expect(chat.key_box).to_be_visible()
+    assert "Enter your OpenAI key" in chat.status()
+    key = canary("browser-visitor")
+
+    chat.enter_key(key)
+
+    expect(chat.key_box).to_have_value("")
+    expect(chat.page.locator("#forget-key")).to_be_visible()
+    assert chat.chat("Hello! Which provider is this?") == "You said: Hello! Which provider is this?"
+    assert bearer_tokens(provider, "/openai/v1/") == [f"Bearer {key}"]
+    chat.page.screenshot(path=str(SCREENSHOTS / "byo-mode.png"))
+
+
+def test_reply_streams_and_stop_closes_the_provider_stream(
+    byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(byo_app.url)
+    chat.enter_key(canary("browser-stream"))
+    chat.set_model("drip-150")  # 40 chunks, 150 ms apart: six seconds if nobody stops it
+
+    chat.send("stream please")
+
+    stop = chat.page.locator(STOP)
+    expect(stop).to_be_visible(timeout=WAIT_MS)
+    expect(chat.last_bot()).to_contain_text("drip", timeout=WAIT_MS)
+    early = words(chat.last_bot().inner_text(), "drip")
+    assert 1 <= early < 40, "the first words must show before the reply is complete"
+    assert provider.open_streams == 1
+    assert wait_until(lambda: words(chat.last_bot().inner_text(), "drip") > early, chat.page)
+
+    stop.click()
+
+    expect(chat.page.locator(SUBMIT)).to_be_visible(timeout=WAIT_MS)
+    assert wait_until(lambda: provider.open_streams == 0, chat.page), "the provider stream stayed open"
+    assert provider.closed_early >= 1
+    halted = words(chat.last_bot().inner_text(), "drip")
+    chat.page.wait_for_timeout(600)  # four more chunks' worth of time
+    assert words(chat.last_bot().inner_text(), "drip") == halted < 40
+
+
+def test_retry_undo_edit_and_clear(byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
+    chat = tabs(byo_app.url)
+    key = canary("browser-buttons")
+    chat.enter_key(key)
+    page = chat.page
+    assert chat.chat("first message") == "You said: first message"
+
+    chat.chat_button("Retry").click()
+    chat.wait_done()
+    assert wait_until(lambda: len(provider.chat_requests) == 2, page)
+    assert last_user_message(provider) == "first message"
+    expect(page.locator(BOT)).to_have_count(1)
+    assert chat.bots() == ["You said: first message"]
+
+    chat.chat_button("Undo").click()
+    expect(page.locator(USER)).to_have_count(0, timeout=WAIT_MS)
+    expect(page.locator(BOT)).to_have_count(0)
+    expect(chat.textbox).to_have_value("first message")  # Undo hands the message back for editing
+
+    assert chat.chat("second message") == "You said: second message"
+    chat.chat_button("Edit", 0).click()
+    page.locator("textarea.edit-textarea").fill("edited message")
+    page.locator('button[aria-label="Submit"]').click()
+    expect(chat.last_bot()).to_have_text("You said: edited message", timeout=WAIT_MS)
+    chat.wait_done()
+    assert chat.users() == ["edited message"]
+    assert [m["content"] for m in provider.chat_requests[-1].body["messages"] if m["role"] != "system"] == [
+        "edited message"
+    ]
+
+    page.locator('button[aria-label="Clear"]').click()
+    expect(page.locator(USER)).to_have_count(0, timeout=WAIT_MS)
+    assert chat.chat("after clear") == "You said: after clear"
+    roles = [m["role"] for m in provider.chat_requests[-1].body["messages"]]
+    assert roles == ["system", "user"], "the cleared conversation must not reach the provider"
+    assert set(bearer_tokens(provider, "/openai/v1/")) == {f"Bearer {key}"}
+
+
+def test_other_tabs_and_visitors_start_without_the_key(
+    byo_app: App, provider: FakeProvider, browser: Browser, tabs: Callable[[str], ChatPage]
+) -> None:
+    first = tabs(byo_app.url)
+    first.enter_key(canary("browser-first-tab"))
+    assert first.chat("mine") == "You said: mine"
+    same_browser = ChatPage(first.page.context.new_page(), byo_app.url).open()
+    other_visitor = tabs(byo_app.url)
+
+    for chat in (same_browser, other_visitor):
+        expect(chat.key_box).to_be_visible()
+        expect(chat.key_box).to_have_value("")
+        assert "Enter your OpenAI key" in chat.status()
+        chat.send("may I use that key?")
+        chat.toast("Enter your OpenAI API key in the key box")
+
+    assert len(provider.chat_requests) == 1, "a tab without a key reached the provider"
+
+
+def test_reload_forgets_the_key(byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
+    chat = tabs(byo_app.url)
+    chat.enter_key(canary("browser-reload"))
+    assert chat.chat("before reload") == "You said: before reload"
+
+    chat.reload()
+
+    expect(chat.key_box).to_have_value("")
+    expect(chat.page.locator("#forget-key")).to_be_hidden()
+    assert "Enter your OpenAI key" in chat.status()
+    chat.send("after reload")
+    chat.toast("Enter your OpenAI API key in the key box")
+    assert len(provider.chat_requests) == 1
+
+
+def test_forget_my_key(byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
+    chat = tabs(byo_app.url)
+    chat.enter_key(canary("browser-forget"))
+
+    chat.page.locator("#forget-key").click()
+
+    expect(chat.page.locator("#key-status")).to_contain_text("Enter your OpenAI key", timeout=WAIT_MS)
+    expect(chat.page.locator("#forget-key")).to_be_hidden()
+    chat.send("still there?")
+    chat.toast("Enter your OpenAI API key in the key box")
+    assert provider.chat_requests == []
+
+
+# --- server-key mode -----------------------------------------------------------------------------
+
+
+def test_server_mode_has_no_key_box_until_a_provider_needs_one(
+    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(server_app.url)
+    page = chat.page
+    expect(page.locator(PASSWORD)).to_have_count(0)
+    assert "Groq uses the server's key" in chat.status()
+    assert chat.chat("Hello from server mode") == "You said: Hello from server mode"
+    assert bearer_tokens(provider, "/groq/v1/") == [f"Bearer {SERVER_KEY}"]
+    page.screenshot(path=str(SCREENSHOTS / "server-mode.png"))
+
+    chat.choose_provider("OpenAI")
+    expect(chat.key_box).to_be_visible(timeout=WAIT_MS)
+    assert "Enter your OpenAI key" in chat.status()
+
+    chat.choose_provider("Groq")
+    expect(page.locator(PASSWORD)).to_have_count(0, timeout=WAIT_MS)
+    assert "Groq uses the server's key" in chat.status()
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "readable", "provider_text"),
+    [
+        ("status-401", "Groq rejected the API key (HTTP 401)", "fake 401"),
+        ("status-404", "Groq does not know the model you chose", "fake 404"),
+        ("status-503", "Groq had a server error (HTTP 503)", "fake 503"),
+        ("nonjson-502", "Groq had a server error (HTTP 502)", "Bad gateway"),
+    ],
+)
+def test_provider_errors_read_as_plain_messages(
+    server_app: App,
+    provider: FakeProvider,
+    tabs: Callable[[str], ChatPage],
+    model: str,
+    readable: str,
+    provider_text: str,
+) -> None:
+    chat = tabs(server_app.url)
+    chat.set_model(model)
+
+    chat.send("hello")
+
+    toast = chat.toast(readable)
+    assert provider_text not in toast, "the provider's own error text reached the page"
+    assert provider.chat_requests, "the request never reached the provider"
+
+
+def test_cut_off_reply_keeps_the_partial_text_and_the_chat_goes_on(
+    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(server_app.url)
+    chat.set_model("cutoff")
+
+    reply = chat.chat("tell me everything")
+
+    assert reply.startswith("You said: tell me everything")
+    assert "[Reply cut off: the connection to the provider ended early.]" in reply
+    chat.toast("ended before the reply was complete")
+    chat.set_model(ECHO_MODEL)
+    assert chat.chat("and now?") == "You said: and now?"
+    # The cut-off note is ours: the model never sees it as something it said.
+    assert all("Reply cut off" not in m["content"] for m in provider.chat_requests[-1].body["messages"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ChatStuckAfterError,
+    reason="Gradio 6.31 runs no .then() step after gr.Error, so ChatInterface never re-enables its "
+    "textbox; app.py's chat() raises gr.Error for every provider error (see the browser-suite report)",
+)
+def test_chat_works_again_after_an_error(
+    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(server_app.url)
+    chat.set_model("status-503")
+    chat.send("hello")
+    chat.toast("had a server error")
+    chat.set_model(ECHO_MODEL)
+
+    try:
+        expect(chat.textbox).to_be_editable(timeout=5_000)
+    except AssertionError as stuck:
+        raise ChatStuckAfterError("the chat box is still disabled 5 s after the error") from stuck
+    assert chat.chat("again") == "You said: again"
+
+
+# --- injection -----------------------------------------------------------------------------------
+
+
+def test_html_in_a_reply_runs_nothing_and_markdown_still_renders(
+    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(server_app.url)
+    page = chat.page
+    chat.set_model("html")
+
+    chat.chat("show me some formatting")
+
+    bot = chat.last_bot()
+    expect(bot.locator("strong")).to_have_text("bold")
+    expect(bot.locator("pre code")).to_contain_text("print('hi')")
+    expect(bot.locator("script")).to_have_count(0)
+    expect(bot.locator("img[onerror]")).to_have_count(0)
+    page.wait_for_timeout(300)  # an <img src=x> fails to load within milliseconds
+    assert pwned(page) == "undefined"
+
+    chat.set_model(ECHO_MODEL)
+    chat.chat('<img src=x onerror="window.__pwned=7"><script>window.__pwned=8</script>')
+    expect(page.locator(f"{USER} img[onerror], {BOT} img[onerror]")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert pwned(page) == "undefined"
+
+
+def test_provider_error_carrying_html_runs_nothing(
+    byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(byo_app.url)
+    page = chat.page
+    # A key is any visible ASCII, so it can be markup; echo-key-401 repeats it in the 401 body.
+    html_key = "sk-<img/src=x/onerror=window.__pwned=5>"
+    chat.enter_key(html_key)
+    chat.set_model("echo-key-401")
+
+    chat.send("hello")
+
+    toast = chat.toast("rejected the API key")
+    assert "onerror" not in toast
+    assert bearer_tokens(provider, "/openai/v1/") == [f"Bearer {html_key}"]
+    expect(page.locator("img[onerror]")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert pwned(page) == "undefined"
+
+
+# --- leaks ---------------------------------------------------------------------------------------
+
+
+def test_no_key_reaches_anything_the_browser_received_or_kept(
+    server_app: App, provider: FakeProvider, browser: Browser
+) -> None:
+    visitor_key = canary("browser-leak-visitor")
+    canaries = (SERVER_KEY, visitor_key)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    capture = Capture().attach(page)
+    chat = ChatPage(page, server_app.url).open()
+    kept: list[str] = []
+
+    # Server key: a chat, then an error (which leaves the chat box disabled, so reload).
+    assert chat.chat("hello groq") == "You said: hello groq"
+    chat.set_model("status-401")
+    chat.send("fail please")
+    chat.toast("rejected the API key")
+    capture.settle(page)
+    chat.reload()
+
+    # Visitor key on another provider: chat, stop, cut-off, and a 401 that echoes the key.
+    chat.choose_provider("OpenAI")
+    chat.enter_key(visitor_key)
+    assert chat.chat("hello openai") == "You said: hello openai"
+    chat.set_model("drip-150")
+    chat.send("stream then stop")
+    expect(chat.last_bot()).to_contain_text("drip", timeout=WAIT_MS)
+    page.locator(STOP).click()
+    chat.wait_done()
+    chat.set_model("cutoff")
+    assert "Reply cut off" in chat.chat("cut me off")
+    kept.append(browser_state(page, context))
+    chat.set_model("echo-key-401")
+    chat.send("echo my key")
+    chat.toast("rejected the API key")
+    capture.settle(page)
+    kept.append(browser_state(page, context))
+    chat.reload()
+    assert chat.chat("after reload") == "You said: after reload"
+    capture.settle(page)
+    kept.append(browser_state(page, context))
+    capture.recover(page)
+    capture.stop()
+    context.close()
+
+    # The canaries were really in use, and the capture really saw the streamed replies.
+    assert f"Bearer {SERVER_KEY}" in bearer_tokens(provider, "/groq/v1/")
+    assert f"Bearer {visitor_key}" in bearer_tokens(provider, "/openai/v1/")
+    streams = capture.streams()
+    for reply in ("You said: hello groq", "You said: hello openai", "drip", "You said: after reload"):
+        assert reply in streams, f"the event-stream capture missed {reply!r}"
+    unread = capture.unread()
+    assert unread == [], f"response bodies not read, so not checked: {unread}"
+    received = capture.everything()
+    assert find_any(received, canaries) == [], "a key reached the browser in a response body"
+    for state in kept:
+        assert '"local"' in state and '"indexeddb"' in state and '"cookies"' in state
+        assert find_any(state, canaries) == [], "a key is kept in the browser's storage or page"
