@@ -291,7 +291,7 @@ def test_cut_off_stream_keeps_the_partial_reply(cfg: Settings) -> None:
 
 
 def test_stall_mid_stream_is_a_cut_off_with_the_partial(cfg: Settings, provider: FakeProvider) -> None:
-    outcome = run(cfg, "stall", key=canary("stall"), timeout=0.4)
+    outcome = run(cfg, "stall", key=canary("stall"), timeout=1.0)
     assert isinstance(outcome.error, ReplyCutOff)
     # The fake sends three words, then silence.
     assert len(outcome.error.partial.split()) == 3
