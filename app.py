@@ -25,6 +25,7 @@ from starlette.middleware import Middleware
 
 from providers import (
     CUT_OFF_MARK,
+    VISITOR_ENDPOINT,
     ByokError,
     ConfigError,
     InputRejected,
@@ -76,6 +77,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
         max_tokens: float,
         keys: SessionKeys,
         request: gr.Request,
+        base_url: str = "",
     ) -> AsyncIterator[str]:
         try:
             async for text in service.reply(
@@ -87,6 +89,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 system_prompt=system_prompt,
                 temperature=temperature,
                 max_tokens=max_tokens,
+                base_url=base_url,
             ):
                 yield text
         except ReplyCutOff as cut:
@@ -187,6 +190,15 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 elem_id="key-box",
                 html_attributes=gr.InputHTMLAttributes(autocomplete="off", spellcheck=False),
             )
+            # Only when the operator allows it; what the visitor types is checked on the server.
+            endpoint_box = gr.Textbox(
+                value="",
+                label="Your endpoint's base URL",
+                placeholder="https://api.example.com/v1",
+                visible=first.id == VISITOR_ENDPOINT.id,
+                render=settings.allow_custom_base_url,
+                elem_id="endpoint-url",
+            )
             status = gr.Markdown(key_status(first, SessionKeys(), first_box_shown), elem_id="key-status")
             forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
             if settings.access_codes:
@@ -204,7 +216,15 @@ def build_demo(service: ChatService) -> gr.Blocks:
             usage = gr.Markdown("", elem_id="usage")
         chat_ui = gr.ChatInterface(
             chat,
-            additional_inputs=[provider_box, model_box, system_box, temperature_box, max_tokens_box, keys],
+            additional_inputs=[
+                provider_box,
+                model_box,
+                system_box,
+                temperature_box,
+                max_tokens_box,
+                keys,
+                *([endpoint_box] if settings.allow_custom_base_url else []),
+            ],
             api_name="chat",
             editable=True,
             flagging_mode="never",
@@ -222,6 +242,10 @@ def build_demo(service: ChatService) -> gr.Blocks:
         key_input.blur(capture_key, [key_input, provider_box, keys], [*view, keys], **private)
         forget.click(forget_key, [provider_box, keys], view, **private)
         provider_box.change(switch_provider, [provider_box, keys], [model_box, *view], **private)
+        if settings.allow_custom_base_url:
+            provider_box.change(
+                lambda chosen: gr.update(visible=chosen == VISITOR_ENDPOINT.id), provider_box, endpoint_box, **private
+            )
         demo.load(on_load, [provider_box, keys], [*view, usage], **private)
         chat_ui.textbox.submit(usage_text, None, usage, **private)
 

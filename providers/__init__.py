@@ -7,6 +7,7 @@ A key's path, one module each: ``keys`` (capture and resolve), ``chat`` (use, on
 from .chat import ChatStream, Usage, close_pools
 from .conversation import CUT_OFF_MARK, ChatRequest, build_request, clean_text
 from .errors import (
+    AccessDenied,
     ByokError,
     CannotConnect,
     ConfigError,
@@ -17,6 +18,7 @@ from .errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimited,
     ReplyCutOff,
     RequestRefused,
@@ -24,7 +26,7 @@ from .errors import (
 )
 from .keys import Secret, SessionKeys, parse_visitor_key, resolve_key
 from .redact import MASK, RedactingFilter, install_redaction, redact
-from .registry import CUSTOM_ID, PROVIDERS, Provider
+from .registry import CUSTOM_ID, PROVIDERS, VISITOR_ENDPOINT, Provider
 from .settings import Settings, load_settings
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "CUT_OFF_MARK",
     "MASK",
     "PROVIDERS",
+    "VISITOR_ENDPOINT",
+    "AccessDenied",
     "ByokError",
     "CannotConnect",
     "ChatRequest",
@@ -45,6 +49,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "QuotaExceeded",
     "RateLimited",
     "RedactingFilter",
     "ReplyCutOff",

@@ -25,6 +25,7 @@ from .conversation import CUT_OFF_MARK, ChatRequest
 from .errors import (
     CannotConnect,
     EmptyReply,
+    InputRejected,
     InvalidKey,
     ProviderError,
     ProviderTimeout,
@@ -35,6 +36,7 @@ from .errors import (
     UnknownModel,
 )
 from .keys import Secret
+from .urlguard import close_guarded_pools, guarded_pool
 
 __all__ = ["CUT_OFF_MARK", "ChatStream", "Usage", "close_pools"]
 
@@ -69,6 +71,7 @@ async def close_pools() -> None:
     pool = _POOLS.pop(loop, None)
     if pool is not None:
         await pool.aclose()
+    await close_guarded_pools()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,8 @@ class ChatStream:
             async with aclosing(self._coalesced()) as updates:
                 async for text in updates:
                     yield text
+        except InputRejected:
+            raise  # the guard refused the visitor's URL: its message is already fixed and clear
         except ProviderError as error:
             raise self._failure(error, self._received) from None
         except openai.APIError as exc:
@@ -169,8 +174,9 @@ class ChatStream:
         reply_deadline = asyncio.get_running_loop().time() + self._max_seconds
         client = openai.AsyncOpenAI(
             api_key=self._key.reveal() if self._key is not None else NO_KEY_PLACEHOLDER,
-            base_url=provider.base_url,
-            http_client=_http_pool(),
+            base_url=request.base_url,
+            # A visitor-typed URL goes through the guard that vets every address it connects to.
+            http_client=guarded_pool(allow_local=request.allow_local) if request.visitor_base_url else _http_pool(),
             timeout=self._timeout,
             # We retry in _open: the SDK's own retries multiply REQUEST_TIMEOUT and sleep through
             # a Retry-After of up to two minutes before the user hears anything.

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import InputRejected
+from .registry import VISITOR_ENDPOINT
+from .urlguard import check_visitor_url
 
 if TYPE_CHECKING:
     from .registry import Provider
@@ -38,6 +40,13 @@ class ChatRequest:
     messages: tuple[dict[str, str], ...]
     temperature: float
     max_tokens: int
+    # Set only for the visitor's own endpoint: a checked URL that goes through the network guard.
+    visitor_base_url: str | None = None
+    allow_local: bool = False
+
+    @property
+    def base_url(self) -> str:
+        return self.visitor_base_url or self.provider.base_url
 
 
 def clean_text(value: str) -> str:
@@ -56,10 +65,16 @@ def build_request(
     system_prompt: object,
     temperature: object,
     max_tokens: object,
+    base_url: object = None,
 ) -> ChatRequest:
     provider = settings.provider(provider_id)
     if provider is None:
         raise InputRejected("Unknown provider. Pick one from the list.")
+    visitor_base_url = None
+    if provider.id == VISITOR_ENDPOINT.id:
+        if not isinstance(base_url, str) or not base_url.strip():
+            raise InputRejected("Enter your endpoint's base URL, for example https://api.example.com/v1.")
+        visitor_base_url = check_visitor_url(base_url.strip(), allow_local=settings.allow_local_base_url)
     text = _message_text(message)
     if not text.strip():
         raise InputRejected("Type a message first.")
@@ -79,6 +94,8 @@ def build_request(
         messages=tuple(messages),
         temperature=_bounded(temperature, "Temperature", 0.0, 2.0, default=0.7),
         max_tokens=int(_bounded(max_tokens, "Max tokens", 1, settings.max_output_tokens, default=1024)),
+        visitor_base_url=visitor_base_url,
+        allow_local=settings.allow_local_base_url,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CUSTOM_ID", "PROVIDERS", "Provider", "get_provider"]
+__all__ = ["CUSTOM_ID", "PROVIDERS", "VISITOR_ENDPOINT", "Provider", "get_provider"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +33,15 @@ class Provider:
 
 
 CUSTOM_ID = "custom"
+# Offered only with ALLOW_CUSTOM_BASE_URL: the visitor types the URL and always brings the key.
+VISITOR_ENDPOINT = Provider(
+    id="endpoint",
+    label="Your own endpoint",
+    base_url="",
+    key_env=None,
+    models=("default",),
+    default_model="default",
+)
 
 PROVIDERS: tuple[Provider, ...] = (
     Provider(

@@ -99,6 +99,7 @@ class ChatService:
         system_prompt: object,
         temperature: object,
         max_tokens: object,
+        base_url: object = None,
     ) -> AsyncIterator[str]:
         request = build_request(
             self.settings,
@@ -109,6 +110,7 @@ class ChatService:
             system_prompt=system_prompt,
             temperature=temperature,
             max_tokens=max_tokens,
+            base_url=base_url,
         )
         provider = request.provider
         key = self._key_for(provider, caller)

@@ -23,7 +23,7 @@ from .access import TrustedProxies
 from .errors import ConfigError
 from .keys import _KEY_SHAPE, Secret
 from .quota import open_storage, parse_rate_limits
-from .registry import CUSTOM_ID, PROVIDERS, Provider
+from .registry import CUSTOM_ID, PROVIDERS, VISITOR_ENDPOINT, Provider
 
 __all__ = ["Settings", "load_settings"]
 
@@ -90,6 +90,8 @@ def load_settings(
                 f"not only OpenAI. Unset {name}."
             )
     providers = tuple(_configured(p, env) for p in PROVIDERS) + _custom_provider(env)
+    if _flag(env, "ALLOW_CUSTOM_BASE_URL", default=False):
+        providers += (VISITOR_ENDPOINT,)
     server_keys = {p.id: key for p in providers if p.key_env and (key := _server_key(env, p.key_env))}
     default_provider = _default_provider(env, providers, server_keys)
     default_model = env.get("DEFAULT_MODEL", "").strip() or None

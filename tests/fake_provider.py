@@ -8,6 +8,7 @@ request it makes:
     echo-key-401          a 401 whose message repeats the whole bearer token, as some providers do
     nonjson-<code>        answers <code> with an HTML body
     insufficient-quota    429 with code insufficient_quota
+    redirect              307 to /redirected/v1/chat/completions on this server (must never be followed)
     cutoff                streams text, then ends cleanly without a finish reason or [DONE]
     reset                 streams text, then resets the TCP connection (RST)
     drop                  streams text, then closes the connection mid-body (FIN, no last chunk)
@@ -178,6 +179,12 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 message = f"Incorrect API key provided: {token}"
                 self._json(401, {"error": {"message": message, "code": "invalid_api_key"}})
                 return
+            if model == "redirect":
+                self.send_response(307)
+                self.send_header("Location", "/redirected/v1/chat/completions")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if model == "insufficient-quota":
                 self._json(429, {"error": {"message": "quota", "code": "insufficient_quota"}})
                 return
@@ -271,6 +278,9 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             # returns, and socketserver then ends it politely with a FIN. Close the descriptor
             # itself with a zero linger, which sends an RST at once.
             self.close_connection = True
+            # An RST makes the client's kernel drop bytes it has not read yet: give it time to
+            # read the words already sent, so the test sees a reset *mid-stream*.
+            time.sleep(0.2)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             os.close(self.connection.detach())
 
