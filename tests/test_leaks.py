@@ -70,20 +70,17 @@ def target(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iter
         demo.close()
 
 
-def fn_index(target: Target, api_name: str) -> int:
+def raw_event(
+    target: Target, api_name: str, data: list[Any] | dict[str, Any], session_hash: str
+) -> tuple[str, dict[str, Any]]:
+    """Join the queue and read the whole server-sent event stream: (raw text, completion message).
+    ``data`` is the input list, or values by the inputs' elem_id (the rest sent as null)."""
     config = httpx.get(f"{target.app.url}/config").json()
-    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
-
-
-def raw_event(target: Target, api_name: str, data: list[Any], session_hash: str) -> tuple[str, dict[str, Any]]:
-    """Join the queue and read the whole server-sent event stream: (raw text, completion message)."""
-    payload = {
-        "data": data,
-        "fn_index": fn_index(target, api_name),
-        "session_hash": session_hash,
-        "event_data": None,
-        "trigger_id": None,
-    }
+    dependency = next(d for d in config["dependencies"] if d.get("api_name") == api_name)
+    if isinstance(data, dict):
+        elem_ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+        data = [data.get(elem_ids.get(i)) for i in dependency["inputs"]]
+    payload = {"data": data, "fn_index": dependency["id"], "session_hash": session_hash, "event_data": None}
     with httpx.Client(base_url=target.app.url, timeout=30) as http:
         assert http.post("/gradio_api/queue/join", json=payload).status_code == 200
         raw, done = "", {}
@@ -96,6 +93,10 @@ def raw_event(target: Target, api_name: str, data: list[Any], session_hash: str)
                         done = message
                         break
     return raw, done
+
+
+def capture(target: Target, session_hash: str) -> tuple[str, dict[str, Any]]:
+    return raw_event(target, "capture_key", {"key-box": VISITOR_KEY, "provider": "mistral"}, session_hash)
 
 
 def raw_chat(target: Target, session_hash: str, provider_id: str, model: str) -> tuple[str, dict[str, Any]]:
@@ -162,7 +163,7 @@ def test_event_streams_of_normal_and_failing_chats_hold_no_key(
 ) -> None:
     session = secrets.token_hex(8)
     with caplog.at_level("DEBUG"):
-        captured, done = raw_event(target, "capture_key", [VISITOR_KEY, "mistral", None], session)
+        captured, done = capture(target, session)
         assert done["success"]
         streams = {
             "capture": captured,
@@ -192,7 +193,7 @@ def test_temp_dir_deep_links_and_working_dir_hold_no_key(target: Target, tmp_pat
     # Gradio really uses the folder we gave it, so the search below covers what it writes.
     assert Path(target.app.demo.server_app.uploaded_file_dir) == target.temp_dir
     session = secrets.token_hex(8)
-    raw_event(target, "capture_key", [VISITOR_KEY, "mistral", None], session)
+    capture(target, session)
     raw_chat(target, session, "mistral", "m")
     raw_chat(target, session, "groq", "echo-key-401")
     link = httpx.get(f"{target.app.url}/gradio_api/deep_link", params={"session_hash": session}).json()
@@ -212,7 +213,7 @@ def test_temp_dir_deep_links_and_working_dir_hold_no_key(target: Target, tmp_pat
 
 def test_session_memory_after_use_holds_no_plain_key(target: Target) -> None:
     session = secrets.token_hex(8)
-    raw_event(target, "capture_key", [VISITOR_KEY, "mistral", None], session)
+    capture(target, session)
     raw_chat(target, session, "mistral", "m")
     state = target.app.demo.state_holder[session]
     # Component values as Gradio would snapshot them; the key lives only inside a Secret in State.
@@ -222,7 +223,7 @@ def test_session_memory_after_use_holds_no_plain_key(target: Target) -> None:
 
 def test_no_route_shows_a_key_after_keys_were_used(target: Target) -> None:
     session = secrets.token_hex(8)
-    raw_event(target, "capture_key", [VISITOR_KEY, "mistral", None], session)
+    capture(target, session)
     raw_chat(target, session, "mistral", "m")
     raw_chat(target, session, "groq", "echo-key-401")
     routes = [
