@@ -339,3 +339,14 @@ def test_errors_are_logged_by_type_without_the_key(
     assert "error=InvalidKey status=401" in caplog.text
     out, err = capfd.readouterr()
     assert key not in caplog.text + out + err
+
+
+def test_an_error_event_echoing_the_key_never_reaches_the_message(
+    cfg: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = canary("event-echo")
+    with caplog.at_level("DEBUG"):
+        outcome = run(cfg, "error-event-echo", key=key)
+    assert isinstance(outcome.error, ReplyCutOff)
+    assert key not in str(outcome.error) and key not in outcome.error.partial
+    assert key not in caplog.text
