@@ -20,9 +20,6 @@ os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
 # byok-chat reads forwarded headers itself, only from the proxies in TRUSTED_PROXIES.
 os.environ["FORWARDED_ALLOW_IPS"] = ""
 
-import gradio as gr
-from starlette.middleware import Middleware
-
 from providers import (
     CUT_OFF_MARK,
     VISITOR_ENDPOINT,
@@ -38,6 +35,16 @@ from providers import (
 )
 from providers.access import ACCESS_STATE_KEY, GATE_PATH, GateMiddleware, peer_and_headers
 from providers.service import Caller, ChatService, exposure_warning
+
+# Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
+try:
+    SERVICE = ChatService(load_settings())
+except ConfigError as error:
+    raise SystemExit(f"byok-chat: configuration error: {error}") from None
+install_redaction()
+
+import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 # API callers bring their own key in this header, never in event data: event inputs are kept in
 # Gradio's per-session memory and deep-link snapshots.
@@ -125,7 +132,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
         return f"Your usage today: {usage.requests:,} chats, {usage.tokens:,}{limit} tokens."
 
     def capture_key(
-        raw: str, provider_id: str, keys: SessionKeys, request: gr.Request
+        provider_id: str, keys: SessionKeys, raw: str, request: gr.Request
     ) -> tuple[dict[str, Any], str, dict[str, Any], SessionKeys]:
         provider = settings.provider(provider_id) or first
         try:
@@ -133,7 +140,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
         except InputRejected as rejected:
             gr.Warning(str(rejected), title=rejected.title)
             key = None
-        if key is not None and provider.needs_key:
+        if key is not None and provider.needs_key and isinstance(keys, SessionKeys):
             keys.set(provider.id, key)
         # The returned view blanks the box, in the browser and in Gradio's copy of the session.
         # Returning the state registers it with Gradio's state holder, which is what lets
@@ -238,8 +245,11 @@ def build_demo(service: ChatService) -> gr.Blocks:
         # browser's run history.
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
         view = [key_input, status, forget]
-        key_input.submit(capture_key, [key_input, provider_box, keys], [*view, keys], **private)
-        key_input.blur(capture_key, [key_input, provider_box, keys], [*view, keys], **private)
+        # The key box goes last: Gradio copies inputs into the session's stored values one by one
+        # and stops at the first that fails validation, which then never gets the blank back.
+        capture_inputs = [provider_box, keys, key_input]
+        key_input.submit(capture_key, capture_inputs, [*view, keys], **private)
+        key_input.blur(capture_key, capture_inputs, [*view, keys], **private)
         forget.click(forget_key, [provider_box, keys], view, **private)
         provider_box.change(switch_provider, [provider_box, keys], [model_box, *view], **private)
         if settings.allow_custom_base_url:
@@ -284,11 +294,6 @@ def launch_options(service: ChatService) -> dict[str, Any]:
     return options
 
 
-try:
-    SERVICE = ChatService(load_settings())
-except ConfigError as error:
-    raise SystemExit(f"byok-chat: configuration error: {error}") from None
-install_redaction()
 demo = build_demo(SERVICE)
 
 

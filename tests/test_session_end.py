@@ -48,7 +48,7 @@ def test_closing_the_tab_forgets_the_visitor_key(
     beating.start()
     cfg = raw.config(running.url)
     captured = raw.run_event(
-        running.url, raw.fn_index(cfg, "capture_key"), [visitor_key, "openai", None], session_hash=session_hash
+        running.url, raw.fn_index(cfg, "capture_key"), ["openai", None, visitor_key], session_hash=session_hash
     )
     assert captured.success and captured.output is not None and captured.output[0]["value"] == ""
     chat = raw.run_event(
