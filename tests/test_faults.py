@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-import providers.chat as chat_module
 from providers import (
     CUT_OFF_MARK,
     CannotConnect,
@@ -41,8 +40,8 @@ from providers import (
     close_pools,
     load_settings,
 )
-from providers.service import ChatService
 from tests import gradio_raw
+from tests.app_harness import LiveApp, live_app
 from tests.conftest import canary, free_port, routed_env
 from tests.fake_provider import FakeProvider
 
@@ -106,40 +105,6 @@ FAULTS: dict[str, Fault] = {
 }
 
 
-@dataclass
-class Harness:
-    url: str
-    cfg: dict[str, Any]
-    index: int
-    loop: asyncio.AbstractEventLoop
-    baseline_tasks: int
-    baseline_threads: int
-
-    def chat(
-        self,
-        model: str,
-        *,
-        provider: str = "groq",
-        message: str = MESSAGE,
-        session_hash: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> gradio_raw.EventResult:
-        data = gradio_raw.chat_data(self.cfg, message, provider, model)
-        return gradio_raw.run_event(self.url, self.index, data, session_hash=session_hash, headers=headers, timeout=60)
-
-    def tasks(self) -> int:
-        async def count() -> int:
-            return len(asyncio.all_tasks()) - 1  # not this one
-
-        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(5)
-
-    def settle_tasks(self, limit: float = 5.0) -> int:
-        deadline = time.monotonic() + limit
-        while (count := self.tasks()) > self.baseline_tasks and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return count
-
-
 def _settings(fake: FakeProvider) -> Settings:
     env = routed_env(
         fake,
@@ -151,47 +116,13 @@ def _settings(fake: FakeProvider) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def harness(fake: FakeProvider) -> Iterator[Harness]:
-    import app
-
-    service = ChatService(_settings(fake))
-    demo = app.build_demo(service)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **app.launch_options(service),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        cfg = gradio_raw.config(url)
-        index = gradio_raw.fn_index(cfg, "chat")
-        loops_before = set(chat_module._POOLS.keys())
-        warm = gradio_raw.run_event(url, index, gradio_raw.chat_data(cfg, "warm up", "groq", "fake-model"))
-        assert warm.success, warm.raw
-        # The chat adapter keeps one connection pool per event loop: the new one is the app's.
-        (loop,) = set(chat_module._POOLS.keys()) - loops_before
+def harness(fake: FakeProvider) -> Iterator[LiveApp]:
+    with live_app(_settings(fake)) as running:
         assert fake.wait_idle(5.0)
-        time.sleep(0.3)  # let the warm-up's SSE stream wind down before taking the baseline
-        yield Harness(
-            url=url,
-            cfg=cfg,
-            index=index,
-            loop=loop,
-            baseline_tasks=len(asyncio.run_coroutine_threadsafe(_all_tasks(), loop).result(5)) - 1,
-            baseline_threads=threading.active_count(),
-        )
-    finally:
-        demo.close()
+        yield running
 
 
-async def _all_tasks() -> set[asyncio.Task[Any]]:
-    return asyncio.all_tasks()
-
-
-def _assert_recovered(harness: Harness, provider: FakeProvider, session_hash: str) -> None:
+def _assert_recovered(harness: LiveApp, provider: FakeProvider, session_hash: str) -> None:
     """Nothing left running upstream or in the app, and chatting still works for everyone."""
     assert provider.wait_idle(5.0), f"upstream left open: active={provider.active} streams={provider.open_streams}"
     assert harness.settle_tasks() <= harness.baseline_tasks
@@ -208,7 +139,7 @@ def _leaks(text: str, *keys: str) -> list[str]:
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_provider_fault_gives_a_fixed_message_and_leaves_nothing_running(
     name: str,
-    harness: Harness,
+    harness: LiveApp,
     provider: FakeProvider,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
@@ -247,7 +178,7 @@ def test_provider_fault_gives_a_fixed_message_and_leaves_nothing_running(
 @pytest.mark.parametrize("model", ["echo-key-401", "error-event-echo"])
 def test_a_provider_echoing_a_visitors_key_shows_it_nowhere(
     model: str,
-    harness: Harness,
+    harness: LiveApp,
     provider: FakeProvider,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
@@ -265,7 +196,7 @@ def test_a_provider_echoing_a_visitors_key_shows_it_nowhere(
     _assert_recovered(harness, provider, session)
 
 
-def test_a_huge_reply_arrives_whole(harness: Harness, provider: FakeProvider) -> None:
+def test_a_huge_reply_arrives_whole(harness: LiveApp, provider: FakeProvider) -> None:
     result = harness.chat("huge")
     assert result.success, result.raw[:500]
     assert result.output[0] == "x" * 200_000
@@ -273,7 +204,7 @@ def test_a_huge_reply_arrives_whole(harness: Harness, provider: FakeProvider) ->
 
 
 def test_a_steady_slow_drip_is_a_legitimate_reply_even_past_the_timeout(
-    harness: Harness, provider: FakeProvider
+    harness: LiveApp, provider: FakeProvider
 ) -> None:
     # 40 chunks 60 ms apart: 2.4 s in all, more than REQUEST_TIMEOUT, but never a 2 s gap.
     started = time.monotonic()
@@ -285,7 +216,7 @@ def test_a_steady_slow_drip_is_a_legitimate_reply_even_past_the_timeout(
     assert provider.wait_idle(5.0)
 
 
-def test_faults_in_parallel_do_not_disturb_healthy_chats(harness: Harness, provider: FakeProvider) -> None:
+def test_faults_in_parallel_do_not_disturb_healthy_chats(harness: LiveApp, provider: FakeProvider) -> None:
     models = ["hang", "stall", "reset", "status-503", "cutoff", "fake-model", "fake-model", "drop"] * 2
     results: dict[int, gradio_raw.EventResult] = {}
 
@@ -313,7 +244,7 @@ def _app_threads() -> list[str]:
     return sorted(t.name for t in threading.enumerate() if "process_request_thread" not in t.name)
 
 
-def test_repeated_faults_grow_no_threads_or_tasks(harness: Harness, provider: FakeProvider) -> None:
+def test_repeated_faults_grow_no_threads_or_tasks(harness: LiveApp, provider: FakeProvider) -> None:
     batch = ["reset", "drop", "cutoff", "malformed", "error-event-echo", "empty", "status-401", "echo-key-401"]
 
     def run_batch() -> list[str]:
