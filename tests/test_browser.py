@@ -6,6 +6,7 @@ so no cookie, storage or session carries over. The provider is tests/fake_provid
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ from tests.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 # Fixed for the module: the server-mode app is launched once with it.
 SERVER_KEY = canary("browser-server")
 ACCESS_CODE = f"browser-gate-{canary('code')}"
@@ -51,11 +52,25 @@ class ChatStuckAfterError(AssertionError):
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = chromium_path()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Callable[[Page, str], None]:
+    """Save a screenshot; into docs/screenshots only with UPDATE_SCREENSHOTS=1, so that a test run
+    does not rewrite committed images (pixels differ slightly from run to run)."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+    def save(page: Page, name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        page.screenshot(path=str(path))
+        assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+    return save
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +139,10 @@ def pwned(page: Page) -> str:
 
 
 def test_visitor_key_reaches_the_provider_as_bearer_token(
-    byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+    byo_app: App,
+    provider: FakeProvider,
+    tabs: Callable[[str], ChatPage],
+    screenshot: Callable[[Page, str], None],
 ) -> None:
     chat = tabs(byo_app.url)
     expect(chat.key_box).to_be_visible()
@@ -137,7 +155,7 @@ def test_visitor_key_reaches_the_provider_as_bearer_token(
     expect(chat.page.locator("#forget-key")).to_be_visible()
     assert chat.chat("Hello! Which provider is this?") == "You said: Hello! Which provider is this?"
     assert bearer_tokens(provider, "/openai/v1/") == [f"Bearer {key}"]
-    chat.page.screenshot(path=str(SCREENSHOTS / "byo-mode.png"))
+    screenshot(chat.page, "byo-mode.png")
 
 
 def test_reply_streams_and_stop_closes_the_provider_stream(
@@ -258,7 +276,10 @@ def test_forget_my_key(byo_app: App, provider: FakeProvider, tabs: Callable[[str
 
 
 def test_server_mode_has_no_key_box_until_a_provider_needs_one(
-    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+    server_app: App,
+    provider: FakeProvider,
+    tabs: Callable[[str], ChatPage],
+    screenshot: Callable[[Page, str], None],
 ) -> None:
     chat = tabs(server_app.url)
     page = chat.page
@@ -266,7 +287,7 @@ def test_server_mode_has_no_key_box_until_a_provider_needs_one(
     assert "Groq uses the server's key" in chat.status()
     assert chat.chat("Hello from server mode") == "You said: Hello from server mode"
     assert bearer_tokens(provider, "/groq/v1/") == [f"Bearer {SERVER_KEY}"]
-    page.screenshot(path=str(SCREENSHOTS / "server-mode.png"))
+    screenshot(page, "server-mode.png")
 
     chat.choose_provider("OpenAI")
     expect(chat.key_box).to_be_visible(timeout=WAIT_MS)
