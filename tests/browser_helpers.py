@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Request, expect
+from playwright.sync_api import BrowserContext, CDPSession, Page, Request, expect
 
 from providers import Settings
 from providers.service import ChatService
@@ -323,11 +323,6 @@ def browser_state(page: Page, context: BrowserContext) -> str:
 
 def find_any(haystack: str, needles: Iterable[str]) -> list[str]:
     return [needle for needle in needles if needle in haystack]
-
-
-def new_page(browser: Browser) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=VIEWPORT)
-    return context, context.new_page()
 
 
 def words(text: str, word: str) -> int:

@@ -1,7 +1,8 @@
 """byok-chat in a real browser: key modes, streaming, Gradio's chat buttons, errors, leaks, injection.
 
-One Chromium per module and one launched app per mode; every test gets a fresh browser context,
-so no cookie, storage or session carries over. The provider is tests/fake_provider.py over HTTP.
+One Chromium per module and one launched app per mode (visitor keys, server key, access gate);
+every test gets a fresh browser context, so no cookie, storage or session carries over. The
+provider is tests/fake_provider.py over HTTP. `UPDATE_SCREENSHOTS=1` refreshes docs/screenshots.
 """
 
 from __future__ import annotations
