@@ -134,7 +134,8 @@ def _turn(entry: object, max_chars: int) -> dict[str, str] | None:
     if not isinstance(entry, Mapping):
         return None
     role = entry.get("role")
-    if role not in _ROLES:
+    # An unhashable role (a list, a dict) would make the set lookup raise TypeError.
+    if not isinstance(role, str) or role not in _ROLES:
         return None
     metadata = entry.get("metadata")
     if isinstance(metadata, Mapping) and metadata.get("title"):
