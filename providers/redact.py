@@ -9,6 +9,7 @@ shaped like a bearer token or a well-known key prefix.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import sys
@@ -34,9 +35,18 @@ _PATTERNS = re.compile(
 def redact(text: str) -> str:
     # Longest first, so a key that contains another key is masked whole.
     for secret in sorted(live_secrets(), key=len, reverse=True):
-        if len(secret) >= _MIN_SECRET and secret in text:
-            text = text.replace(secret, MASK)
+        if len(secret) < _MIN_SECRET:
+            continue
+        for form in _written_forms(secret):
+            if form in text:
+                text = text.replace(form, MASK)
     return _PATTERNS.sub(MASK, text)
+
+
+def _written_forms(secret: str) -> set[str]:
+    """The key as it appears inside a logged dict or list (repr) or JSON body: a backslash or quote
+    in it is escaped there, and the escaped text still gives the key away."""
+    return {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
 
 
 class RedactingFilter(logging.Filter):
