@@ -129,7 +129,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
     def usage_text(request: gr.Request) -> str:
         usage = service.usage_today(caller(request).client)
         limit = f" of {usage.token_limit:,}" if usage.token_limit else ""
-        return f"Your usage today: {usage.requests:,} chats, {usage.tokens:,}{limit} tokens."
+        return f"Your usage today (updated when you send): {usage.requests:,} chats, {usage.tokens:,}{limit} tokens."
 
     def capture_key(
         provider_id: str, keys: SessionKeys, raw: str, request: gr.Request
@@ -257,7 +257,9 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 lambda chosen: gr.update(visible=chosen == VISITOR_ENDPOINT.id), provider_box, endpoint_box, **private
             )
         demo.load(on_load, [provider_box, keys], [*view, usage], **private)
-        chat_ui.textbox.submit(usage_text, None, usage, **private)
+        # ChatInterface exposes no event for "reply finished" (its own bookkeeping runs outside the
+        # queue, where state changes trigger nothing), so usage refreshes on load and on each send.
+        chat_ui.textbox.submit(usage_text, None, usage, queue=False, **private)
 
         def end_session(request: gr.Request) -> None:
             # Gradio keeps a closed session's state for an hour in case the tab comes back;
