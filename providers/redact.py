@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -23,6 +24,8 @@ __all__ = ["MASK", "RedactingFilter", "RedactingStream", "install_redaction", "r
 MASK = "[REDACTED]"
 # Shorter values would mask ordinary words; no real key is this short.
 _MIN_SECRET = 6
+# Longer than any key (keys.MAX_KEY_LENGTH is 512), so a held line always holds a key whole.
+_MAX_HELD = 64 * 1024
 _PATTERNS = re.compile(
     r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
     r"|\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"
@@ -69,16 +72,37 @@ class RedactingFilter(logging.Filter):
 
 
 class RedactingStream(io.TextIOBase):
-    """Wraps stdout/stderr: Gradio prints some tracebacks with print(), not through logging."""
+    """Wraps stdout/stderr: Gradio prints some tracebacks with print(), not through logging.
+
+    Text is held until its line ends (or a flush): ``print(a, b, sep="")`` writes its arguments
+    one by one, and a key split across two writes must still be masked whole.
+    """
 
     def __init__(self, inner: TextIO) -> None:
         self._inner = inner
+        self._pending = ""
+        # Several threads print; the held text is shared. Re-entrant, in case a signal handler
+        # prints while a write is in progress.
+        self._lock = threading.RLock()
 
     def write(self, text: str) -> int:
-        self._inner.write(redact(text))
+        with self._lock:
+            pending = self._pending + text
+            end = max(pending.rfind("\n"), pending.rfind("\r")) + 1
+            if end:
+                self._inner.write(redact(pending[:end]))
+                pending = pending[end:]
+            if len(pending) > _MAX_HELD:  # a line that never ends is not held for ever
+                self._inner.write(redact(pending))
+                pending = ""
+            self._pending = pending
         return len(text)
 
     def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._inner.write(redact(self._pending))
+                self._pending = ""
         self._inner.flush()
 
     def isatty(self) -> bool:
