@@ -25,6 +25,7 @@ request it makes:
     huge                  a reply of 200,000 characters
     html                  a reply carrying an <img onerror> and a <script> payload, plus Markdown
     chunks-<n>-<ms>       <n> chunks of one word, <ms> apart (benchmarks)
+    echo-<ms>             the plain echo, one word every <ms> (soak: slow, and checkable per chat)
 
 Every request is recorded with its path, Authorization header, headers and JSON body.
 ``active`` counts requests being answered, ``open_streams`` streams being sent: both fall back to
@@ -40,6 +41,7 @@ import re
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,7 +71,7 @@ class FakeProvider:
         self.closed_early = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = _QuietServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -110,6 +112,14 @@ class FakeProvider:
                 return True
             time.sleep(0.02)
         return False
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up on a pooled connection is routine (the app closes streams it stops
+        # reading); anything else is still printed.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
@@ -328,7 +338,8 @@ def _reply_plan(model: str, body: dict[str, Any]) -> tuple[list[str], float]:
         "",
     )
     words = f"You said: {last_user}".split(" ")
-    return [w + " " for w in words[:-1]] + words[-1:], 0.0
+    delay = int(m.group(1)) / 1000 if (m := re.fullmatch(r"echo-(\d+)", model)) else 0.0
+    return [w + " " for w in words[:-1]] + words[-1:], delay
 
 
 def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
