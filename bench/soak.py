@@ -337,9 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         warm = plan(100, args.clients, 0.0, 0, rng)
         warm_out = asyncio.run(drive(url, warm, args.clients, time.monotonic() + 120))
-        if sum(o.success for o in warm_out) != len(warm):
-            raise SystemExit("warm-up chats failed; is the app healthy?")
-        time.sleep(2)
+        failed = [o for o in warm_out if not o.success]
+        if failed or len(warm_out) != len(warm):
+            first = failed[0] if failed else None
+            detail = f"{first.problem or first.error or first.raw[-300:]}" if first else "not all ran"
+            raise SystemExit(f"{len(failed)} of {len(warm)} warm-up chats failed: {detail}")
+        time.sleep(11)  # idle worker threads (AnyIO's) retire after 10 s: compare like with like
         samples.append(sample(process.pid, "after warm-up", port, fake.port))
 
         chats = plan(args.chats, args.clients, args.fail_rate, args.word_ms, rng)
@@ -348,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         samples.append(sample(process.pid, "right after the run", port, fake.port))
         idle_ok = fake.wait_idle(10.0)
-        time.sleep(10)
-        samples.append(sample(process.pid, "after 10 s idle", port, fake.port))
+        time.sleep(11)
+        samples.append(sample(process.pid, "after 11 s idle", port, fake.port))
         after = asyncio.run(drive(url, plan(20, 5, 0.0, 0, rng), 5, time.monotonic() + 60))
     finally:
         stop_app(process)

@@ -115,6 +115,10 @@ class FakeProvider:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refuses a burst of new connections (a soak's 50
+    # clients); a real provider's is far larger.
+    request_queue_size = 256
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client hanging up on a pooled connection is routine (the app closes streams it stops
         # reading); anything else is still printed.
