@@ -85,7 +85,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
         keys: SessionKeys,
         request: gr.Request,
         base_url: str = "",
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[str | gr.ChatMessage]:
         try:
             async for text in service.reply(
                 chat_caller(request, keys, provider_id),
@@ -99,13 +99,18 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 base_url=base_url,
             ):
                 yield text
-        except ReplyCutOff as cut:
-            if not cut.partial:
-                raise gr.Error(str(cut), title=cut.title, print_exception=False) from None
-            gr.Warning(str(cut), title=cut.title)
-            yield cut.partial + CUT_OFF_MARK
         except ByokError as error:
-            raise gr.Error(str(error), title=error.title, print_exception=False) from None
+            if isinstance(error, ReplyCutOff) and error.partial:
+                gr.Warning(str(error), title=error.title)
+                yield error.partial + CUT_OFF_MARK
+            elif request.headers.get("x-gradio-user") == "app":
+                # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
+                # runs none of its follow-up steps after an error): show the error and go on. A
+                # titled message is UI only; it is never sent back to the model as history.
+                gr.Warning(str(error), title=error.title)
+                yield gr.ChatMessage(role="assistant", content=str(error), metadata={"title": error.title})
+            else:
+                raise gr.Error(str(error), title=error.title, print_exception=False) from None
 
     def key_status(provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
         if provider.id in keys:

@@ -222,7 +222,7 @@ class GateMiddleware:
 
     async def _enter_code(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            await _send_html(send, 200, _gate_page(""))
+            await _send_html(send, 200, _gate_page(scope, ""))
             return
         body = await _read_body(receive, _MAX_FORM_BYTES)
         candidate = (parse_qs(body.decode("utf-8", "replace")).get("code") or [""])[0]
@@ -231,9 +231,10 @@ class GateMiddleware:
         if verdict.granted:
             await _redirect(send, scope, cookie=self.gate.make_cookie(), max_age=self.gate.cookie_seconds)
         elif verdict.retry_after:
-            await _send_html(send, 429, _gate_page(_too_many(verdict.retry_after)), retry_after=verdict.retry_after)
+            page = _gate_page(scope, _too_many(verdict.retry_after))
+            await _send_html(send, 429, page, retry_after=verdict.retry_after)
         else:
-            await _send_html(send, 401, _gate_page("That code is not right. Try again."))
+            await _send_html(send, 401, _gate_page(scope, "That code is not right. Try again."))
 
 
 def _app_path(scope: Scope) -> str:
@@ -276,7 +277,7 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, retry_after: float
     wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "")
     if wants_page:
         message = _too_many(retry_after) if retry_after else ""
-        await _send_html(send, 429 if retry_after else 401, _gate_page(message), retry_after=retry_after)
+        await _send_html(send, 429 if retry_after else 401, _gate_page(scope, message), retry_after=retry_after)
         return
     detail = _too_many(retry_after) if retry_after else "Access code required."
     payload = json.dumps({"error": detail}).encode()
@@ -314,9 +315,14 @@ async def _send(send: Send, status: int, body: bytes, content_type: str, *, retr
     await send({"type": "http.response.body", "body": body})
 
 
-def _gate_page(message: str) -> str:
+def _gate_action(scope: Scope) -> str:
+    # Relative to whichever page shows the form (the app's root, /byok/access after a wrong code,
+    # any deeper path), so it also works under a root path or a proxy's prefix.
+    return "../" * max(0, _app_path(scope).count("/") - 1) + GATE_PATH.lstrip("/")
+
+
+def _gate_page(scope: Scope, message: str) -> str:
     notice = f'<p class="notice" role="alert">{html.escape(message)}</p>' if message else ""
-    # The form posts relative to this page so it works under any root path or proxy prefix.
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>byok-chat: access code</title>
@@ -327,7 +333,7 @@ input,button{{font-size:1rem;padding:.6rem;width:100%;box-sizing:border-box;marg
 button{{background:#ea580c;color:#fff;border:0;border-radius:6px;cursor:pointer}}
 .notice{{color:#b91c1c}}
 </style></head>
-<body><form method="post" action="{GATE_PATH.lstrip("/")}" id="access-form">
+<body><form method="post" action="{html.escape(_gate_action(scope))}" id="access-form">
 <h1>byok-chat</h1><p>This chat uses the operator's API keys. Enter the access code you were given.</p>
 {notice}
 <input type="password" name="code" id="access-code" autocomplete="off" autofocus required
