@@ -13,8 +13,14 @@ visitor key in the X-Provider-Key header. Checked afterwards:
 - the fake provider has no request or stream left open; the app still answers;
 - RSS, threads, fds and sockets of the app: after warm-up, right after the run, and after idling.
 
-Options: --chats, --clients, --fail-rate, --word-ms (pace of the fake's words), --max-seconds
-(hard stop for the whole run).
+Options: --chats (per round), --rounds, --clients, --chats-per-session, --fail-rate, --word-ms
+(pace of the fake's words), --max-seconds (hard stop for each round).
+
+Reading the RSS line: Gradio keeps every session's state in memory (a copy of every component's
+config per session, up to 10,000 sessions) and ChatInterface keeps a session's whole history, of
+which only the newest turns are sent upstream. So RSS grows with new sessions and with chats per
+session; a leak shows as growth that does not track those (compare --chats-per-session 0 with the
+default, and one round with two). Threads and fds must return to the warm-up level once settled.
 """
 
 from __future__ import annotations
@@ -289,7 +295,7 @@ def judge(outcome: Outcome, keys: list[str]) -> None:
         outcome.problem = f"expected a fixed error message: {str(outcome.text)[:80]!r}"
 
 
-async def drive(url: str, chats: list[Chat], clients: int, deadline: float) -> list[Outcome]:
+async def drive(url: str, chats: list[Chat], clients: int, deadline: float, per_session: int = 10) -> list[Outcome]:
     cfg = httpx.get(f"{url}/config", timeout=10).json()
     index = next(d["id"] for d in cfg["dependencies"] if d.get("api_name") == "chat")
     queue: asyncio.Queue[Chat] = asyncio.Queue()
@@ -299,14 +305,14 @@ async def drive(url: str, chats: list[Chat], clients: int, deadline: float) -> l
     limits = httpx.Limits(max_connections=clients * 3, max_keepalive_connections=clients * 2)
 
     async def worker(client: httpx.AsyncClient) -> None:
-        # One visitor: chats one after another in a session, a fresh session every ten chats.
+        # One visitor: chats one after another in a session, a fresh session every per_session.
         done = 0
         session = secrets.token_hex(8)
         while not queue.empty() and time.monotonic() < deadline:
             chat = queue.get_nowait()
             outcomes.append(await run_chat(client, url, index, chat, session))
             done += 1
-            if done % 10 == 0:
+            if per_session and done % per_session == 0:
                 session = secrets.token_hex(8)
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), limits=limits) as client:
@@ -319,11 +325,15 @@ async def drive(url: str, chats: list[Chat], clients: int, deadline: float) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chats", type=int, default=2000)
+    parser.add_argument("--chats", type=int, default=2000, help="chats per round")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds against the same app process")
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument(
+        "--chats-per-session", type=int, default=10, help="a client starts a new session after this many (0: never)"
+    )
     parser.add_argument("--fail-rate", type=float, default=0.10)
     parser.add_argument("--word-ms", type=int, default=150, help="delay between the fake's words")
-    parser.add_argument("--max-seconds", type=float, default=900, help="hard stop for the chats")
+    parser.add_argument("--max-seconds", type=float, default=900, help="hard stop for each round")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
@@ -334,6 +344,19 @@ def main(argv: list[str] | None = None) -> int:
     process, port, log_path = start_app(fake.port, server_key, workdir)
     url = f"http://127.0.0.1:{port}"
     samples: list[Sample] = []
+    chats: list[Chat] = []
+    outcomes: list[Outcome] = []
+    elapsed = 0.0
+    idle_ok = True
+
+    def settled(label: str) -> None:
+        # AnyIO retires a worker thread idle for 10 s, but only when the next job arrives: wait,
+        # then run two chats one after the other, then look.
+        time.sleep(11)
+        asyncio.run(drive(url, plan(2, 1, 0.0, 0, rng), 1, time.monotonic() + 30))
+        time.sleep(0.5)
+        samples.append(sample(process.pid, label, port, fake.port))
+
     try:
         warm = plan(100, args.clients, 0.0, 0, rng)
         warm_out = asyncio.run(drive(url, warm, args.clients, time.monotonic() + 120))
@@ -342,17 +365,17 @@ def main(argv: list[str] | None = None) -> int:
             first = failed[0] if failed else None
             detail = f"{first.problem or first.error or first.raw[-300:]}" if first else "not all ran"
             raise SystemExit(f"{len(failed)} of {len(warm)} warm-up chats failed: {detail}")
-        time.sleep(11)  # idle worker threads (AnyIO's) retire after 10 s: compare like with like
-        samples.append(sample(process.pid, "after warm-up", port, fake.port))
-
-        chats = plan(args.chats, args.clients, args.fail_rate, args.word_ms, rng)
-        started = time.monotonic()
-        outcomes = asyncio.run(drive(url, chats, args.clients, started + args.max_seconds))
-        elapsed = time.monotonic() - started
-        samples.append(sample(process.pid, "right after the run", port, fake.port))
-        idle_ok = fake.wait_idle(10.0)
-        time.sleep(11)
-        samples.append(sample(process.pid, "after 11 s idle", port, fake.port))
+        settled("after warm-up")
+        for round_number in range(1, args.rounds + 1):
+            batch = plan(args.chats, args.clients, args.fail_rate, args.word_ms, rng)
+            started = time.monotonic()
+            deadline = started + args.max_seconds
+            outcomes += asyncio.run(drive(url, batch, args.clients, deadline, args.chats_per_session))
+            elapsed += time.monotonic() - started
+            chats += batch
+            samples.append(sample(process.pid, f"round {round_number}, at once", port, fake.port))
+            idle_ok = fake.wait_idle(10.0) and idle_ok
+            settled(f"round {round_number}, settled")
         after = asyncio.run(drive(url, plan(20, 5, 0.0, 0, rng), 5, time.monotonic() + 60))
     finally:
         stop_app(process)
@@ -409,7 +432,7 @@ def report(
         print(f"  {s.label:<22}{s.rss_mb:>9.1f}{s.threads:>9}{s.fds:>6}  {sockets}")
     first, last = samples[0], samples[-1]
     print(
-        f"  {'growth (idle - warm)':<22}{last.rss_mb - first.rss_mb:>+9.1f}{last.threads - first.threads:>+9}"
+        f"  {'growth (last - warm)':<22}{last.rss_mb - first.rss_mb:>+9.1f}{last.threads - first.threads:>+9}"
         f"{last.fds - first.fds:>+6}"
     )
     by_model = Counter((o.chat.model, "ok" if not o.problem else "PROBLEM") for o in failing)
