@@ -52,6 +52,30 @@ KEY_HEADER = "x-provider-key"
 log = logging.getLogger("byok_chat.app")
 
 
+class NumberSlider(gr.Slider):
+    """A slider that answers a non-number from a raw API call with a message; Gradio's own raises
+    a bare TypeError, which reaches the caller as an empty error and the log as a traceback."""
+
+    def get_block_name(self) -> str:
+        return "slider"
+
+    def preprocess(self, payload: Any) -> float:
+        if isinstance(payload, bool) or not isinstance(payload, int | float):
+            raise gr.Error(f"{self.label} must be a number.", print_exception=False)
+        return super().preprocess(payload)
+
+
+class MessageBox(gr.Textbox):
+    """The chat's textbox; a null message becomes empty text, which the chat then refuses clearly
+    (ChatInterface would fail on None before our code runs)."""
+
+    def get_block_name(self) -> str:
+        return "textbox"
+
+    def preprocess(self, payload: Any) -> str | None:
+        return super().preprocess("" if payload is None else payload)
+
+
 def build_demo(service: ChatService) -> gr.Blocks:
     settings = service.settings
     first = settings.provider(settings.default_provider)
@@ -217,8 +241,8 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
             with gr.Accordion("Settings", open=False):
                 system_box = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
-                temperature_box = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature")
-                max_tokens_box = gr.Slider(
+                temperature_box = NumberSlider(0, 2, value=0.7, step=0.05, label="Temperature")
+                max_tokens_box = NumberSlider(
                     16,
                     settings.max_output_tokens,
                     value=min(1024, settings.max_output_tokens),
@@ -237,6 +261,14 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 keys,
                 *([endpoint_box] if settings.allow_custom_base_url else []),
             ],
+            textbox=MessageBox(
+                show_label=False,
+                placeholder="Type a message...",
+                scale=7,
+                autofocus=True,
+                submit_btn=True,
+                stop_btn=True,
+            ),
             api_name="chat",
             editable=True,
             flagging_mode="never",

@@ -25,7 +25,7 @@ __all__ = ["CUT_OFF_MARK", "ChatRequest", "build_request", "clean_text"]
 
 # Appended to a partial reply that the provider stopped sending. Stripped again from history so
 # the model never sees our own annotation as something it said.
-CUT_OFF_MARK = "\n\n*[Reply cut off: the connection to the provider ended early.]*"
+CUT_OFF_MARK = "\n\n*[Reply cut off: the provider stopped sending before the end.]*"
 
 _ROLES = frozenset({"user", "assistant"})
 # C0/C1 controls except tab and newline, plus DEL.

@@ -198,7 +198,7 @@ class ReplyCutOff(ProviderError):
         super().__init__(label)
 
     def describe(self, label: str) -> str:
-        return f"The connection to {label} ended before the reply was complete."
+        return f"{label} stopped sending before the reply was complete; what arrived is kept."
 
 
 class EmptyReply(ProviderError):

@@ -118,7 +118,11 @@ class ChatService:
         if on_server_key:
             self.quotas.admit(caller.client)
         stream = ChatStream(
-            request, key=key, timeout=self.settings.request_timeout, max_retries=self.settings.max_retries
+            request,
+            key=key,
+            timeout=self.settings.request_timeout,
+            max_retries=self.settings.max_retries,
+            max_seconds=self.settings.max_reply_seconds,
         )
         outcome = "ok"
         try:

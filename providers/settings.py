@@ -40,6 +40,7 @@ class Settings:
     default_model: str | None = None
     system_prompt: str = "You are a helpful assistant."
     request_timeout: float = 60.0
+    max_reply_seconds: float = 600.0
     max_retries: int = 1
     max_message_chars: int = 16_000
     max_history_messages: int = 40
@@ -107,6 +108,7 @@ def load_settings(
         default_model=default_model,
         system_prompt=env.get("SYSTEM_PROMPT", "You are a helpful assistant."),
         request_timeout=_number(env, "REQUEST_TIMEOUT", 60.0, low=1, high=3600),
+        max_reply_seconds=_number(env, "MAX_REPLY_SECONDS", 600.0, low=1, high=86_400),
         max_message_chars=int(_number(env, "MAX_MESSAGE_CHARS", 16_000, low=100, high=1_000_000)),
         max_history_messages=int(_number(env, "MAX_HISTORY_MESSAGES", 40, low=0, high=1000)),
         max_output_tokens=int(_number(env, "MAX_OUTPUT_TOKENS", 8192, low=16, high=1_000_000)),

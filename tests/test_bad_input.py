@@ -445,12 +445,12 @@ def test_out_of_range_numbers_are_refused(app: LiveApp, provider: FakeProvider, 
 
 
 GRADIO_GAP = (
-    "Gradio's Slider/ChatInterface preprocessing raises a plain exception before app code runs: "
-    "the caller gets error=null and the log a traceback. Fix in app.py (see the report)."
+    "Gradio checks the number of inputs before any app code runs and answers a short data list "
+    "with error=null and a logged traceback; refusing it earlier would mean re-parsing every queue "
+    "join in a middleware."
 )
 
 
-@pytest.mark.xfail(strict=True, reason=GRADIO_GAP)
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -497,8 +497,8 @@ def test_wrong_type_failures_still_show_no_traceback_and_the_app_carries_on(
 
 UNKNOWN_FN = pytest.mark.xfail(
     strict=True,
-    reason="Gradio answers an unknown fn_index with a bare 500 and logs a KeyError traceback; "
-    "the gate middleware in app.py could answer 404 (see the report).",
+    reason="Gradio answers an unknown fn_index with a bare 500 and logs a KeyError traceback "
+    "(no key, no provider call); refusing it earlier would mean re-parsing every queue join.",
 )
 
 

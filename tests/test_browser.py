@@ -338,8 +338,8 @@ def test_cut_off_reply_keeps_the_partial_text_and_the_chat_goes_on(
     reply = chat.chat("tell me everything")
 
     assert reply.startswith("You said: tell me everything")
-    assert "[Reply cut off: the connection to the provider ended early.]" in reply
-    chat.toast("ended before the reply was complete")
+    assert "[Reply cut off: the provider stopped sending before the end.]" in reply
+    chat.toast("stopped sending before the reply was complete")
     chat.set_model(ECHO_MODEL)
     assert chat.chat("and now?") == "You said: and now?"
     # The cut-off note is ours: the model never sees it as something it said.

@@ -287,7 +287,7 @@ def test_cut_off_stream_keeps_the_partial_reply(cfg: Settings) -> None:
     assert isinstance(outcome.error, ReplyCutOff)
     assert outcome.error.partial == "You said: keep these words"
     assert outcome.text == outcome.error.partial
-    assert "ended before the reply was complete" in str(outcome.error)
+    assert "stopped sending before the reply was complete" in str(outcome.error)
 
 
 def test_stall_mid_stream_is_a_cut_off_with_the_partial(cfg: Settings, provider: FakeProvider) -> None:

@@ -323,7 +323,9 @@ def test_a_live_key_printed_in_pieces_to_a_wrapped_stream_is_masked(
     print(before, *[key[a:b] for a, b in pairwise([0, *points, len(key)])], sep="", end=end, file=stream)
     stream.flush()
     assert key not in inner.getvalue()
-    assert inner.getvalue().endswith(MASK + end)
+    # The end of the line arrives too (a key overlapping the text before it, like "0" + "00000000",
+    # is masked where it first matches, so the text need not end in the mask itself).
+    assert MASK in inner.getvalue() and inner.getvalue().endswith(end)
     del secret
 
 
