@@ -52,28 +52,28 @@ KEY_HEADER = "x-provider-key"
 log = logging.getLogger("byok_chat.app")
 
 
-class NumberSlider(gr.Slider):
-    """A slider that answers a non-number from a raw API call with a message; Gradio's own raises
-    a bare TypeError, which reaches the caller as an empty error and the log as a traceback."""
+def refuse_non_numbers(slider: gr.Slider) -> gr.Slider:
+    """Answer a non-number from a raw API call with a message; Gradio's Slider raises a bare
+    TypeError, which reaches the caller as an empty error and the log as a traceback.
 
-    def get_block_name(self) -> str:
-        return "slider"
+    The check wraps the instance's method: subclassing a Gradio component would make Gradio write
+    a .pyi stub next to this file at import time.
+    """
+    parse = slider.preprocess
 
-    def preprocess(self, payload: Any) -> float:
+    def preprocess(payload: Any) -> float:
         if isinstance(payload, bool) or not isinstance(payload, int | float):
-            raise gr.Error(f"{self.label} must be a number.", print_exception=False)
-        return super().preprocess(payload)
+            raise gr.Error(f"{slider.label} must be a number.", print_exception=False)
+        return parse(payload)
+
+    slider.preprocess = preprocess  # type: ignore[method-assign]
+    return slider
 
 
-class MessageBox(gr.Textbox):
-    """The chat's textbox; a null message becomes empty text, which the chat then refuses clearly
-    (ChatInterface would fail on None before our code runs)."""
-
-    def get_block_name(self) -> str:
-        return "textbox"
-
-    def preprocess(self, payload: Any) -> str | None:
-        return super().preprocess("" if payload is None else payload)
+def null_message_as_empty(textbox: gr.Textbox) -> None:
+    """ChatInterface fails on a null message before our code runs; empty text is refused clearly."""
+    parse = textbox.preprocess
+    textbox.preprocess = lambda payload: parse("" if payload is None else payload)  # type: ignore[method-assign]
 
 
 def build_demo(service: ChatService) -> gr.Blocks:
@@ -241,13 +241,15 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
             with gr.Accordion("Settings", open=False):
                 system_box = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
-                temperature_box = NumberSlider(0, 2, value=0.7, step=0.05, label="Temperature")
-                max_tokens_box = NumberSlider(
-                    16,
-                    settings.max_output_tokens,
-                    value=min(1024, settings.max_output_tokens),
-                    step=1,
-                    label="Max tokens",
+                temperature_box = refuse_non_numbers(gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature"))
+                max_tokens_box = refuse_non_numbers(
+                    gr.Slider(
+                        16,
+                        settings.max_output_tokens,
+                        value=min(1024, settings.max_output_tokens),
+                        step=1,
+                        label="Max tokens",
+                    )
                 )
             usage = gr.Markdown("", elem_id="usage")
         chat_ui = gr.ChatInterface(
@@ -261,14 +263,6 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 keys,
                 *([endpoint_box] if settings.allow_custom_base_url else []),
             ],
-            textbox=MessageBox(
-                show_label=False,
-                placeholder="Type a message...",
-                scale=7,
-                autofocus=True,
-                submit_btn=True,
-                stop_btn=True,
-            ),
             api_name="chat",
             editable=True,
             flagging_mode="never",
@@ -277,6 +271,8 @@ def build_demo(service: ChatService) -> gr.Blocks:
             concurrency_limit=settings.concurrency_limit,
             fill_height=True,
         )
+
+        null_message_as_empty(chat_ui.textbox)
 
         # The key's events and the other helpers are private: never in the API docs, never in the
         # browser's run history.

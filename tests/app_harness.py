@@ -21,7 +21,7 @@ import providers.chat as chat_module
 from providers import Settings
 from providers.service import ChatService
 from tests import gradio_raw
-from tests.conftest import free_port
+from tests.conftest import start_app
 
 
 @dataclass
@@ -97,19 +97,8 @@ class LiveApp:
 @contextmanager
 def live_app(settings: Settings, *, warm_up_model: str = "fake-model") -> Iterator[LiveApp]:
     """Launch as app.py does; a first chat on the default provider finds the app's event loop."""
-    import app
-
-    service = ChatService(settings)
-    demo = app.build_demo(service)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **app.launch_options(service),
-    )
-    url = f"http://127.0.0.1:{port}"
+    running = start_app(settings)
+    url, service, demo = running.url, running.service, running.demo
     try:
         cfg = gradio_raw.config(url)
         loops_before = set(chat_module._POOLS.keys())

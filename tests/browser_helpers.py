@@ -18,10 +18,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, CDPSession, Page, Request, expect
 
-from providers import Settings
-from providers.service import ChatService
-from tests.conftest import free_port
-
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -51,34 +47,6 @@ def chromium_path() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium for the browser tests")
     pytest.skip(f"{CHROMIUM} is not installed")
-
-
-@dataclass
-class App:
-    url: str
-    settings: Settings
-    service: ChatService
-    demo: Any
-
-    def close(self) -> None:
-        self.demo.close()
-
-
-def start_app(settings: Settings) -> App:
-    """The app built and launched the way app.py does it (see tests/conftest.py `launch`)."""
-    import app
-
-    service = ChatService(settings)
-    demo = app.build_demo(service)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **app.launch_options(service),
-    )
-    return App(url=f"http://127.0.0.1:{port}", settings=settings, service=service, demo=demo)
 
 
 class ChatPage:

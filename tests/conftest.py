@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,30 +79,38 @@ def free_port() -> int:
 class RunningApp:
     url: str
     settings: Settings
-    demo: object
+    demo: Any
     service: ChatService
+
+    def close(self) -> None:
+        self.demo.close()
+
+
+def start_app(settings: Settings) -> RunningApp:
+    """The app built and launched the way app.py does it, on a free port. Close with .close()."""
+    import app
+
+    service = ChatService(settings)
+    demo = app.build_demo(service)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **app.launch_options(service),
+    )
+    return RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo, service=service)
 
 
 @pytest.fixture
 def launch() -> Iterator[Callable[[Settings], RunningApp]]:
-    import app
-
-    started: list[object] = []
+    started: list[RunningApp] = []
 
     def start(settings: Settings) -> RunningApp:
-        service = ChatService(settings)
-        demo = app.build_demo(service)
-        port = free_port()
-        demo.launch(
-            server_name="127.0.0.1",
-            server_port=port,
-            prevent_thread_lock=True,
-            quiet=True,
-            **app.launch_options(service),
-        )
-        started.append(demo)
-        return RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo, service=service)
+        started.append(start_app(settings))
+        return started[-1]
 
     yield start
-    for demo in started:
-        demo.close()  # type: ignore[attr-defined]
+    for running in started:
+        running.close()

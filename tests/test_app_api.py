@@ -20,8 +20,7 @@ from gradio_client.exceptions import AppError
 
 from providers import CUT_OFF_MARK, Secret, Settings, load_settings
 from providers.chat import NO_KEY_PLACEHOLDER
-from providers.service import ChatService
-from tests.conftest import _CLEARED, RunningApp, canary, free_port, routed_env
+from tests.conftest import _CLEARED, RunningApp, canary, free_port, routed_env, start_app
 from tests.fake_provider import FakeProvider
 
 CHAT_PATH = "/{}/v1/chat/completions"
@@ -48,20 +47,12 @@ def app_module(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @contextmanager
 def running(app_module: Any, settings: Settings) -> Iterator[RunningApp]:
-    service = ChatService(settings)
-    demo = app_module.build_demo(service)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **app_module.launch_options(service),
-    )
+    # app_module has imported app.py in a clean environment; start_app reuses that import.
+    started = start_app(settings)
     try:
-        yield RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo, service=service)
+        yield started
     finally:
-        demo.close()
+        started.close()
 
 
 def settings_of(fake: FakeProvider, **env: str) -> Settings:

@@ -25,16 +25,14 @@ from tests.browser_helpers import (
     USER,
     VIEWPORT,
     WAIT_MS,
-    App,
     Capture,
     ChatPage,
     browser_state,
     chromium_path,
     find_any,
-    start_app,
     words,
 )
-from tests.conftest import canary, routed_env
+from tests.conftest import RunningApp, canary, routed_env, start_app
 from tests.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
@@ -75,7 +73,7 @@ def screenshot(tmp_path: Path) -> Callable[[Page, str], None]:
 
 
 @pytest.fixture(scope="module")
-def byo_app(fake: FakeProvider) -> Iterator[App]:
+def byo_app(fake: FakeProvider) -> Iterator[RunningApp]:
     """No server keys: every provider asks the visitor for a key."""
     app = start_app(load_settings(routed_env(fake), dotenv_path=None))
     yield app
@@ -83,7 +81,7 @@ def byo_app(fake: FakeProvider) -> Iterator[App]:
 
 
 @pytest.fixture(scope="module")
-def server_app(fake: FakeProvider) -> Iterator[App]:
+def server_app(fake: FakeProvider) -> Iterator[RunningApp]:
     """A server key for Groq only: Groq opens without a key box, the others ask for one."""
     app = start_app(load_settings(routed_env(fake, GROQ_API_KEY=SERVER_KEY), dotenv_path=None))
     yield app
@@ -91,7 +89,7 @@ def server_app(fake: FakeProvider) -> Iterator[App]:
 
 
 @pytest.fixture(scope="module")
-def gated_app(fake: FakeProvider) -> Iterator[App]:
+def gated_app(fake: FakeProvider) -> Iterator[RunningApp]:
     """The server key behind an access code."""
     env = routed_env(fake, GROQ_API_KEY=SERVER_KEY, ACCESS_CODE=ACCESS_CODE)
     app = start_app(load_settings(env, dotenv_path=None))
@@ -140,7 +138,7 @@ def pwned(page: Page) -> str:
 
 
 def test_visitor_key_reaches_the_provider_as_bearer_token(
-    byo_app: App,
+    byo_app: RunningApp,
     provider: FakeProvider,
     tabs: Callable[[str], ChatPage],
     screenshot: Callable[[Page, str], None],
@@ -160,7 +158,7 @@ def test_visitor_key_reaches_the_provider_as_bearer_token(
 
 
 def test_reply_streams_and_stop_closes_the_provider_stream(
-    byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+    byo_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
 ) -> None:
     chat = tabs(byo_app.url)
     chat.enter_key(canary("browser-stream"))
@@ -188,7 +186,9 @@ def test_reply_streams_and_stop_closes_the_provider_stream(
     assert words(chat.last_bot().inner_text(), "drip") == halted < 40
 
 
-def test_retry_undo_edit_and_clear(byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
+def test_retry_undo_edit_and_clear(
+    byo_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
     chat = tabs(byo_app.url)
     key = canary("browser-buttons")
     chat.enter_key(key)
@@ -227,7 +227,7 @@ def test_retry_undo_edit_and_clear(byo_app: App, provider: FakeProvider, tabs: C
 
 
 def test_other_tabs_and_visitors_start_without_the_key(
-    byo_app: App, provider: FakeProvider, browser: Browser, tabs: Callable[[str], ChatPage]
+    byo_app: RunningApp, provider: FakeProvider, browser: Browser, tabs: Callable[[str], ChatPage]
 ) -> None:
     first = tabs(byo_app.url)
     first.enter_key(canary("browser-first-tab"))
@@ -245,7 +245,7 @@ def test_other_tabs_and_visitors_start_without_the_key(
     assert len(provider.chat_requests) == 1, "a tab without a key reached the provider"
 
 
-def test_reload_forgets_the_key(byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
+def test_reload_forgets_the_key(byo_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
     chat = tabs(byo_app.url)
     chat.enter_key(canary("browser-reload"))
     assert chat.chat("before reload") == "You said: before reload"
@@ -260,7 +260,7 @@ def test_reload_forgets_the_key(byo_app: App, provider: FakeProvider, tabs: Call
     assert len(provider.chat_requests) == 1
 
 
-def test_forget_my_key(byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
+def test_forget_my_key(byo_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]) -> None:
     chat = tabs(byo_app.url)
     chat.enter_key(canary("browser-forget"))
 
@@ -277,7 +277,7 @@ def test_forget_my_key(byo_app: App, provider: FakeProvider, tabs: Callable[[str
 
 
 def test_server_mode_has_no_key_box_until_a_provider_needs_one(
-    server_app: App,
+    server_app: RunningApp,
     provider: FakeProvider,
     tabs: Callable[[str], ChatPage],
     screenshot: Callable[[Page, str], None],
@@ -312,7 +312,7 @@ def test_server_mode_has_no_key_box_until_a_provider_needs_one(
     ],
 )
 def test_provider_errors_read_as_plain_messages(
-    server_app: App,
+    server_app: RunningApp,
     provider: FakeProvider,
     tabs: Callable[[str], ChatPage],
     model: str,
@@ -330,7 +330,7 @@ def test_provider_errors_read_as_plain_messages(
 
 
 def test_cut_off_reply_keeps_the_partial_text_and_the_chat_goes_on(
-    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+    server_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
 ) -> None:
     chat = tabs(server_app.url)
     chat.set_model("cutoff")
@@ -347,7 +347,7 @@ def test_cut_off_reply_keeps_the_partial_text_and_the_chat_goes_on(
 
 
 def test_chat_works_again_after_an_error(
-    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+    server_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
 ) -> None:
     chat = tabs(server_app.url)
     chat.set_model("status-503")
@@ -367,7 +367,7 @@ def test_chat_works_again_after_an_error(
 
 
 def test_html_in_a_reply_runs_nothing_and_markdown_still_renders(
-    server_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+    server_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
 ) -> None:
     chat = tabs(server_app.url)
     page = chat.page
@@ -391,7 +391,7 @@ def test_html_in_a_reply_runs_nothing_and_markdown_still_renders(
 
 
 def test_provider_error_carrying_html_runs_nothing(
-    byo_app: App, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+    byo_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
 ) -> None:
     chat = tabs(byo_app.url)
     page = chat.page
@@ -414,7 +414,7 @@ def test_provider_error_carrying_html_runs_nothing(
 
 
 def test_no_key_reaches_anything_the_browser_received_or_kept(
-    server_app: App, provider: FakeProvider, browser: Browser
+    server_app: RunningApp, provider: FakeProvider, browser: Browser
 ) -> None:
     visitor_key = canary("browser-leak-visitor")
     canaries = (SERVER_KEY, visitor_key)
@@ -491,7 +491,7 @@ def enter_code(page: Page, code: str) -> None:
 
 
 def test_access_gate_guards_the_page_and_lets_the_right_code_in(
-    gated_app: App, provider: FakeProvider, browser: Browser
+    gated_app: RunningApp, provider: FakeProvider, browser: Browser
 ) -> None:
     page = gate_page(browser, gated_app.url)
     context = page.context
@@ -511,7 +511,7 @@ def test_access_gate_guards_the_page_and_lets_the_right_code_in(
     gate_page(browser, gated_app.url).context.close()  # another visitor still meets the gate
 
 
-def test_wrong_access_code_is_refused_and_not_reflected(gated_app: App, browser: Browser) -> None:
+def test_wrong_access_code_is_refused_and_not_reflected(gated_app: RunningApp, browser: Browser) -> None:
     page = gate_page(browser, gated_app.url)
 
     enter_code(page, '<img src=x onerror="window.__pwned=9">')
@@ -526,7 +526,7 @@ class GateFormBroken(AssertionError):
     """The gate's form stopped working after a wrong code."""
 
 
-def test_right_code_works_after_a_wrong_one(gated_app: App, browser: Browser) -> None:
+def test_right_code_works_after_a_wrong_one(gated_app: RunningApp, browser: Browser) -> None:
     page = gate_page(browser, gated_app.url)
     enter_code(page, "not-the-code-at-all")
     expect(page.locator(".notice")).to_be_visible()

@@ -17,8 +17,7 @@ import httpx
 import pytest
 
 from providers import load_settings
-from providers.service import ChatService
-from tests.conftest import _CLEARED, RunningApp, canary, free_port, routed_env
+from tests.conftest import _CLEARED, RunningApp, canary, routed_env, start_app
 from tests.fake_provider import FakeProvider
 
 SERVER_KEY = canary("leak-server")
@@ -51,23 +50,11 @@ def target(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iter
         # Gradio reads GRADIO_TEMP_DIR when a component is built and when the server app starts,
         # so it must be set before build_demo and launch (checked in the test below).
         mp.setenv("GRADIO_TEMP_DIR", str(temp_dir))
-        import app
-
-        service = ChatService(settings)
-        demo = app.build_demo(service)
-        port = free_port()
-        demo.launch(
-            server_name="127.0.0.1",
-            server_port=port,
-            prevent_thread_lock=True,
-            quiet=True,
-            **app.launch_options(service),
-        )
-    running = RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo, service=service)
+        running = start_app(settings)
     try:
         yield Target(app=running, temp_dir=temp_dir, work_dir=work_dir, started=started)
     finally:
-        demo.close()
+        running.close()
 
 
 def raw_event(

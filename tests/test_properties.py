@@ -224,7 +224,10 @@ def test_clean_text_is_idempotent_and_clean(text: str) -> None:
 # --- key redaction ---------------------------------------------------------------------------
 
 # What parse_visitor_key accepts: visible ASCII, 8 to 512 characters.
-key_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=8, max_size=80)
+# Any visible-ASCII key, except a piece of the mask itself: masking cannot remove what it writes.
+key_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=8, max_size=80).filter(
+    lambda key: key not in MASK
+)
 context = st.text(ANY_CHAR, max_size=40)
 # Well-known key formats the redactor masks even when no live Secret holds them.
 KEY_SHAPED = r"sk-(proj-|ant-)?[A-Za-z0-9_-]{16,60}|gsk_[A-Za-z0-9]{20,52}|hf_[A-Za-z0-9]{20,40}"
