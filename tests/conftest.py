@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import ast
 import os
 import re
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,24 @@ import pytest
 from providers import PROVIDERS, Settings, load_settings
 from providers.service import ChatService
 from tests.fake_provider import FakeProvider
+
+
+def _serialise_ast_parse() -> None:
+    """CPython (seen on 3.11) keeps the AST builder's recursion depth in shared state, so two threads parsing
+    at once can fail with "SystemError: AST constructor recursion depth mismatch" (CPython
+    gh-106905). Here that happens when pytest formats a traceback while an app thread prints one
+    (3.11's traceback module parses source to place its carets); one lock makes it impossible."""
+    parse = ast.parse
+    lock = threading.Lock()
+
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = serialised  # type: ignore[assignment]
+
+
+_serialise_ast_parse()
 
 # Variables that could make a test pass for the wrong reason: keys, URLs and gates from the
 # developer's own shell.
