@@ -1,0 +1,1 @@
+"""byok-chat's benchmark: ``python -m bench``. See bench/README.md."""
