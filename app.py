@@ -7,8 +7,11 @@ in providers/.
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib.util
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,6 +45,11 @@ try:
 except ConfigError as error:
     raise SystemExit(f"byok-chat: configuration error: {error}") from None
 install_redaction()
+
+# Gradio tries to import matplotlib on every event; where it is not installed each failed import
+# searches the whole path again (about 7% of the CPU per chat, bench/RESULTS.md).
+if importlib.util.find_spec("matplotlib") is None:
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
@@ -295,10 +303,15 @@ def build_demo(service: ChatService) -> gr.Blocks:
         chat_ui.textbox.submit(usage_text, None, usage, queue=False, **private)
 
         def end_session(request: gr.Request) -> None:
-            # Gradio keeps a closed session's state for an hour in case the tab comes back;
-            # a visitor's key must not outlive the tab.
-            if request.session_hash and request.session_hash in demo.state_holder:
-                demo.state_holder.delete_state(request.session_hash)
+            # Gradio keeps a closed session's state for an hour in case the tab comes back, and
+            # its copy of every input value until 10,000 newer sessions push it out: a visitor's
+            # key must not outlive the tab, and neither should the memory.
+            holder = demo.state_holder
+            if request.session_hash and request.session_hash in holder:
+                holder.delete_state(request.session_hash)
+                with holder.lock:
+                    holder.session_data.pop(request.session_hash, None)
+                    holder.time_last_used.pop(request.session_hash, None)
 
         demo.unload(end_session)
 
@@ -330,6 +343,9 @@ def launch_options(service: ChatService) -> dict[str, Any]:
 
 
 demo = build_demo(SERVICE)
+# Start-up leaves ~300,000 long-lived objects (Gradio, the SDK); without this every full garbage
+# collection walks them all again, stalling every chat in flight (bench/RESULTS.md).
+gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> None:
