@@ -89,8 +89,9 @@ class ChatStream:
     """Iterate to get the reply so far, at most one update per ``update_interval`` seconds.
 
     The first text is yielded at once; later chunks are coalesced so a fast model does not cost
-    one UI update per token (each costs Gradio about 230 µs of CPU; ten a second read as smooth). The full text is always yielded last. After iteration, ``usage``
-    holds the provider's token counts (or an estimate when it sent none).
+    one UI update per token (each costs Gradio about 230 µs of CPU; ten a second read as smooth).
+    The full text is always yielded last. After iteration, ``usage`` holds the provider's token
+    counts (or an estimate when it sent none).
     """
 
     def __init__(
