@@ -27,6 +27,7 @@ from providers import (
     CUT_OFF_MARK,
     VISITOR_ENDPOINT,
     ByokError,
+    ChatInputs,
     ConfigError,
     InputRejected,
     Provider,
@@ -119,8 +120,7 @@ def build_demo(service: ChatService) -> gr.Blocks:
         base_url: str = "",
     ) -> AsyncIterator[str | gr.ChatMessage]:
         try:
-            async for text in service.reply(
-                chat_caller(request, keys, provider_id),
+            inputs = ChatInputs(
                 message=message,
                 history=history,
                 provider_id=provider_id,
@@ -129,7 +129,8 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 temperature=temperature,
                 max_tokens=max_tokens,
                 base_url=base_url,
-            ):
+            )
+            async for text in service.reply(chat_caller(request, keys, provider_id), inputs):
                 yield text
         except ByokError as error:
             if isinstance(error, ReplyCutOff) and error.partial:

@@ -5,7 +5,7 @@ A key's path, one module each: ``keys`` (capture and resolve), ``chat`` (use, on
 """
 
 from .chat import ChatStream, Usage, close_pools
-from .conversation import CUT_OFF_MARK, ChatRequest, build_request, clean_text
+from .conversation import CUT_OFF_MARK, ChatInputs, ChatRequest, build_request, clean_text
 from .errors import (
     AccessDenied,
     ByokError,
@@ -38,6 +38,7 @@ __all__ = [
     "AccessDenied",
     "ByokError",
     "CannotConnect",
+    "ChatInputs",
     "ChatRequest",
     "ChatStream",
     "ConfigError",

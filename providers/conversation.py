@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .registry import Provider
     from .settings import Settings
 
-__all__ = ["CUT_OFF_MARK", "ChatRequest", "build_request", "clean_text"]
+__all__ = ["CUT_OFF_MARK", "ChatInputs", "ChatRequest", "build_request", "clean_text"]
 
 # Appended to a partial reply that the provider stopped sending. Stripped again from history so
 # the model never sees our own annotation as something it said.
@@ -55,27 +55,30 @@ def clean_text(value: str) -> str:
     return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def build_request(
-    settings: Settings,
-    *,
-    message: object,
-    history: object,
-    provider_id: object,
-    model: object,
-    system_prompt: object,
-    temperature: object,
-    max_tokens: object,
-    base_url: object = None,
-) -> ChatRequest:
-    provider = settings.provider(provider_id)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatInputs:
+    """One chat as the browser or an API caller sent it: untrusted, and of any type."""
+
+    message: object
+    history: object
+    provider_id: object
+    model: object
+    system_prompt: object
+    temperature: object
+    max_tokens: object
+    base_url: object = None
+
+
+def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
+    provider = settings.provider(inputs.provider_id)
     if provider is None:
         raise InputRejected("Unknown provider. Pick one from the list.")
     visitor_base_url = None
     if provider.id == VISITOR_ENDPOINT.id:
-        if not isinstance(base_url, str) or not base_url.strip():
+        if not isinstance(inputs.base_url, str) or not inputs.base_url.strip():
             raise InputRejected("Enter your endpoint's base URL, for example https://api.example.com/v1.")
-        visitor_base_url = check_visitor_url(base_url.strip(), allow_local=settings.allow_local_base_url)
-    text = _message_text(message)
+        visitor_base_url = check_visitor_url(inputs.base_url.strip(), allow_local=settings.allow_local_base_url)
+    text = _message_text(inputs.message)
     if not text.strip():
         raise InputRejected("Type a message first.")
     if len(text) > settings.max_message_chars:
@@ -83,17 +86,17 @@ def build_request(
             f"That message is too long ({len(text):,} characters; the limit is "
             f"{settings.max_message_chars:,}). Shorten it or split it up."
         )
-    turns = _history_turns(history, settings)
-    system = clean_text(system_prompt if isinstance(system_prompt, str) else settings.system_prompt)
+    turns = _history_turns(inputs.history, settings)
+    system = clean_text(inputs.system_prompt if isinstance(inputs.system_prompt, str) else settings.system_prompt)
     system = system.strip()[: settings.max_message_chars] or settings.system_prompt
     messages = [{"role": "system", "content": system}] if system else []
     messages += _merge_consecutive([*turns, {"role": "user", "content": text}])
     return ChatRequest(
         provider=provider,
-        model=_model(model, provider, settings),
+        model=_model(inputs.model, provider, settings),
         messages=tuple(messages),
-        temperature=_bounded(temperature, "Temperature", 0.0, 2.0, default=0.7),
-        max_tokens=int(_bounded(max_tokens, "Max tokens", 1, settings.max_output_tokens, default=1024)),
+        temperature=_bounded(inputs.temperature, "Temperature", 0.0, 2.0, default=0.7),
+        max_tokens=int(_bounded(inputs.max_tokens, "Max tokens", 1, settings.max_output_tokens, default=1024)),
         visitor_base_url=visitor_base_url,
         allow_local=settings.allow_local_base_url,
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from .access import AccessGate, TrustedProxies, client_id
 from .chat import ChatStream
-from .conversation import build_request
+from .conversation import ChatInputs, build_request
 from .errors import AccessDenied, ByokError
 from .keys import Secret, resolve_key
 from .quota import Quotas, UsageToday, open_storage, parse_rate_limits
@@ -88,30 +88,8 @@ class ChatService:
     def usage_today(self, client: str) -> UsageToday:
         return self.quotas.usage_today(client)
 
-    async def reply(
-        self,
-        caller: Caller,
-        *,
-        message: object,
-        history: object,
-        provider_id: object,
-        model: object,
-        system_prompt: object,
-        temperature: object,
-        max_tokens: object,
-        base_url: object = None,
-    ) -> AsyncIterator[str]:
-        request = build_request(
-            self.settings,
-            message=message,
-            history=history,
-            provider_id=provider_id,
-            model=model,
-            system_prompt=system_prompt,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            base_url=base_url,
-        )
+    async def reply(self, caller: Caller, inputs: ChatInputs) -> AsyncIterator[str]:
+        request = build_request(self.settings, inputs)
         provider = request.provider
         key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)

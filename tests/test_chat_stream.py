@@ -11,6 +11,7 @@ import pytest
 
 from providers import (
     CannotConnect,
+    ChatInputs,
     ChatStream,
     EmptyReply,
     InvalidKey,
@@ -59,13 +60,15 @@ def run(
 ) -> Outcome:
     request = build_request(
         settings,
-        message=message,
-        history=[],
-        provider_id=provider_id,
-        model=model,
-        system_prompt="Be brief.",
-        temperature=0.3,
-        max_tokens=77,
+        ChatInputs(
+            message=message,
+            history=[],
+            provider_id=provider_id,
+            model=model,
+            system_prompt="Be brief.",
+            temperature=0.3,
+            max_tokens=77,
+        ),
     )
     stream = ChatStream(
         request,
@@ -171,13 +174,15 @@ def test_ambient_sdk_variables_change_nothing(
 def test_stopping_early_closes_the_upstream_stream(cfg: Settings, provider: FakeProvider) -> None:
     request = build_request(
         cfg,
-        message="hi",
-        history=[],
-        provider_id="groq",
-        model="drip-50",
-        system_prompt="",
-        temperature=0.5,
-        max_tokens=10,
+        ChatInputs(
+            message="hi",
+            history=[],
+            provider_id="groq",
+            model="drip-50",
+            system_prompt="",
+            temperature=0.5,
+            max_tokens=10,
+        ),
     )
 
     async def take_two() -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers import CUT_OFF_MARK, InputRejected, Settings, build_request, clean_text, load_settings
+from providers import CUT_OFF_MARK, ChatInputs, InputRejected, Settings, build_request, clean_text, load_settings
 
 BASE = load_settings({"SYSTEM_PROMPT": "Server prompt."}, dotenv_path=None)
 
@@ -34,7 +34,7 @@ def build(
         "max_tokens": 100,
     }
     args.update(overrides)
-    return build_request(cfg, **args)
+    return build_request(cfg, ChatInputs(**args))
 
 
 def capped(**limits: int) -> Settings:

@@ -27,6 +27,7 @@ import pytest
 from providers import (
     CUT_OFF_MARK,
     CannotConnect,
+    ChatInputs,
     ChatStream,
     EmptyReply,
     InvalidKey,
@@ -267,13 +268,15 @@ def _stream(fake: FakeProvider, model: str, max_seconds: float) -> Callable[[], 
     settings = load_settings(routed_env(fake, REQUEST_TIMEOUT=str(TIMEOUT)), dotenv_path=None)
     request = build_request(
         settings,
-        message=MESSAGE,
-        history=[],
-        provider_id="groq",
-        model=model,
-        system_prompt="",
-        temperature=0.5,
-        max_tokens=100,
+        ChatInputs(
+            message=MESSAGE,
+            history=[],
+            provider_id="groq",
+            model=model,
+            system_prompt="",
+            temperature=0.5,
+            max_tokens=100,
+        ),
     )
     stream = ChatStream(request, key=Secret(canary("deadline")), timeout=TIMEOUT, max_seconds=max_seconds)
 

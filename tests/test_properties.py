@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from providers import (
     CUT_OFF_MARK,
     MASK,
+    ChatInputs,
     InputRejected,
     RedactingFilter,
     Secret,
@@ -118,7 +119,7 @@ def _build(cfg: Settings, **overrides: object) -> Any:
         "max_tokens": 16,
     }
     args.update(overrides)
-    return build_request(cfg, **args)  # type: ignore[arg-type]
+    return build_request(cfg, ChatInputs(**args))  # type: ignore[arg-type]
 
 
 def _is_clean(text: str) -> bool:

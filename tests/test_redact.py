@@ -11,7 +11,17 @@ import sys
 
 import pytest
 
-from providers import MASK, ChatStream, RedactingFilter, Secret, build_request, install_redaction, load_settings, redact
+from providers import (
+    MASK,
+    ChatInputs,
+    ChatStream,
+    RedactingFilter,
+    Secret,
+    build_request,
+    install_redaction,
+    load_settings,
+    redact,
+)
 from providers.keys import live_secrets
 from providers.redact import RedactingStream
 from tests.conftest import canary, routed_env
@@ -188,13 +198,15 @@ def test_library_debug_logging_of_a_real_request_shows_no_key(
     settings = load_settings(routed_env(provider, GROQ_API_KEY=key), dotenv_path=None)
     request = build_request(
         settings,
-        message="hi",
-        history=[],
-        provider_id="groq",
-        model="echo-key-401",
-        system_prompt="",
-        temperature=0.5,
-        max_tokens=50,
+        ChatInputs(
+            message="hi",
+            history=[],
+            provider_id="groq",
+            model="echo-key-401",
+            system_prompt="",
+            temperature=0.5,
+            max_tokens=50,
+        ),
     )
 
     async def run() -> None:
