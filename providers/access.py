@@ -164,7 +164,8 @@ class AccessGate:
             for item in self._guess_limits
             if not self._limiter.test(item, "access-guess", client)
         ]
-        return max(waits, default=0.0) and max(1.0, max(waits))
+        # At least a second: a lockout that rounds down to zero would still refuse.
+        return max(1.0, *waits) if waits else 0.0
 
     def make_cookie(self) -> str:
         expires = int(time.time()) + self.cookie_seconds

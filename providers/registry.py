@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CUSTOM_ID", "PROVIDERS", "VISITOR_ENDPOINT", "Provider", "get_provider"]
+__all__ = ["CUSTOM_ID", "PROVIDERS", "VISITOR_ENDPOINT", "Provider"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,9 +176,3 @@ PROVIDERS: tuple[Provider, ...] = (
         docs="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
     ),
 )
-
-_BY_ID = {provider.id: provider for provider in PROVIDERS}
-
-
-def get_provider(provider_id: str) -> Provider | None:
-    return _BY_ID.get(provider_id)
