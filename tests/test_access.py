@@ -63,11 +63,19 @@ def test_the_code_unlocks_the_api_and_the_page(gated: tuple[RunningApp, str], pr
     with httpx.Client(base_url=running.url) as browser:
         entered = browser.post(GATE_PATH, data={"code": CODE})
         assert entered.status_code == 303
-        assert "HttpOnly" in entered.headers["set-cookie"] and CODE not in entered.headers["set-cookie"]
-        assert browser.get("/", headers=HTML).status_code == 200
-        assert browser.get("/config").status_code == 200
-        browser.get("/byok/logout")
-        assert browser.get("/config").status_code == 401
+        set_cookie = entered.headers["set-cookie"]
+        assert "HttpOnly" in set_cookie and CODE not in set_cookie
+        # A Space shows the app in a cross-site frame: only this cookie survives there. Chromium
+        # keeps Secure cookies on loopback over http, which is where this app runs.
+        assert "; Secure; SameSite=None; Partitioned" in set_cookie
+        # httpx, unlike a browser, sends Secure cookies only over https: send it by hand.
+        cookie = {"cookie": set_cookie.split(";", 1)[0]}
+        assert browser.get("/", headers={**HTML, **cookie}).status_code == 200
+        assert browser.get("/config", headers=cookie).status_code == 200
+        logout = browser.get("/byok/logout", headers=cookie)
+        assert "Max-Age=0" in logout.headers["set-cookie"]
+        # Logging out revokes the cookie itself, so a copy replayed afterwards opens nothing.
+        assert browser.get("/config", headers=cookie).status_code == 401
 
 
 def test_a_forged_cookie_is_refused(gated: tuple[RunningApp, str]) -> None:

@@ -22,6 +22,7 @@ from providers import CUT_OFF_MARK, Secret, Settings, load_settings
 from providers.chat import NO_KEY_PLACEHOLDER
 from tests.conftest import _CLEARED, RunningApp, canary, free_port, routed_env, start_app
 from tests.fake_provider import FakeProvider
+from tests.gradio_raw import Visit, open_page
 
 CHAT_PATH = "/{}/v1/chat/completions"
 SERVER_KEY = canary("server-groq")
@@ -152,9 +153,12 @@ def event_payload(running_app: RunningApp, api_name: str, data: list[Any] | dict
 
 
 def raw_event(
-    running_app: RunningApp, api_name: str, data: list[Any] | dict[str, Any], session_hash: str, **headers: str
+    running_app: RunningApp, api_name: str, data: list[Any] | dict[str, Any], session: str | Visit, **headers: str
 ) -> Event:
-    """Join the queue as a browser does and read the event's server-sent stream to the end."""
+    """Join the queue as a browser does and read the event's server-sent stream to the end. A
+    :class:`Visit` sends its page's cookie; a bare session hash is a script without one."""
+    session_hash = session.session_hash if isinstance(session, Visit) else session
+    headers = {**(session.headers if isinstance(session, Visit) else {}), **headers}
     index, inputs = event_payload(running_app, api_name, data)
     payload = {"data": inputs, "fn_index": index, "session_hash": session_hash, "event_data": None, "trigger_id": None}
     with httpx.Client(base_url=running_app.url, timeout=30, headers=headers) as http:
@@ -171,13 +175,18 @@ def raw_event(
     return Event(raw=raw, messages=messages)
 
 
-def raw_chat(running_app: RunningApp, session_hash: str, provider_id: str, model: str = "m") -> Event:
+def raw_chat(running_app: RunningApp, session: str | Visit, provider_id: str, model: str = "m") -> Event:
     # message, history, provider, model, system prompt, temperature, max tokens, session keys
-    return raw_event(running_app, "chat", ["hello", [], provider_id, model, "Be brief.", 0.5, 100, None], session_hash)
+    return raw_event(running_app, "chat", ["hello", [], provider_id, model, "Be brief.", 0.5, 100, None], session)
 
 
-def capture(running_app: RunningApp, session_hash: str, key: str, provider_id: str = "groq") -> Event:
-    return raw_event(running_app, "capture_key", {"key-box": key, "provider": provider_id}, session_hash)
+def capture(running_app: RunningApp, session: str | Visit, key: str, provider_id: str = "groq") -> Event:
+    return raw_event(running_app, "capture_key", {"key-box": key, "provider": provider_id}, session)
+
+
+def page_load(running_app: RunningApp, visit: Visit, provider_id: str = "groq") -> Event:
+    """The page's load event, which a browser always runs before anything else."""
+    return raw_event(running_app, "on_load", {"provider": provider_id}, visit)
 
 
 def holds(value: object, key: str) -> bool:
@@ -303,43 +312,62 @@ def test_api_callers_cannot_pick_a_provider_outside_the_table(mixed_app: Running
 # --- the key box's private capture event -----------------------------------------------------
 
 
-def test_key_box_capture_keeps_the_key_out_of_session_values_and_snapshots(
+def test_key_box_capture_leaves_no_copy_after_load_type_chat_switch_chat(
     byo_app: RunningApp, provider: FakeProvider
 ) -> None:
-    session, key = secrets.token_hex(8), canary("box")
-    captured = capture(byo_app, session, key)
+    """The order a browser uses: the page's load event first, then the key, then chats and a switch.
+    Gradio stores every event input per session; after the load event it stores them under a
+    replacement component, which once kept the typed key."""
+    visit, key = open_page(byo_app.url), canary("box")
+    assert page_load(byo_app, visit).completed["success"]
+    captured = capture(byo_app, visit, key)
     assert captured.completed["success"], captured.raw
     assert key not in captured.raw
-    box_update, status = captured.completed["output"]["data"][:2]
-    assert box_update.get("value") == ""
+    status = captured.completed["output"]["data"][0]
     assert "set for this browser session only" in status
 
-    # Gradio's per-session copy of every component value: the box was blanked.
-    state = byo_app.demo.state_holder[session]
+    first = raw_chat(byo_app, visit, "groq")
+    switched = raw_event(byo_app, "switch_provider", {"provider": "mistral"}, visit)
+    assert switched.completed["success"], switched.raw
+    second = raw_chat(byo_app, visit, "groq")
+    for event in (first, second):
+        assert event.completed["output"]["data"][0] == "You said: hello", event.raw
+        assert key not in event.raw
+    assert sent(provider) == [to("groq", key), to("groq", key)]
+
+    # Gradio's per-session copies of component values: the box holds nothing.
+    state = byo_app.demo.state_holder[visit.session_hash]
     assert not holds(state.config_values, key)
+    assert not holds(list(state.components), key)
+    boxes = [c for c in state.config_values.values() if c and c.get("props", {}).get("elem_id") == "key-box"]
+    assert boxes and all(b["props"]["value"] == "" for b in boxes)
 
-    # The deep-link snapshot Gradio writes to disk and serves back through /config.
-    link = httpx.get(f"{byo_app.url}/gradio_api/deep_link", params={"session_hash": session}).json()
-    assert link
-    snapshot = Path(byo_app.demo.server_app.uploaded_file_dir) / "deep_links" / link / "state.json"
-    assert snapshot.is_file()
-    assert key not in snapshot.read_text()
-    assert key not in httpx.get(f"{byo_app.url}/config", params={"deep_link": link}).text
-    boxes = [c for c in json.loads(snapshot.read_text()) if c.get("props", {}).get("elem_id") == "key-box"]
-    assert [b["props"]["value"] for b in boxes] == [""]
+    # No deep links: nothing written to disk, nothing served back.
+    link = httpx.get(f"{byo_app.url}/gradio_api/deep_link", params={"session_hash": visit.session_hash})
+    assert link.status_code == 404
+    assert httpx.get(f"{byo_app.url}/config", params={"deep_link": "anything"}).status_code == 404
+    temp_dir = Path(byo_app.demo.server_app.uploaded_file_dir)
+    assert not (temp_dir / "deep_links").exists()
+    for path in temp_dir.rglob("*"):
+        assert not path.is_file() or key.encode() not in path.read_bytes(), path
 
-    # The session that typed it uses it on its next chat, on the chosen provider only.
-    reply = raw_chat(byo_app, session, "groq")
-    assert reply.completed["success"], reply.raw
-    assert reply.completed["output"]["data"][0] == "You said: hello"
-    assert sent(provider) == [to("groq", key)]
-    assert key not in reply.raw
+
+def test_a_script_without_the_page_cookie_cannot_store_a_key(byo_app: RunningApp, provider: FakeProvider) -> None:
+    """A session hash alone must never hold a key: scripts send X-Provider-Key with each call."""
+    session, key = secrets.token_hex(8), canary("box-script")
+    captured = capture(byo_app, session, key)
+    assert captured.completed["success"], captured.raw
+    assert "Key not kept" in captured.raw
+    assert raw_chat(byo_app, session, "groq").completed["title"] == "API key needed"
+    assert sent(provider) == []
+    assert not holds(byo_app.demo.state_holder[session].config_values, key)
 
 
 def test_a_captured_key_is_invisible_to_other_sessions_and_providers(
     byo_app: RunningApp, provider: FakeProvider
 ) -> None:
-    mine, theirs, key = secrets.token_hex(8), secrets.token_hex(8), canary("box-isolated")
+    mine, key = open_page(byo_app.url), canary("box-isolated")
+    theirs = open_page(byo_app.url)
     assert capture(byo_app, mine, key).completed["success"]
     other_session = raw_chat(byo_app, theirs, "groq")
     other_provider = raw_chat(byo_app, mine, "mistral")
@@ -352,33 +380,33 @@ def test_a_captured_key_is_invisible_to_other_sessions_and_providers(
 
 
 def test_forget_drops_the_key_for_the_next_chat(byo_app: RunningApp, provider: FakeProvider) -> None:
-    session, key = secrets.token_hex(8), canary("box-forget")
-    capture(byo_app, session, key)
-    forgot = raw_event(byo_app, "forget_key", {"provider": "groq"}, session)
+    visit, key = open_page(byo_app.url), canary("box-forget")
+    capture(byo_app, visit, key)
+    forgot = raw_event(byo_app, "forget_key", {"provider": "groq"}, visit)
     assert forgot.completed["success"], forgot.raw
-    after = raw_chat(byo_app, session, "groq")
+    after = raw_chat(byo_app, visit, "groq")
     assert after.completed["title"] == "API key needed"
     assert sent(provider) == []
 
 
 def test_a_malformed_key_in_the_box_is_not_stored(byo_app: RunningApp, provider: FakeProvider) -> None:
-    session = secrets.token_hex(8)
+    visit = open_page(byo_app.url)
     bad = "sk-canary-with space-0123456789"
-    captured = capture(byo_app, session, bad)
+    captured = capture(byo_app, visit, bad)
     assert captured.completed["success"]
     assert any(m.get("msg") == "log" and m.get("level") == "warning" for m in captured.messages), captured.raw
     assert bad not in captured.raw
-    assert not holds(byo_app.demo.state_holder[session].config_values, bad)
-    assert raw_chat(byo_app, session, "groq").completed["title"] == "API key needed"
+    assert not holds(byo_app.demo.state_holder[visit.session_hash].config_values, bad)
+    assert raw_chat(byo_app, visit, "groq").completed["title"] == "API key needed"
     assert sent(provider) == []
 
 
 def test_a_failed_capture_leaves_no_key_in_session_values(byo_app: RunningApp) -> None:
-    session, key = secrets.token_hex(8), canary("box-failed")
-    failed = capture(byo_app, session, key, provider_id="not-a-provider")
+    visit, key = open_page(byo_app.url), canary("box-failed")
+    failed = capture(byo_app, visit, key, provider_id="not-a-provider")
     assert not failed.completed["success"]
     assert key not in failed.raw
-    assert not holds(byo_app.demo.state_holder[session].config_values, key)
+    assert not holds(byo_app.demo.state_holder[visit.session_hash].config_values, key)
 
 
 def test_capture_event_is_private(byo_app: RunningApp) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from providers import load_settings
 from tests.conftest import _CLEARED, RunningApp, canary, routed_env, start_app
 from tests.fake_provider import FakeProvider
+from tests.gradio_raw import Visit, open_page
 
 SERVER_KEY = canary("leak-server")
 VISITOR_KEY = canary("leak-visitor")
@@ -58,17 +58,18 @@ def target(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def raw_event(
-    target: Target, api_name: str, data: list[Any] | dict[str, Any], session_hash: str
+    target: Target, api_name: str, data: list[Any] | dict[str, Any], visit: Visit
 ) -> tuple[str, dict[str, Any]]:
     """Join the queue and read the whole server-sent event stream: (raw text, completion message).
     ``data`` is the input list, or values by the inputs' elem_id (the rest sent as null)."""
+    session_hash = visit.session_hash
     config = httpx.get(f"{target.app.url}/config").json()
     dependency = next(d for d in config["dependencies"] if d.get("api_name") == api_name)
     if isinstance(data, dict):
         elem_ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
         data = [data.get(elem_ids.get(i)) for i in dependency["inputs"]]
     payload = {"data": data, "fn_index": dependency["id"], "session_hash": session_hash, "event_data": None}
-    with httpx.Client(base_url=target.app.url, timeout=30) as http:
+    with httpx.Client(base_url=target.app.url, timeout=30, headers=visit.headers) as http:
         assert http.post("/gradio_api/queue/join", json=payload).status_code == 200
         raw, done = "", {}
         with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session_hash}) as stream:
@@ -82,13 +83,15 @@ def raw_event(
     return raw, done
 
 
-def capture(target: Target, session_hash: str) -> tuple[str, dict[str, Any]]:
-    return raw_event(target, "capture_key", {"key-box": VISITOR_KEY, "provider": "mistral"}, session_hash)
+def capture(target: Target, visit: Visit) -> tuple[str, dict[str, Any]]:
+    """The page's load event, then the visitor's key typed into the box, as a browser does it."""
+    raw_event(target, "on_load", {"provider": "groq"}, visit)
+    return raw_event(target, "capture_key", {"key-box": VISITOR_KEY, "provider": "mistral"}, visit)
 
 
-def raw_chat(target: Target, session_hash: str, provider_id: str, model: str) -> tuple[str, dict[str, Any]]:
+def raw_chat(target: Target, visit: Visit, provider_id: str, model: str) -> tuple[str, dict[str, Any]]:
     data = ["hello", [], provider_id, model, "Be brief.", 0.5, 100, None]
-    return raw_event(target, "chat", data, session_hash)
+    return raw_event(target, "chat", data, visit)
 
 
 def assert_no_key(text: str, where: str) -> None:
@@ -148,7 +151,7 @@ def test_config_has_no_hidden_component_holding_a_key(target: Target) -> None:
 def test_event_streams_of_normal_and_failing_chats_hold_no_key(
     target: Target, provider: FakeProvider, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    session = secrets.token_hex(8)
+    session = open_page(target.app.url)
     with caplog.at_level("DEBUG"):
         captured, done = capture(target, session)
         assert done["success"]
@@ -179,16 +182,17 @@ def test_event_streams_of_normal_and_failing_chats_hold_no_key(
 def test_temp_dir_deep_links_and_working_dir_hold_no_key(target: Target, tmp_path: Path) -> None:
     # Gradio really uses the folder we gave it, so the search below covers what it writes.
     assert Path(target.app.demo.server_app.uploaded_file_dir) == target.temp_dir
-    session = secrets.token_hex(8)
+    session = open_page(target.app.url)
     capture(target, session)
     raw_chat(target, session, "mistral", "m")
     raw_chat(target, session, "groq", "echo-key-401")
-    link = httpx.get(f"{target.app.url}/gradio_api/deep_link", params={"session_hash": session}).json()
-    assert link
-    assert_no_key(httpx.get(f"{target.app.url}/config", params={"deep_link": link}).text, "a deep-link config")
+    # The app offers no deep links: Gradio's snapshot route would write the session's values to disk.
+    link = httpx.get(f"{target.app.url}/gradio_api/deep_link", params={"session_hash": session.session_hash})
+    assert link.status_code == 404
+    assert httpx.get(f"{target.app.url}/config", params={"deep_link": "x"}).status_code == 404
 
     temp_files = files_under(target.temp_dir)
-    assert any(p.name == "state.json" for p in temp_files)  # the snapshot was written here
+    assert not any(p.name == "state.json" for p in temp_files)
     assert_no_key_in_files(temp_files)
     assert_no_key_in_files(files_under(target.work_dir))
     assert_no_key_in_files(files_under(tmp_path))  # this test's working directory
@@ -199,24 +203,24 @@ def test_temp_dir_deep_links_and_working_dir_hold_no_key(target: Target, tmp_pat
 
 
 def test_session_memory_after_use_holds_no_plain_key(target: Target) -> None:
-    session = secrets.token_hex(8)
+    session = open_page(target.app.url)
     capture(target, session)
     raw_chat(target, session, "mistral", "m")
-    state = target.app.demo.state_holder[session]
+    state = target.app.demo.state_holder[session.session_hash]
     # Component values as Gradio would snapshot them; the key lives only inside a Secret in State.
     assert_no_key(json.dumps(state.config_values, default=str), "the session's component values")
     assert_no_key(json.dumps(list(state.components), default=str), "the session's components")
 
 
 def test_no_route_shows_a_key_after_keys_were_used(target: Target) -> None:
-    session = secrets.token_hex(8)
+    session = open_page(target.app.url)
     capture(target, session)
     raw_chat(target, session, "mistral", "m")
     raw_chat(target, session, "groq", "echo-key-401")
     routes = [
         "/",
         "/config",
-        f"/config?session_hash={session}",
+        f"/config?session_hash={session.session_hash}",
         "/gradio_api/info?all_endpoints=true",
         "/gradio_api/runs",
         "/gradio_api/run-history/records",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -33,13 +32,15 @@ def test_closing_the_tab_forgets_the_visitor_key(
     # Gradio notices a closed tab at the next heartbeat; make that come sooner.
     monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")
     running = launch(settings_for())
-    session_hash = secrets.token_hex(6)
+    visit = raw.open_page(running.url)
+    session_hash = visit.session_hash
     visitor_key = canary("visitor")
     stop_heartbeat = threading.Event()
 
     def heartbeat() -> None:
         # The browser holds this stream open for as long as the tab lives.
-        with httpx.stream("GET", f"{running.url}/gradio_api/heartbeat/{session_hash}", timeout=30) as stream:
+        url = f"{running.url}/gradio_api/heartbeat/{session_hash}"
+        with httpx.stream("GET", url, headers=visit.headers, timeout=30) as stream:
             for _ in stream.iter_bytes():
                 if stop_heartbeat.is_set():
                     return
@@ -48,11 +49,20 @@ def test_closing_the_tab_forgets_the_visitor_key(
     beating.start()
     cfg = raw.config(running.url)
     captured = raw.run_event(
-        running.url, raw.fn_index(cfg, "capture_key"), ["openai", None, visitor_key], session_hash=session_hash
+        running.url,
+        raw.fn_index(cfg, "capture_key"),
+        ["openai", None, None, visitor_key],
+        session_hash=session_hash,
+        headers=visit.headers,
     )
-    assert captured.success and captured.output is not None and captured.output[0]["value"] == ""
+    assert captured.success and captured.output is not None
+    assert "set for this browser session only" in captured.output[0]
     chat = raw.run_event(
-        running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, "hi", "openai", "m"), session_hash=session_hash
+        running.url,
+        raw.fn_index(cfg, "chat"),
+        raw.chat_data(cfg, "hi", "openai", "m"),
+        session_hash=session_hash,
+        headers=visit.headers,
     )
     assert chat.success
     assert provider.chat_requests[-1].authorization == f"Bearer {visitor_key}"

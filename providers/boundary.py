@@ -1,0 +1,400 @@
+"""The browser boundary: which browser owns a session, which origins may talk to the app, and what
+a page may load.
+
+Gradio trusts things a browser attacker controls:
+
+- The session hash is made in the browser and travels in URLs (``queue/data?session_hash=``,
+  ``heartbeat/<hash>``); any client that knows it can run events in that session, where a
+  visitor's key lives. :class:`SessionBindings` ties each hash to the server-issued, HttpOnly
+  ``byok_browser`` cookie of the browser that first used it; any other cookie, or none, is refused.
+  A session used without a cookie (a script) is bound to "no cookie" and never holds a key.
+- Gradio answers any ``Origin`` with credentialed CORS on a non-loopback host. Requests from another
+  origin, or marked ``Sec-Fetch-Site: cross-site``/``same-site``, are refused here, except page
+  navigations (framing is governed by ``frame-ancestors``) and the operator's ``ALLOWED_ORIGINS``.
+- Replies are rendered as HTML and markdown; a Content-Security-Policy keeps the page from fetching
+  anything but the app itself, so a reply cannot make the browser call out.
+
+Nothing here imports Gradio: the middleware is plain ASGI and runs in front of every route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .access import TrustedProxies, peer_and_headers
+
+__all__ = [
+    "BOUND_STATE_KEY",
+    "BROWSER_COOKIE",
+    "BoundaryMiddleware",
+    "BoundaryPolicy",
+    "SessionBindings",
+    "content_security_policy",
+    "link_remote_media",
+    "normalise_origin",
+]
+
+log = logging.getLogger("byok_chat.boundary")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+BROWSER_COOKIE = "byok_browser"
+# Set in the request's scope state when its session hash is bound to this browser's cookie: only
+# such a session may hold a visitor's key.
+BOUND_STATE_KEY = "byok_browser_bound"
+_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{32,64}")
+# Gradio's per-session routes name the session in the path.
+_HASH_IN_PATH = re.compile(r"^/gradio_api/heartbeat/([^/]+)/?$")
+# Routes this app never uses. Deep links write a session's component values to disk and serve
+# them back; monitoring prints a dashboard URL and serves traffic stats; the rest are features
+# (uploads, media streams, proxies, run history, in-browser editing) the app does not offer.
+_REFUSED_PREFIXES = (
+    "/gradio_api/deep_link",
+    "/monitoring",
+    "/gradio_api/monitoring",
+    "/gradio_api/proxy=",
+    "/gradio_api/run-history",
+    "/gradio_api/runs",
+    "/gradio_api/vibe-",
+    "/gradio_api/undo-vibe-edit",
+    "/gradio_api/process_recording",
+    "/gradio_api/stream/",
+)
+_UPLOAD_PREFIXES = ("/gradio_api/upload", "/gradio_api/upload_progress")
+# A queue payload carries the visible history; far more than a chat needs, far less than a flood.
+_MAX_JSON_BODY = 16 * 1024 * 1024
+_NAVIGATION_MODES = frozenset({"navigate", "nested-navigate"})
+_FOREIGN_SITES = frozenset({"cross-site", "same-site"})
+
+
+def normalise_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` in lower case, default ports dropped; None for anything else."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def is_loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoundaryPolicy:
+    """What the operator allows across the boundary; built from Settings by the app."""
+
+    trusted: TrustedProxies
+    # Origins other than the app's own that may call it (an operator's site embedding the app).
+    allowed_origins: frozenset[str] = frozenset()
+    # Who may show the app in a frame, besides the app itself.
+    frame_ancestors: tuple[str, ...] = ()
+    # The public host a Hugging Face Space is served on (SPACE_HOST), always https.
+    space_host: str | None = None
+    uploads: bool = False
+
+    def own_origin(self, scope: Scope, headers: Mapping[str, str]) -> str | None:
+        """The origin the browser sees, from Host, or the forwarded headers of a trusted proxy."""
+        peer = scope.get("client")[0] if scope.get("client") else ""
+        host = headers.get("host", "")
+        scheme = str(scope.get("scheme", "http"))
+        if self.trusted and self.trusted.trusts(peer):
+            host = _first(headers.get("x-forwarded-host")) or host
+            scheme = _first(headers.get("x-forwarded-proto")) or scheme
+        if self.space_host and host.lower() == self.space_host:
+            scheme = "https"
+        if scheme in ("ws", "wss"):
+            scheme = {"ws": "http", "wss": "https"}[scheme]
+        return normalise_origin(f"{scheme}://{host}") if host else None
+
+    def origin_allowed(self, origin: str, scope: Scope, headers: Mapping[str, str]) -> bool:
+        wanted = normalise_origin(origin)
+        return wanted is not None and (wanted == self.own_origin(scope, headers) or wanted in self.allowed_origins)
+
+    def cookie_attributes(self, scope: Scope, headers: Mapping[str, str]) -> str:
+        """Cookie attributes that survive the cross-site frame a Space is shown in.
+
+        Chromium keeps a cookie in a cross-site frame only when it is ``Secure; SameSite=None;
+        Partitioned``; the origin check, not SameSite, keeps other sites out. It keeps a Secure
+        cookie over https and on loopback hosts; plain http on a LAN address cannot hold one, so
+        there the cookie is ``SameSite=Lax`` (top-level pages only).
+        """
+        origin = self.own_origin(scope, headers) or ""
+        if origin.startswith("https://") or is_loopback_host(urlsplit(origin).netloc):
+            return "Path=/; HttpOnly; Secure; SameSite=None; Partitioned"
+        return "Path=/; HttpOnly; SameSite=Lax"
+
+
+def _first(value: str | None) -> str:
+    return value.split(",")[0].strip() if value else ""
+
+
+def content_security_policy(frame_ancestors: Iterable[str]) -> str:
+    # Gradio's page embeds its configuration in inline scripts and styles; everything else,
+    # images and media included, comes from the app itself, data: or blob:.
+    ancestors = " ".join(["'self'", *frame_ancestors])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "worker-src 'self' blob:",
+            "frame-src 'self'",
+            "form-action 'self'",
+            "base-uri 'self'",
+            "object-src 'none'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+
+
+class SessionBindings:
+    """Session hash -> the browser (cookie digest, or "" for no cookie) that used it first."""
+
+    def __init__(self, *, capacity: int = 100_000, idle_seconds: float = 24 * 3600) -> None:
+        self._owners: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._capacity = capacity
+        self._idle = idle_seconds
+        self._lock = threading.Lock()
+
+    def claim(self, session_hash: str, owner: str) -> bool:
+        """True if ``owner`` may use ``session_hash``: it is theirs, or nobody's yet."""
+        now = time.monotonic()
+        with self._lock:
+            held = self._owners.get(session_hash)
+            if held is not None and held[0] != owner and now - held[1] < self._idle:
+                return False
+            self._owners[session_hash] = (owner, now)
+            self._owners.move_to_end(session_hash)
+            while len(self._owners) > self._capacity:
+                self._owners.popitem(last=False)
+            return True
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+
+def browser_id(headers: Mapping[str, str]) -> str | None:
+    """The browser cookie's value, if it has the shape we issue."""
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except CookieError:
+        return None
+    morsel = jar.get(BROWSER_COOKIE)
+    return morsel.value if morsel and _COOKIE_VALUE.fullmatch(morsel.value) else None
+
+
+def _owner(cookie: str | None) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest() if cookie else ""
+
+
+class BoundaryMiddleware:
+    """Install with ``Middleware(BoundaryMiddleware, policy=..., bindings=...)``, outside the gate."""
+
+    def __init__(self, app: ASGIApp, policy: BoundaryPolicy, bindings: SessionBindings | None = None) -> None:
+        self.app = app
+        self.policy = policy
+        self.bindings = bindings if bindings is not None else SessionBindings()
+        self.csp = content_security_policy(policy.frame_ancestors).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        _, headers = peer_and_headers(scope)
+        path = _app_path(scope)
+        refusal = self._refusal(scope, headers, path)
+        if refusal:
+            await _refuse(scope, send, 404 if refusal == "unused route" else 403, refusal)
+            return
+        cookie = browser_id(headers)
+        session_hashes = list(_hashes_in_url(scope, path))
+        if scope["type"] == "http" and scope["method"] == "POST" and path.startswith("/gradio_api/"):
+            body = await _read_body(receive, _MAX_JSON_BODY)
+            if body is None:
+                await _refuse(scope, send, 413, "request too large")
+                return
+            session_hashes += _hashes_in_body(body)
+            receive = _replay(body, receive)
+        owner = _owner(cookie)
+        for session_hash in session_hashes:
+            if not self.bindings.claim(session_hash, owner):
+                log.warning("refused %s %s: the session belongs to another browser", scope.get("method", "WS"), path)
+                await _refuse(scope, send, 403, "This session belongs to another browser.")
+                return
+        scope.setdefault("state", {})[BOUND_STATE_KEY] = bool(cookie and session_hashes)
+        await self.app(scope, receive, self._sender(scope, headers, send, issue_cookie=cookie is None))
+
+    def _refusal(self, scope: Scope, headers: Mapping[str, str], path: str) -> str | None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if path.startswith(_REFUSED_PREFIXES) or "deep_link" in query:
+            return "unused route"
+        if path.startswith(_UPLOAD_PREFIXES) and not self.policy.uploads:
+            return "unused route"
+        origin = headers.get("origin")
+        site, mode = headers.get("sec-fetch-site", ""), headers.get("sec-fetch-mode", "")
+        # Chromium writes "null" for a form posted from a page with no-referrer, and so does a
+        # sandboxed frame: only the browser's own Sec-Fetch-Site can vouch for such a request.
+        if origin == "null" and site == "same-origin":
+            return None
+        if origin is not None:
+            return None if self.policy.origin_allowed(origin, scope, headers) else "Cross-origin request refused."
+        navigation = scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and mode in _NAVIGATION_MODES
+        if site in _FOREIGN_SITES and not navigation:
+            return "Cross-origin request refused."
+        return None
+
+    def _sender(self, scope: Scope, headers: Mapping[str, str], send: Send, *, issue_cookie: bool) -> Send:
+        page_request = scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-frame-options"]
+                if not any(k.lower() == b"referrer-policy" for k, _ in out):
+                    out.append((b"referrer-policy", b"no-referrer"))
+                out.append((b"x-content-type-options", b"nosniff"))
+                content_type = dict(out).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    out.append((b"content-security-policy", self.csp))
+                    if issue_cookie and page_request:
+                        out.append((b"set-cookie", self._new_cookie(scope, headers)))
+                message["headers"] = out
+            await send(message)
+
+        return sender
+
+    def _new_cookie(self, scope: Scope, headers: Mapping[str, str]) -> bytes:
+        value = secrets.token_urlsafe(24)
+        return f"{BROWSER_COOKIE}={value}; {self.policy.cookie_attributes(scope, headers)}".encode()
+
+
+def _app_path(scope: Scope) -> str:
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _hashes_in_url(scope: Scope, path: str) -> Iterable[str]:
+    in_path = _HASH_IN_PATH.match(path)
+    if in_path:
+        yield in_path.group(1)
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    yield from (h for h in query.get("session_hash", []) if h)
+
+
+def _hashes_in_body(body: bytes) -> list[str]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    value = payload.get("session_hash") if isinstance(payload, dict) else None
+    return [value] if isinstance(value, str) and value else []
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = json.dumps({"error": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# Markdown images and the HTML tags that load a URL by themselves. A reply is shown as markdown
+# with HTML; the CSP already stops the fetch, and this turns the image into a plain link so the
+# visitor still sees where it pointed.
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
+_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?(https?://[^)\s>]+)>?(?:\s+\"[^\"\n]*\")?\s*\)", re.I)
+
+
+def link_remote_media(text: str) -> str:
+    """Markdown images with a remote URL, outside code, become links: ``![a](u)`` -> ``[a](u)``."""
+    if "](" not in text:
+        return text
+    out: list[str] = []
+    last = 0
+    for code in _CODE.finditer(text):
+        out.append(_MD_IMAGE.sub(_as_link, text[last : code.start()]))
+        out.append(code.group(0))
+        last = code.end()
+    out.append(_MD_IMAGE.sub(_as_link, text[last:]))
+    return "".join(out)
+
+
+def _as_link(match: re.Match[str]) -> str:
+    label = match.group(1).strip() or "image"
+    return f"[{label}]({match.group(2)})"
