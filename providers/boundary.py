@@ -257,7 +257,8 @@ class BoundaryMiddleware:
         owner = _owner(cookie)
         for session_hash in session_hashes:
             if not self.bindings.claim(session_hash, owner):
-                log.warning("refused %s %s: the session belongs to another browser", scope.get("method", "WS"), path)
+                where = _HASH_IN_PATH.sub("/gradio_api/heartbeat/...", path)
+                log.warning("refused %s %s: the session belongs to another browser", scope.get("method", "WS"), where)
                 await _refuse(scope, send, 403, "This session belongs to another browser.")
                 return
         scope.setdefault("state", {})[BOUND_STATE_KEY] = bool(cookie and session_hashes)

@@ -126,6 +126,8 @@ class ChatPage:
         self.page.locator("#provider input").click()
         self.page.locator(f'[data-testid="dropdown-option"][aria-label="{label}"]').click()
         expect(self.page.locator("#provider input")).to_have_value(label, timeout=WAIT_MS)
+        # The switch event redraws the key box; a key typed before that lands would be blanked.
+        expect(self.page.locator("#key-status")).to_contain_text(label, timeout=WAIT_MS)
 
     def toast(self, expected: str) -> str:
         """Wait for a toast saying ``expected``; return that toast's whole text."""
