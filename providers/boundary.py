@@ -28,13 +28,12 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .access import TrustedProxies, peer_and_headers
+from .access import ASGIApp, Message, Receive, Scope, Send, TrustedProxies, _app_path, peer_and_headers
 
 __all__ = [
     "BOUND_STATE_KEY",
@@ -48,12 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("byok_chat.boundary")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BROWSER_COOKIE = "byok_browser"
 # Set in the request's scope state when its session hash is bound to this browser's cookie: only
@@ -305,12 +298,6 @@ class BoundaryMiddleware:
     def _new_cookie(self, scope: Scope, headers: Mapping[str, str]) -> bytes:
         value = secrets.token_urlsafe(24)
         return f"{BROWSER_COOKIE}={value}; {self.policy.cookie_attributes(scope, headers)}".encode()
-
-
-def _app_path(scope: Scope) -> str:
-    path: str = scope.get("path", "")
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _hashes_in_url(scope: Scope, path: str) -> Iterable[str]:

@@ -123,6 +123,30 @@ def start_app(settings: Settings) -> RunningApp:
     return RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo, service=service)
 
 
+@pytest.fixture(scope="module")
+def apps(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningApp]]:
+    """Apps by environment (every provider routed to the fake), launched once per module and
+    shared by its tests. app.py is imported with nothing from the developer's shell in the
+    environment or the working directory."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if _CLEARED.fullmatch(name):
+                mp.delenv(name)
+        mp.chdir(tmp_path_factory.mktemp("import"))
+        import app  # noqa: F401
+    started: dict[tuple[tuple[str, str], ...], RunningApp] = {}
+
+    def get(**env: str) -> RunningApp:
+        key = tuple(sorted(env.items()))
+        if key not in started:
+            started[key] = start_app(load_settings(routed_env(fake, **env), dotenv_path=None))
+        return started[key]
+
+    yield get
+    for running in started.values():
+        running.close()
+
+
 @pytest.fixture
 def launch() -> Iterator[Callable[[Settings], RunningApp]]:
     started: list[RunningApp] = []

@@ -6,46 +6,21 @@ Chromium in tests/test_browser_boundary.py; these are the same rules as any scri
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from providers import load_settings
 from providers.access import TrustedProxies
 from providers.boundary import BoundaryPolicy, SessionBindings, link_remote_media, normalise_origin
 from tests import gradio_raw as raw
-from tests.conftest import _CLEARED, RunningApp, canary, routed_env, start_app
+from tests.conftest import RunningApp, canary
 from tests.fake_provider import FakeProvider
 from tests.gradio_raw import Visit, open_page
 
 SERVER_KEY = canary("boundary-server")
 HTML = {"accept": "text/html", "sec-fetch-mode": "navigate", "sec-fetch-site": "none"}
-
-
-@pytest.fixture(scope="module")
-def apps(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningApp]]:
-    """Apps by environment, launched once per module. app.py is imported with nothing from the
-    developer's shell in the environment or the working directory."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if _CLEARED.fullmatch(name):
-                mp.delenv(name)
-        mp.chdir(tmp_path_factory.mktemp("import"))
-        import app  # noqa: F401
-    started: dict[tuple[tuple[str, str], ...], RunningApp] = {}
-
-    def get(**env: str) -> RunningApp:
-        key = tuple(sorted(env.items()))
-        if key not in started:
-            started[key] = start_app(load_settings(routed_env(fake, **env), dotenv_path=None))
-        return started[key]
-
-    yield get
-    for running in started.values():
-        running.close()
 
 
 def chat_as(visit: Visit | str, running: RunningApp, provider_id: str = "groq", **headers: str) -> raw.EventResult:

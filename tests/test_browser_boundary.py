@@ -20,10 +20,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Frame, Page, expect, sync_playwright
 
-from providers import Secret, load_settings
+from providers import Secret
 from tests import gradio_raw as raw
 from tests.browser_helpers import LAUNCH_ARGS, VIEWPORT, WAIT_MS, ChatPage, browser_state, chromium_path, find_any
-from tests.conftest import RunningApp, canary, routed_env, start_app
+from tests.conftest import RunningApp, canary
 from tests.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
@@ -101,21 +101,6 @@ def evil(attacker: AttackerSite) -> AttackerSite:
     attacker.requests.clear()
     attacker.pages.clear()
     return attacker
-
-
-@pytest.fixture(scope="module")
-def apps(fake: FakeProvider) -> Iterator[Callable[..., RunningApp]]:
-    started: dict[tuple[tuple[str, str], ...], RunningApp] = {}
-
-    def get(**env: str) -> RunningApp:
-        key = tuple(sorted(env.items()))
-        if key not in started:
-            started[key] = start_app(load_settings(routed_env(fake, **env), dotenv_path=None))
-        return started[key]
-
-    yield get
-    for running in started.values():
-        running.close()
 
 
 def session_hash_of(page: Page, running: RunningApp) -> str:
