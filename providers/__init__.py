@@ -5,16 +5,20 @@ A key's path, one module each: ``keys`` (capture and resolve), ``chat`` (use, on
 """
 
 from .chat import ChatStream, Usage, close_pools
+from .classify import Diagnosis, classify, error_for
 from .conversation import CUT_OFF_MARK, ChatInputs, ChatRequest, build_request, clean_text
 from .errors import (
     AccessDenied,
     ByokError,
     CannotConnect,
     ConfigError,
+    ContextTooLong,
     EmptyReply,
     InputRejected,
     InvalidKey,
     KeyRequired,
+    NoModelAccess,
+    OutOfCredit,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -42,10 +46,14 @@ __all__ = [
     "ChatRequest",
     "ChatStream",
     "ConfigError",
+    "ContextTooLong",
+    "Diagnosis",
     "EmptyReply",
     "InputRejected",
     "InvalidKey",
     "KeyRequired",
+    "NoModelAccess",
+    "OutOfCredit",
     "Provider",
     "ProviderError",
     "ProviderTimeout",
@@ -61,8 +69,10 @@ __all__ = [
     "UnknownModel",
     "Usage",
     "build_request",
+    "classify",
     "clean_text",
     "close_pools",
+    "error_for",
     "install_redaction",
     "load_settings",
     "parse_visitor_key",

@@ -8,12 +8,11 @@ object carrying only its own key.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -21,19 +20,16 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletionChunk
 
+from .classify import classify, error_for
+from .classify import retry_after as _retry_after
 from .conversation import CUT_OFF_MARK, ChatRequest
 from .errors import (
     CannotConnect,
     EmptyReply,
     InputRejected,
-    InvalidKey,
     ProviderError,
     ProviderTimeout,
-    ProviderUnavailable,
-    RateLimited,
     ReplyCutOff,
-    RequestRefused,
-    UnknownModel,
 )
 from .keys import Secret
 from .urlguard import close_guarded_pools, guarded_pool
@@ -279,40 +275,15 @@ def _map_api_error(exc: openai.APIError, request: ChatRequest) -> ProviderError:
         return ProviderTimeout(label)
     if isinstance(exc, openai.APIConnectionError):
         return CannotConnect(label)
-    if not isinstance(exc, openai.APIStatusError):
-        return ProviderError(label)  # an `error` event inside the stream
-    status = exc.status_code
-    if status in (401, 403):
-        return InvalidKey(label, status=status)
-    if status == 402 or (status == 429 and exc.code == "insufficient_quota"):
-        return RateLimited(label, status=status, out_of_credit=True)
-    if status == 429:
-        return RateLimited(label, retry_after=_retry_after(exc.response.headers))
-    if status == 404:
-        return UnknownModel(label, model=request.model)
-    if status == 408:
-        return ProviderTimeout(label, status=status)
-    if status >= 500:
-        return ProviderUnavailable(label, status=status)
-    return RequestRefused(label, status=status)
+    if isinstance(exc, openai.APIStatusError):
+        status, headers, body = exc.status_code, exc.response.headers, _raw_body(exc)
+    else:
+        status, headers, body = None, {}, {"error": exc.body}  # an `error` event inside the stream
+    return error_for(classify(status, headers, body, request.provider.id), label, model=request.model)
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
+def _raw_body(exc: openai.APIStatusError) -> bytes | object:
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return exc.response.content
+    except Exception:  # noqa: BLE001 - a body never read (closed early): the SDK's parsed copy will do
+        return exc.body

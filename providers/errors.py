@@ -9,10 +9,13 @@ The tree::
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
     ├── KeyRequired             no key for this provider: ask the visitor for one
     └── ProviderError           the provider failed; never carries the provider's own text
-        ├── InvalidKey          401 / 403
-        ├── RateLimited         429 (rate limit or out of credit), with retry_after when known
-        ├── UnknownModel        404
-        ├── RequestRefused      400 / 422 and other 4xx
+        ├── InvalidKey          the key is wrong (401 / 403, or a 400 that says so, as Gemini's does)
+        ├── NoModelAccess       the key is fine but may not use this model
+        ├── UnknownModel        no such model (404, or a gateway's 400)
+        ├── OutOfCredit         no credit or balance left (402, insufficient_quota)
+        ├── RateLimited         429, with retry_after when known
+        ├── ContextTooLong      the conversation does not fit the model's context
+        ├── RequestRefused      a setting the model refuses (named when known), other 4xx
         ├── ProviderUnavailable 5xx
         ├── ProviderTimeout     no answer within REQUEST_TIMEOUT
         ├── CannotConnect       DNS, refused or reset connections
@@ -20,7 +23,8 @@ The tree::
         └── EmptyReply          the provider finished without any text
 
 Provider responses can echo the key (a 401 body that repeats it is common) and Gradio renders
-error text as HTML, so messages here are fixed strings built only from our own data.
+error text as HTML, so messages here are fixed strings built only from our own data. Which one a
+provider's failure becomes is decided in ``providers.classify``.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ __all__ = [
     "ByokError",
     "CannotConnect",
     "ConfigError",
+    "ContextTooLong",
     "EmptyReply",
     "InputRejected",
     "InvalidKey",
     "KeyRequired",
+    "NoModelAccess",
+    "OutOfCredit",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
@@ -111,35 +118,20 @@ class InvalidKey(ProviderError):
 
     def describe(self, label: str) -> str:
         return (
-            f"{label} rejected the API key (HTTP {self.status or 401}). Check that the key is "
-            f"correct, active and meant for {label}, then enter it again."
+            f"{label} rejected the API key (HTTP {self.status or 401}). Check the key for {label}: that it "
+            f"is correct, active and meant for {label}, then enter it again."
         )
 
 
-class RateLimited(ProviderError):
-    title = "Rate limited"
-
-    def __init__(
-        self,
-        label: str,
-        *,
-        status: int | None = 429,
-        retry_after: float | None = None,
-        out_of_credit: bool = False,
-    ) -> None:
-        self.retry_after = retry_after
-        self.out_of_credit = out_of_credit
-        super().__init__(label, status=status)
+class NoModelAccess(ProviderError):
+    title = "No access to this model"
 
     def describe(self, label: str) -> str:
-        if self.out_of_credit:
-            return f"{label} says this key is out of credit or over its quota. Check the account's billing."
-        when = (
-            f"Try again in {_seconds(self.retry_after)}."
-            if self.retry_after is not None
-            else "Wait a moment and try again."
+        return (
+            f"{label} accepted the API key, but this key has no access to the model you chose "
+            f"(HTTP {self.status or 403}). Pick another model, or enable this one for the key in your "
+            f"{label} account."
         )
-        return f"{label} is rate limiting this key. {when}"
 
 
 class UnknownModel(ProviderError):
@@ -151,15 +143,62 @@ class UnknownModel(ProviderError):
 
     def describe(self, label: str) -> str:
         return (
-            f"{label} does not know the model you chose, or this key cannot use it "
-            f"(HTTP {self.status or 404}). Pick another model."
+            f"{label} does not know the model you chose (HTTP {self.status or 404}). Pick another "
+            f"model, or check the model name."
+        )
+
+
+class OutOfCredit(ProviderError):
+    title = "Out of credit"
+
+    def describe(self, label: str) -> str:
+        return (
+            f"{label} says this key is out of credit or over its spending limit (HTTP {self.status or 402}). "
+            f"Check the account's billing and balance at {label}, or use another key."
+        )
+
+
+class RateLimited(ProviderError):
+    title = "Rate limited"
+
+    def __init__(self, label: str, *, status: int | None = 429, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(label, status=status)
+
+    def describe(self, label: str) -> str:
+        when = (
+            f"Try again in {_seconds(self.retry_after)}."
+            if self.retry_after is not None
+            else "Wait a moment and try again."
+        )
+        return f"{label} is rate limiting this key. {when}"
+
+
+class ContextTooLong(ProviderError):
+    title = "Conversation too long"
+
+    def describe(self, label: str) -> str:
+        return (
+            f"The conversation is too long for this model at {label} (HTTP {self.status or 400}). Start a "
+            f"new chat, shorten your message or lower max tokens, or pick a model with a longer context."
         )
 
 
 class RequestRefused(ProviderError):
     title = "Request refused by the provider"
 
+    def __init__(self, label: str, *, status: int | None = None, setting: str | None = None) -> None:
+        # `setting` is one of our own names for a request field (error_formats.SETTINGS), never the
+        # provider's text.
+        self.setting = setting
+        super().__init__(label, status=status)
+
     def describe(self, label: str) -> str:
+        if self.setting:
+            return (
+                f"{label} refused the request (HTTP {self.status}): the model does not accept the "
+                f"{self.setting} setting. Change it, or pick another model."
+            )
         return (
             f"{label} refused the request (HTTP {self.status}). The model may not support one of "
             f"the settings (temperature, max tokens) or the conversation may be too long."

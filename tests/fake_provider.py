@@ -6,6 +6,8 @@ request it makes:
     any plain name        streams "You said: <last user message>" word by word
     status-<code>         answers <code> with a JSON error body (status-429-retry-7 adds Retry-After)
     echo-key-401          a 401 whose message repeats the whole bearer token, as some providers do
+    body-<name>           a real provider's error body from tests/error_bodies.py, with its status and
+                          headers (``<KEY>`` in it becomes the bearer token)
     nonjson-<code>        answers <code> with an HTML body
     insufficient-quota    429 with code insufficient_quota
     redirect              307 to /redirected/v1/chat/completions on this server (must never be followed)
@@ -48,6 +50,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests import error_bodies
 
 INJECTION_REPLY = (
     'Here is **bold** and `code`.\n\n<img src=x onerror="window.__pwned=1">'
@@ -208,6 +212,17 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             if m := re.fullmatch(r"status-(\d{3})(?:-retry-(\d+))?", model):
                 headers = {"Retry-After": m.group(2)} if m.group(2) else {}
                 self._json(int(m.group(1)), {"error": {"message": f"fake {m.group(1)}", "type": "fake"}}, headers)
+                return
+            if model.startswith("body-") and (recorded := error_bodies.BODIES.get(model.removeprefix("body-"))):
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                data = recorded.payload(token)
+                self.send_response(recorded.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in recorded.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
                 return
             if model == "echo-key-401":
                 token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")

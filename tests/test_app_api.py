@@ -426,7 +426,7 @@ APP_ERRORS = [
     ("status-403", "Invalid API key", "rejected the API key (HTTP 403)"),
     ("status-429", "Rate limited", "Wait a moment and try again."),
     ("status-429-retry-7", "Rate limited", "Try again in 7 seconds."),
-    ("insufficient-quota", "Rate limited", "out of credit"),
+    ("insufficient-quota", "Out of credit", "out of credit"),
     ("status-404", "Unknown model", "does not know the model"),
     ("status-500", "Provider unavailable", "server error (HTTP 500)"),
     ("nonjson-503", "Provider unavailable", "server error (HTTP 503)"),

@@ -15,6 +15,7 @@ from providers import (
     ChatStream,
     EmptyReply,
     InvalidKey,
+    OutOfCredit,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -207,8 +208,8 @@ STATUS_CASES = [
     ("status-403", InvalidKey, 403, "rejected the API key (HTTP 403)"),
     ("status-429", RateLimited, 429, "Wait a moment and try again."),
     ("status-429-retry-7", RateLimited, 429, "Try again in 7 seconds."),
-    ("insufficient-quota", RateLimited, 429, "out of credit"),
-    ("status-402", RateLimited, 402, "out of credit"),
+    ("insufficient-quota", OutOfCredit, 429, "out of credit"),
+    ("status-402", OutOfCredit, 402, "out of credit"),
     ("status-404", UnknownModel, 404, "does not know the model"),
     ("status-400", RequestRefused, 400, "refused the request (HTTP 400)"),
     ("status-422", RequestRefused, 422, "refused the request (HTTP 422)"),
@@ -240,7 +241,7 @@ def test_http_errors_map_to_fixed_messages(
 def test_retry_after_is_kept_as_a_number(cfg: Settings) -> None:
     error = run(cfg, "status-429-retry-7", key=canary("r")).error
     assert isinstance(error, RateLimited)
-    assert error.retry_after == 7.0 and not error.out_of_credit
+    assert error.retry_after == 7.0
     assert run(cfg, "status-429", key=canary("r")).error.retry_after is None
 
 

@@ -31,6 +31,7 @@ from providers import (
     ChatStream,
     EmptyReply,
     InvalidKey,
+    OutOfCredit,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
@@ -82,7 +83,7 @@ FAULTS: dict[str, Fault] = {
     ),
     # ...a longer one is passed on to the user at once instead of being slept through.
     "429-retry-after-long": Fault("status-429-retry-30", *_error(RateLimited(GROQ, retry_after=30))),
-    "429-out-of-credit": Fault("insufficient-quota", *_error(RateLimited(GROQ, status=429, out_of_credit=True))),
+    "429-out-of-credit": Fault("insufficient-quota", *_error(OutOfCredit(GROQ, status=429))),
     "500": Fault("status-500", *_error(ProviderUnavailable(GROQ, status=500)), upstream_requests=2),
     "502": Fault("status-502", *_error(ProviderUnavailable(GROQ, status=502)), upstream_requests=2),
     "503": Fault("status-503", *_error(ProviderUnavailable(GROQ, status=503)), upstream_requests=2),
