@@ -23,6 +23,7 @@ from openai.types.chat import ChatCompletionChunk
 from .classify import classify, error_for
 from .classify import retry_after as _retry_after
 from .conversation import CUT_OFF_MARK, ChatRequest
+from .error_formats import Cause
 from .errors import (
     CannotConnect,
     EmptyReply,
@@ -253,11 +254,14 @@ def _retry_delay(exc: openai.APIError, attempt: int, max_retries: int) -> float 
         return None
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        if status == 429 and exc.code == "insufficient_quota":
-            return None  # no amount of waiting adds credit
         if status not in (408, 409, 429) and status < 500:
             return None
-        retry_after = _retry_after(exc.response.headers)
+        # The shared tables only: whether credit is gone and how long to wait read the same everywhere.
+        diagnosis = classify(status, exc.response.headers, _raw_body(exc), "")
+        if diagnosis.cause is Cause.NO_CREDIT:
+            return None  # no amount of waiting adds credit
+        # Retry-After, or the wait Google puts in the body (RetryInfo) when there is no header.
+        retry_after = _retry_after(exc.response.headers) if diagnosis.retry_after is None else diagnosis.retry_after
         if retry_after is not None:
             return retry_after
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())

@@ -211,3 +211,21 @@ def test_each_real_body_reaches_the_user_as_our_message(
         assert key not in text, f"key in the {where}"
         assert not _provider_words_in(text, body), f"provider text in the {where}"
         assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "requests"),
+    [
+        ("gemini-quota-retry", 1),  # RetryInfo says 26 s, more than REQUEST_TIMEOUT: tell the user at once
+        ("gemini-exhausted-list", 2),  # no wait given: one quick retry
+        ("openai-quota", 1),  # out of credit: waiting adds none
+        ("groq-rate", 1),  # Retry-After 51 s
+    ],
+)
+def test_a_retry_is_made_only_when_it_can_help(
+    name: str, requests: int, harness: LiveApp, provider: FakeProvider
+) -> None:
+    body = BODIES[name]
+    result = harness.chat(f"body-{name}", provider=body.provider)
+    assert not result.success and body.words in (result.error or ""), result.raw
+    assert len(provider.chat_requests) == requests
