@@ -497,6 +497,8 @@ BODIES: dict[str, ErrorBody] = {
         "hf",
         401,
         {"error": "Invalid credentials in Authorization header"},
+        # The {"error": "<text>"} shape is the one huggingface_hub's _format() reads; the text is the Hub's
+        # answer to a bad token, which some huggingface_hub versions compare against in hf_raise_for_status.
         "https://github.com/huggingface/huggingface_hub/blob/main/src/huggingface_hub/utils/_http.py",
         InvalidKey,
         "Check the key for Hugging Face Inference Providers",
