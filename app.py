@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 # Before Gradio is imported: these defaults also hold under `gradio app.py` (reload mode). The
@@ -25,6 +26,7 @@ os.environ["FORWARDED_ALLOW_IPS"] = ""
 
 from providers import (
     CUT_OFF_MARK,
+    STOPPED_MARK,
     VISITOR_ENDPOINT,
     ByokError,
     ChatInputs,
@@ -47,6 +49,7 @@ from providers.boundary import (
     link_remote_media,
     normalise_origin,
 )
+from providers.quota import describe_limits
 from providers.service import Caller, ChatService, exposure_warning
 
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
@@ -62,12 +65,49 @@ if importlib.util.find_spec("matplotlib") is None:
     sys.modules["matplotlib"] = None  # type: ignore[assignment]
 
 import gradio as gr  # noqa: E402
+from gradio.events import EventListener  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 # API callers bring their own key in this header, never in event data: event inputs are kept in
 # Gradio's per-session memory and deep-link snapshots.
 KEY_HEADER = "x-provider-key"
 log = logging.getLogger("byok_chat.app")
+
+# The page's whole look, in one place: errors read as errors, and on a phone the sidebar's toggle
+# stays whole on screen.
+PAGE_CSS = """
+/* A failed chat is one bubble, in error colours; Gradio draws titled messages as a collapsible
+   "thought", and byok-chat sends titled messages only for errors. */
+#chat .thought-group { border: 1px solid var(--error-border-color); background: var(--error-background-fill);
+    border-radius: var(--radius-md); }
+#chat .thought-group .title { color: var(--error-text-color); font-weight: 600; pointer-events: none; }
+#chat .thought-group .title .arrow { display: none; }
+#chat .thought-group .content { color: var(--body-text-color); }
+@media (max-width: 768px) {
+    /* Closed: a whole round button just inside the left edge. Open: inside the right edge. */
+    .sidebar .toggle-button { border: 1px solid var(--border-color-primary) !important;
+        border-radius: var(--radius-lg) !important; }
+    .sidebar:not(.open) .toggle-button { left: calc(100% + var(--size-1)) !important; }
+    .sidebar.open .toggle-button { right: var(--size-2) !important; }
+}
+"""
+# On a phone the open sidebar covers the whole chat: start with it closed there.
+CLOSE_SIDEBAR_ON_PHONES = """() => {
+    if (window.matchMedia("(max-width: 768px)").matches) {
+        document.querySelector(".sidebar.open .toggle-button")?.click();
+    }
+}"""
+KEY_PLACEHOLDER = "Paste your key, then press Enter"
+KEY_SET_PLACEHOLDER = "Key set; paste another to replace it"
+# Shown under an error: the failed message stays on screen but is not sent again by itself.
+LEFT_OUT = "*Your message above is left out of the conversation; press Retry to send it again.*"
+API_DESCRIPTION = (
+    "Chat with one provider; returns the reply. Inputs: message, provider id, model, system prompt, "
+    "temperature, max tokens. Providers on a server key need no key. For the others, send your own key "
+    "in the X-Provider-Key request header, e.g. Client(url, headers={'X-Provider-Key': key}); never as "
+    "an input. Behind an access code, also send X-Access-Code. The conversation is kept per client "
+    "session: each call continues it, and client.reset_session() starts a new one."
+)
 
 
 def refuse_non_numbers(slider: gr.Slider) -> gr.Slider:
@@ -86,6 +126,28 @@ def refuse_non_numbers(slider: gr.Slider) -> gr.Slider:
 
     slider.preprocess = preprocess  # type: ignore[method-assign]
     return slider
+
+
+def refuse_unknown_providers(dropdown: gr.Dropdown) -> gr.Dropdown:
+    """One clear message for a provider value that is not an id. The usual cause is a script
+    passing a history list in second place, which Gradio would answer with a long list of choices
+    and a traceback in the log."""
+    parse = dropdown.preprocess
+    ids = [value for _, value in dropdown.choices]
+
+    def preprocess(payload: Any) -> Any:
+        if not isinstance(payload, str) or payload not in ids:
+            raise gr.Error(
+                f"The second input must be a provider id ({', '.join(ids)}). The inputs are: message, "
+                f"provider id, model, system prompt, temperature, max tokens. History is not an input: "
+                f"the conversation is kept per client session.",
+                title="Request refused",
+                print_exception=False,
+            )
+        return parse(payload)
+
+    dropdown.preprocess = preprocess  # type: ignore[method-assign]
+    return dropdown
 
 
 def null_message_as_empty(textbox: gr.Textbox) -> None:
@@ -122,15 +184,68 @@ def forget_stored_value(blocks: gr.Blocks, request: gr.Request, component: gr.co
             props["value"] = ""
 
 
-def build_demo(service: ChatService) -> gr.Blocks:
-    settings = service.settings
-    first = settings.provider(settings.default_provider)
-    assert first is not None
+def from_page(request: gr.Request) -> bool:
+    # Gradio's own page sends this header. Spoofing it only changes the wording of messages.
+    return request.headers.get("x-gradio-user") == "app"
 
-    def caller(request: gr.Request, visitor_key: Any = None) -> Caller:
+
+def error_bubble(error: ByokError) -> gr.ChatMessage:
+    """A failed chat in the page: one titled bubble, styled as an error by PAGE_CSS. Titled
+    messages are UI only: they and the message they answer never go upstream again. No "status":
+    Gradio folds a thought whose status is "done", which would hide the message."""
+    return gr.ChatMessage(role="assistant", content=f"{error}\n\n{LEFT_OUT}", metadata={"title": f"⚠ {error.title}"})
+
+
+def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the reply the visitor stopped, so it does not look complete."""
+    if not history or history[-1].get("role") != "assistant" or (history[-1].get("metadata") or {}).get("title"):
+        return history
+    last = history[-1]
+    parts = last.get("content")
+    text = parts if isinstance(parts, str) else "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+    if text.endswith((STOPPED_MARK, CUT_OFF_MARK)):
+        return history
+    return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+@dataclass
+class Sidebar:
+    """The sidebar's components that events read or update."""
+
+    provider: gr.Dropdown
+    model: gr.Dropdown
+    key_box: gr.Textbox
+    endpoint: gr.Textbox
+    status: gr.Markdown
+    forget: gr.Button
+    system_prompt: gr.Textbox
+    temperature: gr.Slider
+    max_tokens: gr.Slider
+    usage: gr.Markdown
+
+
+class PageHandlers:
+    """The page's event handlers and the texts they show. Every handler builds its Caller from the
+    HTTP request, so nothing the browser sends names a client or unlocks a server key."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+        self.settings = service.settings
+        first = self.settings.provider(self.settings.default_provider)
+        assert first is not None
+        self.first = first
+
+    def provider(self, provider_id: object) -> Provider:
+        return self.settings.provider(provider_id) or self.first
+
+    def caller(self, request: gr.Request, visitor_key: Any = None) -> Caller:
         scope = request.request.scope if request.request is not None else {}
         peer, headers = peer_and_headers(scope)
-        return service.caller(
+        return self.service.caller(
             peer=peer,
             headers=headers,
             gate_passed=bool(scope.get("state", {}).get(ACCESS_STATE_KEY)),
@@ -138,14 +253,15 @@ def build_demo(service: ChatService) -> gr.Blocks:
             visitor_key=visitor_key,
         )
 
-    def chat_caller(request: gr.Request, keys: SessionKeys, provider_id: object, base_url: object) -> Caller:
+    def chat_caller(self, request: gr.Request, keys: SessionKeys, provider_id: object, base_url: object) -> Caller:
         endpoint = base_url if isinstance(base_url, str) and provider_id == VISITOR_ENDPOINT.id else ""
         visitor_key = keys.get(str(provider_id), endpoint=endpoint) if isinstance(keys, SessionKeys) else None
         if visitor_key is None:
             visitor_key = parse_visitor_key(request.headers.get(KEY_HEADER, ""))
-        return caller(request, visitor_key)
+        return self.caller(request, visitor_key)
 
     async def chat(
+        self,
         message: str,
         history: list[dict[str, Any]],
         provider_id: str,
@@ -168,24 +284,24 @@ def build_demo(service: ChatService) -> gr.Blocks:
                 max_tokens=max_tokens,
                 base_url=base_url,
             )
-            async for text in service.reply(chat_caller(request, keys, provider_id, base_url), inputs):
+            async for text in self.service.reply(self.chat_caller(request, keys, provider_id, base_url), inputs):
                 # The page's CSP already stops a remote image from loading; as a link the
                 # visitor still sees where it pointed.
                 yield link_remote_media(text)
         except ByokError as error:
             if isinstance(error, ReplyCutOff) and error.partial:
-                gr.Warning(str(error), title=error.title)
+                # In the page the mark is the one signal; a script also gets it as a warning.
+                if not from_page(request):
+                    gr.Warning(str(error), title=error.title)
                 yield link_remote_media(error.partial) + CUT_OFF_MARK
-            elif request.headers.get("x-gradio-user") == "app":
+            elif from_page(request):
                 # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
-                # runs none of its follow-up steps after an error): show the error and go on. A
-                # titled message is UI only; it is never sent back to the model as history.
-                gr.Warning(str(error), title=error.title)
-                yield gr.ChatMessage(role="assistant", content=str(error), metadata={"title": error.title})
+                # runs none of its follow-up steps after an error): show the error and go on.
+                yield error_bubble(error)
             else:
-                raise gr.Error(str(error), title=error.title, print_exception=False) from None
+                raise gr.Error(error.script_message, title=error.title, print_exception=False) from None
 
-    def key_status(provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
+    def key_status(self, provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
         if provider.id in keys:
             return f"Your {provider.label} key is set for this browser session only."
         if not provider.needs_key:
@@ -197,177 +313,294 @@ def build_demo(service: ChatService) -> gr.Blocks:
             f"this session only: never saved, never logged, gone when you reload."
         )
 
-    def provider_view(
-        provider: Provider, keys: SessionKeys, request: gr.Request
-    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
-        shown = service.key_box_needed(provider, may_use_server_keys=caller(request).may_use_server_keys)
-        box = gr.update(visible=shown, value="", label=f"Your {provider.label} API key")
-        return box, key_status(provider, keys, shown), gr.update(visible=provider.id in keys)
+    def empty_chat_text(self, provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
+        """What an empty chat says: the mode this visitor is in, and the first thing to do."""
+        if provider.id in keys:
+            return f"**{provider.label}, with your own key.**\n\nType a message below to start."
+        if not provider.needs_key:
+            return f"**{provider.label} needs no key.**\n\nType a message below to start."
+        if not box_shown:
+            return f"**{provider.label} runs on this server's key.**\n\nType a message below to start."
+        return (
+            f"**{provider.label} needs your own API key.**\n\nPaste it into the key box in the sidebar "
+            f"and press Enter, then type a message below."
+        )
 
-    def usage_text(request: gr.Request) -> str:
-        usage = service.usage_today(caller(request).client)
-        limit = f" of {usage.token_limit:,}" if usage.token_limit else ""
-        return f"Your usage today (updated when you send): {usage.requests:,} chats, {usage.tokens:,}{limit} tokens."
+    def provider_view(
+        self, provider: Provider, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        """The key box, key status, Forget button and empty-chat text for one provider."""
+        may_use = self.caller(request).may_use_server_keys
+        shown = self.service.key_box_needed(provider, may_use_server_keys=may_use)
+        key_set = provider.id in keys
+        box = gr.update(
+            visible=shown,
+            value="",
+            label=f"Your {provider.label} API key",
+            placeholder=KEY_SET_PLACEHOLDER if key_set else KEY_PLACEHOLDER,
+        )
+        return (
+            box,
+            self.key_status(provider, keys, shown),
+            gr.update(visible=key_set),
+            gr.update(placeholder=self.empty_chat_text(provider, keys, shown)),
+        )
+
+    def usage_text(self, request: gr.Request) -> str:
+        usage = self.service.usage_today(self.caller(request).client)
+        tokens = (
+            f"{usage.tokens:,} of {usage.token_limit:,} tokens" if usage.token_limit else plural(usage.tokens, "token")
+        )
+        line = f"Your usage today: {plural(usage.requests, 'chat')}, {tokens}."
+        if self.settings.server_keys:
+            limits = describe_limits(self.service.quotas)
+            line += f" Limits on the server's keys: {limits}." if limits else " No limits on the server's keys."
+        return line
 
     def capture_key(
-        provider_id: str, keys: SessionKeys, endpoint: str, raw: str, request: gr.Request
-    ) -> tuple[str, dict[str, Any], SessionKeys]:
-        forget_stored_value(demo, request, key_input)
-        provider = settings.provider(provider_id) or first
+        self, provider_id: str, keys: SessionKeys, endpoint: str, raw: str, request: gr.Request
+    ) -> tuple[str, dict[str, Any], dict[str, Any], SessionKeys]:
+        """Keep a typed key in this session's state. The key box is not an output (see
+        wire_key_events): the page blanks it, and the key status says what happened."""
+        provider = self.provider(provider_id)
         try:
             key = parse_visitor_key(raw)
         except InputRejected as rejected:
-            gr.Warning(str(rejected), title=rejected.title)
-            key = None
+            # Said under the box, where the visitor is looking, rather than in a toast.
+            return self.refused_key_view(provider, keys, request, str(rejected))
         if key is not None and not bound_to_this_browser(request):
             # Only a session tied to this browser's cookie may hold a key: a session hash alone
             # must never open one. Scripts send X-Provider-Key with each call instead.
-            gr.Warning(UNBOUND_SESSION, title="Key not kept")
-            key = None
+            return self.refused_key_view(provider, keys, request, UNBOUND_SESSION)
         if key is not None and provider.needs_key and isinstance(keys, SessionKeys):
             keys.set(provider.id, key, endpoint=endpoint if provider.id == VISITOR_ENDPOINT.id else "")
-        _, status_text, forget_button = provider_view(provider, keys, request)
+        _, status, forget, chat = self.provider_view(provider, keys, request)
         # Returning the state registers it with Gradio's state holder, which is what lets
         # end_session delete it (and run its delete_callback).
-        return status_text, forget_button, keys
+        return status, forget, chat, keys
+
+    def refused_key_view(
+        self, provider: Provider, keys: SessionKeys, request: gr.Request, why: str
+    ) -> tuple[str, dict[str, Any], dict[str, Any], SessionKeys]:
+        _, _, forget, chat = self.provider_view(provider, keys, request)
+        return f"⚠ {why}", forget, chat, keys
 
     def forget_key(
-        provider_id: str, keys: SessionKeys, request: gr.Request
-    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
-        provider = settings.provider(provider_id) or first
+        self, provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        provider = self.provider(provider_id)
         keys.forget(provider.id)
-        return provider_view(provider, keys, request)
+        return self.provider_view(provider, keys, request)
 
     def switch_provider(
-        provider_id: str, keys: SessionKeys, request: gr.Request
-    ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
-        provider = settings.provider(provider_id) or first
-        model = gr.update(choices=list(provider.models), value=settings.initial_model(provider))
-        return (model, *provider_view(provider, keys, request))
+        self, provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        provider = self.provider(provider_id)
+        model = gr.update(choices=list(provider.models), value=self.settings.initial_model(provider))
+        return (model, *self.provider_view(provider, keys, request))
 
     def on_load(
-        provider_id: str, keys: SessionKeys, request: gr.Request
-    ) -> tuple[dict[str, Any], str, dict[str, Any], str]:
-        provider = settings.provider(provider_id) or first
-        return (*provider_view(provider, keys, request), usage_text(request))
+        self, provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any], str]:
+        return (*self.provider_view(self.provider(provider_id), keys, request), self.usage_text(request))
 
-    with gr.Blocks(title="byok-chat", analytics_enabled=settings.analytics, fill_height=True) as demo:
-        keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
-        with gr.Sidebar(open=True):
-            gr.Markdown("### byok-chat")
-            if settings.allowed_hf_users or settings.allowed_hf_orgs:
-                gr.LoginButton()
-            provider_box = gr.Dropdown(
+
+def build_sidebar(handlers: PageHandlers) -> Sidebar:
+    settings, first = handlers.settings, handlers.first
+    with gr.Sidebar(open=True):
+        gr.Markdown("### byok-chat")
+        if settings.allowed_hf_users or settings.allowed_hf_orgs:
+            gr.LoginButton()
+        provider = refuse_unknown_providers(
+            gr.Dropdown(
                 choices=[(p.label, p.id) for p in settings.providers],
                 value=first.id,
                 label="Provider",
                 elem_id="provider",
             )
-            model_box = gr.Dropdown(
-                choices=list(first.models),
-                value=settings.initial_model(first),
-                allow_custom_value=True,
-                label="Model",
-                info="Pick one or type any model id.",
-                elem_id="model",
-            )
-            first_box_shown = service.key_box_needed(first, may_use_server_keys=not settings.access_code_byo_exempt)
-            key_input = gr.Textbox(
-                type="password",
-                value="",
-                label=f"Your {first.label} API key",
-                placeholder="Paste your key, then press Enter",
-                visible=first_box_shown,
-                elem_id="key-box",
-                html_attributes=gr.InputHTMLAttributes(autocomplete="off", spellcheck=False),
-            )
-            # Only when the operator allows it; what the visitor types is checked on the server.
-            endpoint_box = gr.Textbox(
-                value="",
-                label="Your endpoint's base URL",
-                placeholder="https://api.example.com/v1",
-                visible=first.id == VISITOR_ENDPOINT.id,
-                render=settings.allow_custom_base_url,
-                elem_id="endpoint-url",
-            )
-            status = gr.Markdown(key_status(first, SessionKeys(), first_box_shown), elem_id="key-status")
-            forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
-            if settings.access_codes:
-                gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
-            with gr.Accordion("Settings", open=False):
-                system_box = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
-                temperature_box = refuse_non_numbers(gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature"))
-                max_tokens_box = refuse_non_numbers(
-                    gr.Slider(
-                        16,
-                        settings.max_output_tokens,
-                        value=min(1024, settings.max_output_tokens),
-                        step=1,
-                        label="Max tokens",
-                    )
+        )
+        model = gr.Dropdown(
+            choices=list(first.models),
+            value=settings.initial_model(first),
+            allow_custom_value=True,
+            label="Model",
+            info="Pick one or type any model id.",
+            elem_id="model",
+        )
+        box_shown = handlers.service.key_box_needed(first, may_use_server_keys=not settings.access_code_byo_exempt)
+        key_box = gr.Textbox(
+            type="password",
+            value="",
+            label=f"Your {first.label} API key",
+            placeholder=KEY_PLACEHOLDER,
+            visible=box_shown,
+            elem_id="key-box",
+            html_attributes=gr.InputHTMLAttributes(autocomplete="off", spellcheck=False),
+        )
+        # Only when the operator allows it; what the visitor types is checked on the server.
+        endpoint = gr.Textbox(
+            value="",
+            label="Your endpoint's base URL",
+            placeholder="https://api.example.com/v1",
+            visible=first.id == VISITOR_ENDPOINT.id,
+            render=settings.allow_custom_base_url,
+            elem_id="endpoint-url",
+        )
+        status = gr.Markdown(handlers.key_status(first, SessionKeys(), box_shown), elem_id="key-status")
+        forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
+        if settings.access_codes:
+            gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
+        with gr.Accordion("Settings", open=False):
+            system_prompt = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
+            temperature = refuse_non_numbers(gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature"))
+            max_tokens = refuse_non_numbers(
+                gr.Slider(
+                    16,
+                    settings.max_output_tokens,
+                    value=min(1024, settings.max_output_tokens),
+                    step=1,
+                    label="Max tokens",
                 )
-            usage = gr.Markdown("", elem_id="usage")
-        chat_ui = gr.ChatInterface(
-            chat,
-            additional_inputs=[
-                provider_box,
-                model_box,
-                system_box,
-                temperature_box,
-                max_tokens_box,
-                keys,
-                *([endpoint_box] if settings.allow_custom_base_url else []),
-            ],
-            api_name="chat",
-            editable=True,
-            flagging_mode="never",
-            cache_examples=False,
-            save_history=False,
-            concurrency_limit=settings.concurrency_limit,
-            fill_height=True,
+            )
+        usage = gr.Markdown("", elem_id="usage")
+    return Sidebar(provider, model, key_box, endpoint, status, forget, system_prompt, temperature, max_tokens, usage)
+
+
+def build_chat(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State) -> gr.ChatInterface:
+    settings = handlers.settings
+    box_shown = handlers.service.key_box_needed(handlers.first, may_use_server_keys=not settings.access_code_byo_exempt)
+    chatbot = gr.Chatbot(
+        show_label=False,
+        # No share button (it posts to Hugging Face Discussions); copy buttons stay.
+        buttons=["copy", "copy_all"],
+        placeholder=handlers.empty_chat_text(handlers.first, SessionKeys(), box_shown),
+        scale=1,
+        elem_id="chat",
+    )
+    chat_ui = gr.ChatInterface(
+        handlers.chat,
+        chatbot=chatbot,
+        additional_inputs=[
+            sidebar.provider,
+            sidebar.model,
+            sidebar.system_prompt,
+            sidebar.temperature,
+            sidebar.max_tokens,
+            keys,
+            *([sidebar.endpoint] if settings.allow_custom_base_url else []),
+        ],
+        api_name="chat",
+        api_description=API_DESCRIPTION,
+        editable=True,
+        flagging_mode="never",
+        cache_examples=False,
+        save_history=False,
+        concurrency_limit=settings.concurrency_limit,
+        fill_height=True,
+    )
+    null_message_as_empty(chat_ui.textbox)
+    return chat_ui
+
+
+# The key's events and the other helpers are private: never in the API docs, never in the
+# browser's run history.
+PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+
+
+# Runs in the page after each capture: blank the key box, and say in its placeholder whether a key
+# is now set (the capture's key status, its input here, says so).
+BLANK_KEY_BOX = f"""(status) => {{
+    const box = document.querySelector("#key-box input");
+    if (box) box.placeholder = String(status).includes("key is set") ? "{KEY_SET_PLACEHOLDER}" : "{KEY_PLACEHOLDER}";
+    return "";
+}}"""
+
+
+def wire_key_events(
+    demo: gr.Blocks, handlers: PageHandlers, sidebar: Sidebar, chat_ui: gr.ChatInterface, keys: gr.State
+) -> None:
+    view = [sidebar.key_box, sidebar.status, sidebar.forget, chat_ui.chatbot]
+
+    def capture_key(
+        provider_id: str, keys: SessionKeys, endpoint: str, raw: str, request: gr.Request
+    ) -> tuple[str, dict[str, Any], dict[str, Any], SessionKeys]:
+        forget_stored_value(demo, request, sidebar.key_box)
+        return handlers.capture_key(provider_id, keys, endpoint, raw, request)
+
+    # The key box is never an output of the capture event and is blanked by the page itself:
+    # an output would make Gradio rebuild its stored copy of the box, and the typed key
+    # would stay in it (and in deep-link snapshots) whenever an earlier event had run.
+    # The key box goes last: Gradio stores inputs one by one and stops at the first that fails
+    # validation, and the key must never be stored without this event running to scrub it.
+    endpoint_input = sidebar.endpoint if handlers.settings.allow_custom_base_url else gr.State("")
+    capture_inputs = [sidebar.provider, keys, endpoint_input, sidebar.key_box]
+    for trigger in (sidebar.key_box.submit, sidebar.key_box.blur):
+        trigger(capture_key, capture_inputs, [sidebar.status, sidebar.forget, chat_ui.chatbot, keys], **PRIVATE).then(
+            None, sidebar.status, sidebar.key_box, js=BLANK_KEY_BOX, **PRIVATE
+        )
+    sidebar.forget.click(handlers.forget_key, [sidebar.provider, keys], view, **PRIVATE)
+    sidebar.provider.change(handlers.switch_provider, [sidebar.provider, keys], [sidebar.model, *view], **PRIVATE)
+    if handlers.settings.allow_custom_base_url:
+        sidebar.provider.change(
+            lambda chosen: gr.update(visible=chosen == VISITOR_ENDPOINT.id),
+            sidebar.provider,
+            sidebar.endpoint,
+            **PRIVATE,
         )
 
-        null_message_as_empty(chat_ui.textbox)
 
-        # The key's events and the other helpers are private: never in the API docs, never in the
-        # browser's run history.
-        private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-        view = [key_input, status, forget]
-        # The key box is never an output of the capture event and is blanked by the page itself:
-        # an output would make Gradio rebuild its stored copy of the box, and the typed key
-        # would stay in it (and in deep-link snapshots) whenever an earlier event had run.
-        # The key box goes last: Gradio stores inputs one by one and stops at the first that fails
-        # validation, and the key must never be stored without this event running to scrub it.
-        endpoint_input = endpoint_box if settings.allow_custom_base_url else gr.State("")
-        capture_inputs = [provider_box, keys, endpoint_input, key_input]
-        for trigger in (key_input.submit, key_input.blur):
-            trigger(capture_key, capture_inputs, [status, forget, keys], **private).then(
-                None, None, key_input, js="() => ''", **private
-            )
-        forget.click(forget_key, [provider_box, keys], view, **private)
-        provider_box.change(switch_provider, [provider_box, keys], [model_box, *view], **private)
-        if settings.allow_custom_base_url:
-            provider_box.change(
-                lambda chosen: gr.update(visible=chosen == VISITOR_ENDPOINT.id), provider_box, endpoint_box, **private
-            )
-        demo.load(on_load, [provider_box, keys], [*view, usage], **private)
-        # ChatInterface exposes no event for "reply finished" (its own bookkeeping runs outside the
-        # queue, where state changes trigger nothing), so usage refreshes on load and on each send.
-        chat_ui.textbox.submit(usage_text, None, usage, queue=False, **private)
+def wire_page_events(
+    demo: gr.Blocks, handlers: PageHandlers, sidebar: Sidebar, chat_ui: gr.ChatInterface, keys: gr.State
+) -> None:
+    view = [sidebar.key_box, sidebar.status, sidebar.forget, chat_ui.chatbot]
+    demo.load(handlers.on_load, [sidebar.provider, keys], [*view, sidebar.usage], **PRIVATE)
+    demo.load(None, js=CLOSE_SIDEBAR_ON_PHONES, **PRIVATE)
+    # Stop keeps what arrived; mark it, so it does not look complete.
+    chat_ui.textbox.stop(mark_stopped, chat_ui.chatbot, chat_ui.chatbot, queue=False, **PRIVATE)
+    after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
 
-        def end_session(request: gr.Request) -> None:
-            # Gradio keeps a closed session's state for an hour in case the tab comes back, and
-            # its copy of every input value until 10,000 newer sessions push it out: a visitor's
-            # key must not outlive the tab, and neither should the memory.
-            holder = demo.state_holder
-            if request.session_hash and request.session_hash in holder:
-                holder.delete_state(request.session_hash)
-                with holder.lock:
-                    holder.session_data.pop(request.session_hash, None)
-                    holder.time_last_used.pop(request.session_hash, None)
+    def end_session(request: gr.Request) -> None:
+        # Gradio keeps a closed session's state for an hour in case the tab comes back, and
+        # its copy of every input value until 10,000 newer sessions push it out: a visitor's
+        # key must not outlive the tab, and neither should the memory.
+        holder = demo.state_holder
+        if request.session_hash and request.session_hash in holder:
+            holder.delete_state(request.session_hash)
+            with holder.lock:
+                holder.session_data.pop(request.session_hash, None)
+                holder.time_last_used.pop(request.session_hash, None)
 
-        demo.unload(end_session)
+    demo.unload(end_session)
 
+
+def after_each_reply(demo: gr.Blocks, chat_ui: gr.ChatInterface, fn: Any, outputs: Any) -> None:
+    """Run ``fn`` when a reply ends, however it was asked for (send, retry, edit) or stopped.
+
+    ChatInterface keeps its event chains to itself and its state copies happen outside the queue,
+    where state changes trigger nothing. Its reply events are the ones that write into
+    (null_component, chatbot): chain a "then" after each of them, as Dependency.then would.
+    """
+    reply_outputs = [chat_ui.null_component._id, chat_ui.chatbot._id]
+    reply_events = [
+        index for index, block_fn in demo.fns.items() if [o._id for o in block_fn.outputs][:2] == reply_outputs
+    ]
+    assert reply_events, "ChatInterface's reply events were not found"
+    for index in reply_events:
+        then = EventListener(
+            "then", trigger_after=index, trigger_only_on_success=False, trigger_only_on_failure=False, has_trigger=False
+        )
+        then.listener(chat_ui.chatbot, fn, None, outputs, **PRIVATE)
+
+
+def build_demo(service: ChatService) -> gr.Blocks:
+    settings = service.settings
+    handlers = PageHandlers(service)
+    with gr.Blocks(title="byok-chat", analytics_enabled=settings.analytics, fill_height=True) as demo:
+        keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
+        sidebar = build_sidebar(handlers)
+        chat_ui = build_chat(handlers, sidebar, keys)
+        wire_key_events(demo, handlers, sidebar, chat_ui, keys)
+        wire_page_events(demo, handlers, sidebar, chat_ui, keys)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
     return demo
 
@@ -405,6 +638,7 @@ def launch_options(service: ChatService) -> dict[str, Any]:
         # Server-side rendering would fetch the page from behind the access gate.
         "ssr_mode": False,
         "app_kwargs": {"middleware": middleware},
+        "css": PAGE_CSS,
     }
 
 

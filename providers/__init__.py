@@ -6,7 +6,7 @@ A key's path, one module each: ``keys`` (capture and resolve), ``chat`` (use, on
 
 from .chat import ChatStream, Usage, close_pools
 from .classify import Diagnosis, classify, error_for
-from .conversation import CUT_OFF_MARK, ChatInputs, ChatRequest, build_request, clean_text
+from .conversation import CUT_OFF_MARK, STOPPED_MARK, ChatInputs, ChatRequest, build_request, clean_text
 from .errors import (
     AccessDenied,
     ByokError,
@@ -38,6 +38,7 @@ __all__ = [
     "CUT_OFF_MARK",
     "MASK",
     "PROVIDERS",
+    "STOPPED_MARK",
     "VISITOR_ENDPOINT",
     "AccessDenied",
     "ByokError",

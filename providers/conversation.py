@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from .registry import Provider
     from .settings import Settings
 
-__all__ = ["CUT_OFF_MARK", "ChatInputs", "ChatRequest", "build_request", "clean_text"]
+__all__ = ["CUT_OFF_MARK", "STOPPED_MARK", "ChatInputs", "ChatRequest", "build_request", "clean_text"]
 
-# Appended to a partial reply that the provider stopped sending. Stripped again from history so
-# the model never sees our own annotation as something it said.
+# Appended to a partial reply that the provider stopped sending, or that the visitor stopped.
+# Stripped again from history so the model never sees our own annotation as something it said.
 CUT_OFF_MARK = "\n\n*[Reply cut off: the provider stopped sending before the end.]*"
+STOPPED_MARK = "\n\n*[Stopped: you stopped this reply.]*"
+_MARKS = (CUT_OFF_MARK, STOPPED_MARK)
 
 _ROLES = frozenset({"user", "assistant"})
 # C0/C1 controls except tab and newline, plus DEL.
@@ -114,23 +116,34 @@ def _message_text(message: object) -> str:
 def _history_turns(history: object, settings: Settings) -> list[dict[str, str]]:
     if not isinstance(history, list):
         return []
-    turns: list[dict[str, str]] = []
+    recent = history[-(settings.max_history_messages * 4 or 1) :]
+    parsed = (_turn(entry, settings.max_message_chars) for entry in recent)
+    turns = _answered_only([turn for turn in parsed if turn is not None])
+    kept: list[dict[str, str]] = []
     budget = settings.max_history_chars
     # Walk backwards: when something must go, it is the oldest turns.
-    for entry in reversed(history[-(settings.max_history_messages * 4 or 1) :]):
-        if len(turns) >= settings.max_history_messages or budget <= 0:
+    for turn in reversed(turns):
+        if len(kept) >= settings.max_history_messages or budget <= 0:
             break
-        turn = _turn(entry, settings.max_message_chars)
-        if turn is None:
-            continue
         turn["content"] = turn["content"][:budget]
         budget -= len(turn["content"])
-        turns.append(turn)
-    turns.reverse()
+        kept.append(turn)
+    kept.reverse()
     # A conversation that starts with an assistant turn confuses some providers.
-    while turns and turns[0]["role"] != "user":
-        turns.pop(0)
-    return turns
+    while kept and kept[0]["role"] != "user":
+        kept.pop(0)
+    return kept
+
+
+def _answered_only(turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Drop user turns that got no reply: the chat failed (the page shows an error instead) or was
+    stopped before any text. Sending them again, glued to the next message, would change what the
+    visitor asked without showing it; the page's Retry button sends a failed message again."""
+    return [
+        turn
+        for index, turn in enumerate(turns)
+        if turn["role"] != "user" or (index + 1 < len(turns) and turns[index + 1]["role"] == "assistant")
+    ]
 
 
 def _turn(entry: object, max_chars: int) -> dict[str, str] | None:
@@ -142,10 +155,11 @@ def _turn(entry: object, max_chars: int) -> dict[str, str] | None:
         return None
     metadata = entry.get("metadata")
     if isinstance(metadata, Mapping) and metadata.get("title"):
-        return None  # Gradio's "thought" bubbles are UI, not conversation.
+        return None  # Titled bubbles (errors, Gradio's "thoughts") are UI, not conversation.
     text = _content_text(entry.get("content"))
-    if role == "assistant" and text.endswith(CUT_OFF_MARK):
-        text = text[: -len(CUT_OFF_MARK)]
+    if role == "assistant":
+        for mark in _MARKS:
+            text = text.removesuffix(mark)
     text = clean_text(text)[:max_chars]
     return {"role": str(role), "content": text} if text.strip() else None
 
@@ -169,7 +183,7 @@ def _part_text(part: object) -> str:
 
 
 def _merge_consecutive(turns: Iterable[dict[str, str]]) -> list[dict[str, str]]:
-    """Join same-role neighbours (a failed turn leaves two user turns in a row)."""
+    """Join same-role neighbours (two replies in a row from a forged or odd history)."""
     merged: list[dict[str, str]] = []
     for turn in turns:
         if merged and merged[-1]["role"] == turn["role"]:

@@ -22,6 +22,9 @@ The tree::
         ├── ReplyCutOff         the stream ended without a finish reason; partial text is kept
         └── EmptyReply          the provider finished without any text
 
+Some messages give advice that only one audience can follow (a key box in the page, a header in a
+script): those carry a second text, ``script_message``, for callers that did not come from the page.
+
 Provider responses can echo the key (a 401 body that repeats it is common) and Gradio renders
 error text as HTML, so messages here are fixed strings built only from our own data. Which one a
 provider's failure becomes is decided in ``providers.classify``.
@@ -52,14 +55,21 @@ __all__ = [
 ]
 
 
+# Where API callers put their own key and the access code (app.py reads them).
+KEY_HEADER = "X-Provider-Key"
+CODE_HEADER = "X-Access-Code"
+
+
 class ByokError(Exception):
-    """Base class; ``title`` and ``str(error)`` are safe to show to a user."""
+    """Base class; ``title``, ``str(error)`` (for the page) and ``script_message`` (for API
+    callers) are safe to show to a user."""
 
     title = "Something went wrong"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, script_message: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.script_message = script_message or message
 
     def __str__(self) -> str:
         return self.message
@@ -82,9 +92,11 @@ class QuotaExceeded(ByokError):
 
     def __init__(self, what: str, *, retry_after: float) -> None:
         self.retry_after = retry_after
+        # The page offers no key box for a provider on a server key, so only scripts, which can
+        # send their own key, are told about that way out.
+        used = f"You have used up {what} on this server's key. Try again in {_seconds(retry_after)}"
         super().__init__(
-            f"You have used up {what} on this server's key. Try again in {_seconds(retry_after)}, "
-            f"or use your own API key."
+            f"{used}.", script_message=f"{used}, or send your own API key in the {KEY_HEADER} header."
         )
 
 
@@ -94,7 +106,8 @@ class KeyRequired(ByokError):
     def __init__(self, label: str, env_var: str | None) -> None:
         where = f", or ask the operator to set {env_var} on the server" if env_var else ""
         super().__init__(
-            f"Enter your {label} API key in the key box (it is kept for this browser session only){where}."
+            f"Enter your {label} API key in the key box (it is kept for this browser session only){where}.",
+            script_message=f"Send your {label} API key in the {KEY_HEADER} header{where}.",
         )
 
 

@@ -18,7 +18,7 @@ from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from .errors import QuotaExceeded
 
-__all__ = ["Quotas", "UsageToday", "open_storage", "parse_rate_limits"]
+__all__ = ["Quotas", "UsageToday", "describe_limits", "open_storage", "parse_rate_limits"]
 
 _USAGE_TTL = 2 * 24 * 3600
 
@@ -93,3 +93,12 @@ def _per(item: RateLimitItem) -> str:
 
 def _today() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+
+
+def describe_limits(quotas: Quotas) -> str:
+    """The limits in force on server keys, for people: "10 per minute, 200 per day, 200,000 tokens
+    per day", or "" when there are none."""
+    parts = [_per(item) for item in quotas.rate_limits]
+    if quotas.daily_tokens is not None:
+        parts.append(f"{quotas.daily_tokens.amount:,} tokens per day")
+    return ", ".join(parts)

@@ -14,7 +14,7 @@ from typing import Any
 from .access import AccessGate, TrustedProxies, client_id
 from .chat import ChatStream
 from .conversation import ChatInputs, build_request
-from .errors import AccessDenied, ByokError
+from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError
 from .keys import Secret, resolve_key
 from .quota import Quotas, UsageToday, open_storage, parse_rate_limits
 from .registry import Provider
@@ -119,9 +119,11 @@ class ChatService:
         if caller.may_use_server_keys or caller.visitor_key is not None:
             return resolve_key(provider, self.settings, visitor_key=caller.visitor_key)
         if self.settings.server_key(provider.id) is not None:
+            needs = f"{provider.label} runs on the operator's key, which needs the access code."
             raise AccessDenied(
-                f"{provider.label} runs on the operator's key, which needs the access code. Enter the "
-                f"code (open byok/access on this site), or enter your own {provider.label} key."
+                f"{needs} Enter the code (open byok/access on this site), or enter your own {provider.label} key.",
+                script_message=f"{needs} Send it in the {CODE_HEADER} header, or send your own "
+                f"{provider.label} key in the {KEY_HEADER} header.",
             )
         return resolve_key(provider, self.settings, visitor_key=None)
 

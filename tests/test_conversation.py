@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers import CUT_OFF_MARK, ChatInputs, InputRejected, Settings, build_request, clean_text, load_settings
+from providers import (
+    CUT_OFF_MARK,
+    STOPPED_MARK,
+    ChatInputs,
+    InputRejected,
+    Settings,
+    build_request,
+    clean_text,
+    load_settings,
+)
 
 BASE = load_settings({"SYSTEM_PROMPT": "Server prompt."}, dotenv_path=None)
 
@@ -147,8 +156,36 @@ def test_cut_off_marker_is_stripped_from_assistant_turns() -> None:
 
 def test_a_turn_that_was_only_the_cut_off_marker_disappears() -> None:
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": CUT_OFF_MARK}]
-    # The assistant turn is empty, so the two user turns merge.
-    assert build(history=history).messages[1:] == ({"role": "user", "content": "hi\n\nnow"},)
+    # The assistant turn is empty, so "hi" got no reply and goes too.
+    assert build(history=history).messages[1:] == ({"role": "user", "content": "now"},)
+
+
+def test_stopped_marker_is_stripped_and_the_partial_reply_kept() -> None:
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": parts("half" + STOPPED_MARK)}]
+    assert build(history=history).messages[1:] == (
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "half"},
+        {"role": "user", "content": "now"},
+    )
+
+
+def test_failed_turns_never_go_upstream() -> None:
+    """The page shows a failed chat as a titled error bubble after the visitor's message. Neither
+    goes upstream: the failed prompt is not glued to the next one."""
+    error = {"title": "Invalid API key", "status": "done"}
+    history = [
+        {"role": "user", "content": parts("hello")},
+        {"role": "assistant", "content": parts("hi there")},
+        {"role": "user", "content": parts("trigger 401")},
+        {"role": "assistant", "content": parts("Groq rejected the API key (HTTP 401)."), "metadata": error},
+        {"role": "user", "content": parts("trigger 429")},
+        {"role": "assistant", "content": parts("Groq is rate limiting this key."), "metadata": error},
+    ]
+    assert build(history=history, message="and now").messages[1:] == (
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "hi there"},
+        {"role": "user", "content": "and now"},
+    )
 
 
 @pytest.mark.parametrize("history", [None, "user: hi", {"role": "user"}, 7, [None, 3, "x", ["user", "hi"]]])
@@ -165,24 +202,24 @@ def test_leading_assistant_turns_are_dropped() -> None:
     assert [m["content"] for m in build(history=history).messages] == ["Server prompt.", "hi", "hello", "now"]
 
 
-def test_consecutive_same_role_turns_are_merged() -> None:
+def test_unanswered_user_turns_go_and_consecutive_replies_merge() -> None:
     history = [
-        {"role": "user", "content": "one"},
-        {"role": "user", "content": "two"},  # the turn whose reply failed
+        {"role": "user", "content": "one"},  # no reply: stopped before any text
+        {"role": "user", "content": "two"},
         {"role": "assistant", "content": "a"},
         {"role": "assistant", "content": "b"},
     ]
     messages = build(history=history, message="three").messages
     assert messages[1:] == (
-        {"role": "user", "content": "one\n\ntwo"},
+        {"role": "user", "content": "two"},
         {"role": "assistant", "content": "a\n\nb"},
         {"role": "user", "content": "three"},
     )
 
 
-def test_new_message_merges_into_a_trailing_user_turn() -> None:
+def test_a_trailing_unanswered_user_turn_is_dropped() -> None:
     history = [{"role": "user", "content": "unanswered"}]
-    assert build(history=history).messages[1:] == ({"role": "user", "content": "unanswered\n\nnow"},)
+    assert build(history=history).messages[1:] == ({"role": "user", "content": "now"},)
 
 
 def test_control_characters_and_lone_surrogates_are_cleaned() -> None:
