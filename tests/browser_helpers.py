@@ -38,6 +38,8 @@ USER = '[data-testid="user"]'
 BOT = '[data-testid="bot"]'
 PASSWORD = 'input[type="password"]'
 TOAST = '[data-testid="toast-body"]'
+# A failed chat: one titled bubble in the chat (app.py's error_bubble), styled by its CSS.
+ERROR_BUBBLE = f"{BOT} .thought-group"
 
 
 def chromium_path() -> str:
@@ -134,6 +136,15 @@ class ChatPage:
         toast = self.page.locator(TOAST).filter(has_text=expected)
         expect(toast.first).to_be_visible(timeout=WAIT_MS)
         return toast.first.inner_text()
+
+    def error(self, expected: str):
+        """Wait for the chat's error bubble saying ``expected``; it must be the only signal."""
+        bubble = self.page.locator(ERROR_BUBBLE).filter(has_text=expected)
+        expect(bubble.last).to_be_visible(timeout=WAIT_MS)
+        # Once the event is over, any toast it raised would be on screen.
+        self.wait_done()
+        expect(self.page.locator(TOAST)).to_have_count(0)
+        return bubble.last
 
     def close_toasts(self) -> None:
         for button in self.page.locator(f"{TOAST} .toast-close").all():

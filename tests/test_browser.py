@@ -8,20 +8,23 @@ provider is tests/fake_provider.py over HTTP. `UPDATE_SCREENSHOTS=1` refreshes d
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from providers import load_settings
 from tests.browser_helpers import (
     BOT,
+    ERROR_BUBBLE,
     LAUNCH_ARGS,
     PASSWORD,
     STOP,
     SUBMIT,
+    TOAST,
     USER,
     VIEWPORT,
     WAIT_MS,
@@ -41,7 +44,12 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshot
 # Fixed for the module: the server-mode app is launched once with it.
 SERVER_KEY = canary("browser-server")
 ACCESS_CODE = f"browser-gate-{canary('code')}"
+SERVER_LIMITS = "500/minute;5000/day"
+PHONE = {"width": 390, "height": 844}
 ECHO_MODEL = "llama-3.3-70b-versatile"  # any plain name: the fake echoes the last user message
+
+
+EMPTY_CHAT = "#chat .placeholder-content"
 
 
 class ChatStuckAfterError(AssertionError):
@@ -82,8 +90,10 @@ def byo_app(fake: FakeProvider) -> Iterator[RunningApp]:
 
 @pytest.fixture(scope="module")
 def server_app(fake: FakeProvider) -> Iterator[RunningApp]:
-    """A server key for Groq only: Groq opens without a key box, the others ask for one."""
-    app = start_app(load_settings(routed_env(fake, GROQ_API_KEY=SERVER_KEY), dotenv_path=None))
+    """A server key for Groq only: Groq opens without a key box, the others ask for one. Quotas are
+    on, high enough that the module's chats never reach them, so the usage line has limits to show."""
+    env = routed_env(fake, GROQ_API_KEY=SERVER_KEY, RATE_LIMIT=SERVER_LIMITS, DAILY_TOKEN_LIMIT="1000000")
+    app = start_app(load_settings(env, dotenv_path=None))
     yield app
     app.close()
 
@@ -146,11 +156,17 @@ def test_visitor_key_reaches_the_provider_as_bearer_token(
     chat = tabs(byo_app.url)
     expect(chat.key_box).to_be_visible()
     assert "Enter your OpenAI key" in chat.status()
+    expect(chat.key_box).to_have_attribute("placeholder", "Paste your key, then press Enter")
+    # The empty chat says which mode this is and what to do first.
+    expect(chat.page.locator(EMPTY_CHAT)).to_contain_text("OpenAI needs your own API key")
+    expect(chat.page.locator(EMPTY_CHAT)).to_contain_text("Paste it into the key box in the sidebar")
     key = canary("browser-visitor")
 
     chat.enter_key(key)
 
     expect(chat.key_box).to_have_value("")
+    expect(chat.key_box).to_have_attribute("placeholder", "Key set; paste another to replace it")
+    expect(chat.page.locator(EMPTY_CHAT)).to_contain_text("OpenAI, with your own key")
     expect(chat.page.locator("#forget-key")).to_be_visible()
     assert chat.chat("Hello! Which provider is this?") == "You said: Hello! Which provider is this?"
     assert bearer_tokens(provider, "/openai/v1/") == [f"Bearer {key}"]
@@ -184,6 +200,13 @@ def test_reply_streams_and_stop_closes_the_provider_stream(
     halted = words(chat.last_bot().inner_text(), "drip")
     chat.page.wait_for_timeout(600)  # four more chunks' worth of time
     assert words(chat.last_bot().inner_text(), "drip") == halted < 40
+    # A stopped reply is marked, so it does not look complete; the mark never goes upstream.
+    expect(chat.last_bot()).to_contain_text("[Stopped: you stopped this reply.]", timeout=WAIT_MS)
+    chat.set_model(ECHO_MODEL)
+    assert chat.chat("and now?") == "You said: and now?"
+    sent = [(m["role"], m["content"]) for m in provider.chat_requests[-1].body["messages"] if m["role"] != "system"]
+    assert [role for role, _ in sent] == ["user", "assistant", "user"]
+    assert sent[1][1].startswith("drip") and "Stopped" not in sent[1][1]
 
 
 def test_retry_undo_edit_and_clear(
@@ -241,7 +264,7 @@ def test_other_tabs_and_visitors_start_without_the_key(
         expect(chat.key_box).to_have_value("")
         assert "Enter your OpenAI key" in chat.status()
         chat.send("may I use that key?")
-        chat.toast("Enter your OpenAI API key in the key box")
+        chat.error("Enter your OpenAI API key in the key box")
 
     assert len(provider.chat_requests) == 1, "a tab without a key reached the provider"
 
@@ -257,7 +280,7 @@ def test_reload_forgets_the_key(byo_app: RunningApp, provider: FakeProvider, tab
     expect(chat.page.locator("#forget-key")).to_be_hidden()
     assert "Enter your OpenAI key" in chat.status()
     chat.send("after reload")
-    chat.toast("Enter your OpenAI API key in the key box")
+    chat.error("Enter your OpenAI API key in the key box")
     assert len(provider.chat_requests) == 1
 
 
@@ -270,7 +293,7 @@ def test_forget_my_key(byo_app: RunningApp, provider: FakeProvider, tabs: Callab
     expect(chat.page.locator("#key-status")).to_contain_text("Enter your OpenAI key", timeout=WAIT_MS)
     expect(chat.page.locator("#forget-key")).to_be_hidden()
     chat.send("still there?")
-    chat.toast("Enter your OpenAI API key in the key box")
+    chat.error("Enter your OpenAI API key in the key box")
     assert provider.chat_requests == []
 
 
@@ -287,7 +310,15 @@ def test_server_mode_has_no_key_box_until_a_provider_needs_one(
     page = chat.page
     expect(page.locator(PASSWORD)).to_have_count(0)
     assert "Groq uses the server's key" in chat.status()
+    expect(page.locator(EMPTY_CHAT)).to_contain_text("Groq runs on this server's key")
+    expect(page.locator(EMPTY_CHAT)).to_contain_text("Type a message below to start")
     assert chat.chat("Hello from server mode") == "You said: Hello from server mode"
+    # No stray "Chatbot" tag, and only the chat buttons that do something here.
+    expect(page.locator('#chat [data-testid="block-label"]')).to_have_count(0)
+    expect(page.get_by_text("Chatbot", exact=True)).to_have_count(0)
+    toolbar = page.locator("#chat button[aria-label]").evaluate_all("(bs) => bs.map((b) => b.ariaLabel)")
+    assert not [label for label in toolbar if "share" in label.lower()]
+    assert {"Clear", "Copy conversation"} <= set(toolbar)
     assert bearer_tokens(provider, "/groq/v1/") == [f"Bearer {SERVER_KEY}"]
     screenshot(page, "server-mode.png")
 
@@ -298,6 +329,34 @@ def test_server_mode_has_no_key_box_until_a_provider_needs_one(
     chat.choose_provider("Groq")
     expect(page.locator(PASSWORD)).to_have_count(0, timeout=WAIT_MS)
     assert "Groq uses the server's key" in chat.status()
+
+
+def usage_chats(chat: ChatPage) -> int:
+    text = chat.page.locator("#usage").inner_text()
+    match = re.search(r"Your usage today: ([\d,]+) chats?", text)
+    assert match, text
+    return int(match.group(1).replace(",", ""))
+
+
+def test_usage_line_shows_the_limits_and_counts_a_reply_when_it_ends(
+    server_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    chat = tabs(server_app.url)
+    usage = chat.page.locator("#usage")
+    expect(usage).to_contain_text(
+        "Limits on the server's keys: 500 per minute, 5000 per day, 1,000,000 tokens per day."
+    )
+    before = usage_chats(chat)
+
+    assert chat.chat("count me") == "You said: count me"
+
+    # Updated when the reply ended, without a reload or another send.
+    expect(usage).to_contain_text(f"Your usage today: {before + 1:,} chat", timeout=WAIT_MS)
+    assert "of 1,000,000 tokens" in usage.inner_text()
+    chat.set_model("status-503")
+    chat.send("and a failure")
+    chat.error("had a server error")
+    expect(usage).to_contain_text(f"Your usage today: {before + 2:,} chats", timeout=WAIT_MS)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -325,8 +384,8 @@ def test_provider_errors_read_as_plain_messages(
 
     chat.send("hello")
 
-    toast = chat.toast(readable)
-    assert provider_text not in toast, "the provider's own error text reached the page"
+    bubble = chat.error(readable)
+    assert provider_text not in bubble.inner_text(), "the provider's own error text reached the page"
     assert provider.chat_requests, "the request never reached the provider"
 
 
@@ -340,7 +399,8 @@ def test_cut_off_reply_keeps_the_partial_text_and_the_chat_goes_on(
 
     assert reply.startswith("You said: tell me everything")
     assert "[Reply cut off: the provider stopped sending before the end.]" in reply
-    chat.toast("stopped sending before the reply was complete")
+    # The mark in the reply is the one signal.
+    expect(chat.page.locator(TOAST)).to_have_count(0)
     chat.set_model(ECHO_MODEL)
     assert chat.chat("and now?") == "You said: and now?"
     # The cut-off note is ours: the model never sees it as something it said.
@@ -353,15 +413,53 @@ def test_chat_works_again_after_an_error(
     chat = tabs(server_app.url)
     chat.set_model("status-503")
     chat.send("hello")
-    chat.toast("had a server error")
+    chat.error("had a server error")
     chat.set_model(ECHO_MODEL)
 
     try:
         expect(chat.textbox).to_be_editable(timeout=5_000)
     except AssertionError as stuck:
         raise ChatStuckAfterError("the chat box is still disabled 5 s after the error") from stuck
-    # The failed turn stays in the chat, so the provider gets it joined to this one.
-    assert chat.chat("again").endswith("again")
+    assert chat.chat("again") == "You said: again"
+
+
+def test_failed_turns_show_as_errors_and_never_go_upstream(
+    server_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    """Failed prompts stay on screen, each with one error bubble, and are left out of what the
+    provider gets next; Retry is the way to send one again."""
+    chat = tabs(server_app.url)
+    page = chat.page
+    assert chat.chat("hello") == "You said: hello"
+    chat.set_model("status-401")
+    chat.send("trigger 401")
+    bubble = chat.error("rejected the API key")
+    chat.set_model("status-429")
+    chat.send("trigger 429")
+    chat.error("rate limiting this key")
+
+    # Styled as an error: the theme's error colours, and the message open, not folded away.
+    colours = bubble.evaluate(
+        """(group) => {
+            const probe = document.createElement("span");
+            probe.style.color = "var(--error-text-color)";
+            group.appendChild(probe);
+            const error = getComputedStyle(probe).color;
+            probe.remove();
+            return {title: getComputedStyle(group.querySelector(".title")).color, error,
+                    text: getComputedStyle(document.body).color, border: getComputedStyle(group).borderTopStyle};
+        }"""
+    )
+    assert colours["title"] == colours["error"] != colours["text"]
+    assert colours["border"] == "solid"
+    expect(bubble).to_contain_text("left out of the conversation; press Retry to send it again")
+    expect(page.locator(ERROR_BUBBLE)).to_have_count(2)
+
+    chat.set_model(ECHO_MODEL)
+    assert chat.chat("and now") == "You said: and now"
+    assert chat.users() == ["hello", "trigger 401", "trigger 429", "and now"]
+    sent = [(m["role"], m["content"]) for m in provider.chat_requests[-1].body["messages"] if m["role"] != "system"]
+    assert sent == [("user", "hello"), ("assistant", "You said: hello"), ("user", "and now")]
 
 
 # --- injection -----------------------------------------------------------------------------------
@@ -403,12 +501,63 @@ def test_provider_error_carrying_html_runs_nothing(
 
     chat.send("hello")
 
-    toast = chat.toast("rejected the API key")
-    assert "onerror" not in toast
+    bubble = chat.error("rejected the API key")
+    assert "onerror" not in bubble.inner_text()
     assert bearer_tokens(provider, "/openai/v1/") == [f"Bearer {html_key}"]
     expect(page.locator("img[onerror]")).to_have_count(0)
     page.wait_for_timeout(300)
     assert pwned(page) == "undefined"
+
+
+# --- phone ---------------------------------------------------------------------------------------
+
+
+def test_phone_opens_on_the_chat_with_a_whole_sidebar_toggle(
+    server_app: RunningApp,
+    provider: FakeProvider,
+    browser: Browser,
+    screenshot: Callable[[Page, str], None],
+) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        chat = ChatPage(context.new_page(), server_app.url).open()
+        page = chat.page
+        sidebar, toggle = page.locator(".sidebar"), page.locator(".sidebar .toggle-button")
+
+        # First load: the sidebar is closed, so the chat box is there to use.
+        expect(sidebar).not_to_have_class(re.compile(r"\bopen\b"), timeout=WAIT_MS)
+        settled(page)
+        expect(page.locator(EMPTY_CHAT)).to_be_in_viewport()
+        assert inside(page, toggle), "the closed sidebar's toggle is clipped"
+        assert chat.chat("hello from a phone") == "You said: hello from a phone"
+        screenshot(page, "phone.png")
+
+        toggle.click()
+        expect(sidebar).to_have_class(re.compile(r"\bopen\b"))
+        expect(page.locator("#key-status")).to_be_in_viewport()
+        settled(page)
+        assert inside(page, toggle), "the open sidebar's toggle is clipped"
+        toggle.click()
+        expect(sidebar).not_to_have_class(re.compile(r"\bopen\b"))
+        expect(chat.textbox).to_be_in_viewport()
+    finally:
+        context.close()
+
+
+def settled(page: Page) -> None:
+    """Wait for the sidebar's slide to end, so positions are measured where they stay."""
+    page.wait_for_function("() => document.querySelector('.sidebar').getAnimations().length === 0")
+
+
+def inside(page: Page, locator: Locator) -> bool:
+    box = locator.bounding_box()
+    assert box is not None
+    return (
+        box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= PHONE["width"]
+        and box["y"] + box["height"] <= PHONE["height"]
+    )
 
 
 # --- leaks ---------------------------------------------------------------------------------------
@@ -429,7 +578,7 @@ def test_no_key_reaches_anything_the_browser_received_or_kept(
     assert chat.chat("hello groq") == "You said: hello groq"
     chat.set_model("status-401")
     chat.send("fail please")
-    chat.toast("rejected the API key")
+    chat.error("rejected the API key")
     chat.wait_done()
     capture.settle(page)
     chat.reload()
@@ -448,7 +597,7 @@ def test_no_key_reaches_anything_the_browser_received_or_kept(
     kept.append(browser_state(page, context))
     chat.set_model("echo-key-401")
     chat.send("echo my key")
-    chat.toast("rejected the API key")
+    chat.error("rejected the API key")
     chat.wait_done()
     capture.settle(page)
     kept.append(browser_state(page, context))
