@@ -550,13 +550,16 @@ def settled(page: Page) -> None:
 
 
 def inside(page: Page, locator: Locator) -> bool:
+    """Whole on screen: clear of every edge (Gradio's own toggle sits flush against the screen's
+    edge with that side's border removed, so it reads as a button cut in half)."""
     box = locator.bounding_box()
     assert box is not None
+    gap = 4
     return (
-        box["x"] >= 0
-        and box["y"] >= 0
-        and box["x"] + box["width"] <= PHONE["width"]
-        and box["y"] + box["height"] <= PHONE["height"]
+        box["x"] >= gap
+        and box["y"] >= gap
+        and box["x"] + box["width"] <= PHONE["width"] - gap
+        and box["y"] + box["height"] <= PHONE["height"] - gap
     )
 
 
