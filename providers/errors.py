@@ -95,9 +95,7 @@ class QuotaExceeded(ByokError):
         # The page offers no key box for a provider on a server key, so only scripts, which can
         # send their own key, are told about that way out.
         used = f"You have used up {what} on this server's key. Try again in {_seconds(retry_after)}"
-        super().__init__(
-            f"{used}.", script_message=f"{used}, or send your own API key in the {KEY_HEADER} header."
-        )
+        super().__init__(f"{used}.", script_message=f"{used}, or send your own API key in the {KEY_HEADER} header.")
 
 
 class KeyRequired(ByokError):

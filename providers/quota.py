@@ -88,7 +88,7 @@ class Quotas:
 
 def _per(item: RateLimitItem) -> str:
     unit = item.GRANULARITY.name
-    return f"{item.amount} per {unit}" if item.multiples == 1 else f"{item.amount} per {item.multiples} {unit}s"
+    return f"{item.amount:,} per {unit}" if item.multiples == 1 else f"{item.amount:,} per {item.multiples} {unit}s"
 
 
 def _today() -> str:

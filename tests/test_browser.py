@@ -344,7 +344,7 @@ def test_usage_line_shows_the_limits_and_counts_a_reply_when_it_ends(
     chat = tabs(server_app.url)
     usage = chat.page.locator("#usage")
     expect(usage).to_contain_text(
-        "Limits on the server's keys: 500 per minute, 5000 per day, 1,000,000 tokens per day."
+        "Limits on the server's keys: 500 per minute, 5,000 per day, 1,000,000 tokens per day."
     )
     before = usage_chats(chat)
 
