@@ -138,6 +138,8 @@ def test_byo_exempt_visitors_never_reach_the_server_key(
 
     refused = raw.run_event(running.url, chat, raw.chat_data(cfg, "hi", "groq", "m"))
     assert not refused.success and "needs the access code" in (refused.error or "")
+    # A script is told which headers to send; the page, where to enter the code or its own key.
+    assert "X-Access-Code header" in (refused.error or "") and "X-Provider-Key header" in (refused.error or "")
     assert provider.chat_requests == []
 
     own_key = raw.run_event(
