@@ -26,6 +26,7 @@ os.environ["FORWARDED_ALLOW_IPS"] = ""
 
 from providers import (
     CUT_OFF_MARK,
+    EFFORTS,
     STOPPED_MARK,
     VISITOR_ENDPOINT,
     ByokError,
@@ -33,6 +34,7 @@ from providers import (
     ConfigError,
     InputRejected,
     Provider,
+    Reply,
     ReplyCutOff,
     SessionKeys,
     Settings,
@@ -68,21 +70,28 @@ import gradio as gr  # noqa: E402
 from gradio.events import EventListener  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+import chat_view  # noqa: E402
+
 # API callers bring their own key in this header, never in event data: event inputs are kept in
 # Gradio's per-session memory and deep-link snapshots.
 KEY_HEADER = "x-provider-key"
+# ...and may pick a reasoning effort with this one (the page uses the settings dropdown).
+EFFORT_HEADER = "x-reasoning-effort"
 log = logging.getLogger("byok_chat.app")
 
 # The page's whole look, in one place: errors read as errors, and on a phone the sidebar's toggle
 # stays whole on screen.
 PAGE_CSS = """
-/* A failed chat is one bubble, in error colours; Gradio draws titled messages as a collapsible
-   "thought", and byok-chat sends titled messages only for errors. */
-#chat .thought-group { border: 1px solid var(--error-border-color); background: var(--error-background-fill);
+/* A failed chat is one bubble, in error colours. Gradio draws titled messages as a collapsible
+   "thought"; byok-chat sends them for errors and for a model's thinking, which alone carries a
+   spinner (thinking) or a duration (done). */
+#chat .thought-group:not(:has(.duration, .loading-spinner)) {
+    border: 1px solid var(--error-border-color); background: var(--error-background-fill);
     border-radius: var(--radius-md); }
-#chat .thought-group .title { color: var(--error-text-color); font-weight: 600; pointer-events: none; }
-#chat .thought-group .title .arrow { display: none; }
-#chat .thought-group .content { color: var(--body-text-color); }
+#chat .thought-group:not(:has(.duration, .loading-spinner)) .title {
+    color: var(--error-text-color); font-weight: 600; pointer-events: none; }
+#chat .thought-group:not(:has(.duration, .loading-spinner)) .title .arrow { display: none; }
+#chat .thought-group:not(:has(.duration, .loading-spinner)) .content { color: var(--body-text-color); }
 @media (max-width: 768px) {
     /* Closed: a whole round button just inside the left edge. Open: inside the right edge. */
     .sidebar .toggle-button { border: 1px solid var(--border-color-primary) !important;
@@ -225,6 +234,7 @@ class Sidebar:
     system_prompt: gr.Textbox
     temperature: gr.Slider
     max_tokens: gr.Slider
+    effort: gr.Dropdown
     usage: gr.Markdown
 
 
@@ -238,6 +248,7 @@ class PageHandlers:
         first = self.settings.provider(self.settings.default_provider)
         assert first is not None
         self.first = first
+        self.efforts = chat_view.EffortChoices()
 
     def provider(self, provider_id: object) -> Provider:
         return self.settings.provider(provider_id) or self.first
@@ -272,7 +283,8 @@ class PageHandlers:
         keys: SessionKeys,
         request: gr.Request,
         base_url: str = "",
-    ) -> AsyncIterator[str | gr.ChatMessage]:
+    ) -> AsyncIterator[str | gr.ChatMessage | list[gr.ChatMessage]]:
+        last: Reply | None = None
         try:
             inputs = ChatInputs(
                 message=message,
@@ -284,16 +296,28 @@ class PageHandlers:
                 max_tokens=max_tokens,
                 base_url=base_url,
             )
-            async for text in self.service.reply(self.chat_caller(request, keys, provider_id, base_url), inputs):
-                # The page's CSP already stops a remote image from loading; as a link the
-                # visitor still sees where it pointed.
-                yield link_remote_media(text)
+            in_page = from_page(request)
+            effort = self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER))
+            caller = self.chat_caller(request, keys, provider_id, base_url)
+            shown = ""
+            async for reply in self.service.reply(caller, inputs, effort=effort):
+                last = reply
+                if in_page:
+                    # The page's CSP already stops a remote image from loading; as a link the
+                    # visitor still sees where it pointed.
+                    yield chat_view.page_messages(reply, link_remote_media)
+                elif reply.text != shown:
+                    # API callers get the answer text, as before: no thinking, no numbers line.
+                    shown = reply.text
+                    yield link_remote_media(shown)
         except ByokError as error:
             if isinstance(error, ReplyCutOff) and error.partial:
                 # In the page the mark is the one signal; a script also gets it as a warning.
                 if not from_page(request):
                     gr.Warning(str(error), title=error.title)
-                yield link_remote_media(error.partial) + CUT_OFF_MARK
+                thinking = link_remote_media(last.reasoning) if from_page(request) and last is not None else ""
+                seconds = last.thinking_seconds if last is not None else None
+                yield chat_view.cut_off_messages(thinking, seconds, link_remote_media(error.partial))
             elif from_page(request):
                 # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
                 # runs none of its follow-up steps after an error): show the error and go on.
@@ -399,6 +423,15 @@ class PageHandlers:
         model = gr.update(choices=list(provider.models), value=self.settings.initial_model(provider))
         return (model, *self.provider_view(provider, keys, request))
 
+    def effort_view(self, provider_id: str, model: str) -> dict[str, Any]:
+        # Shown only where this provider and model take an effort; hidden, it is never sent.
+        return gr.update(visible=chat_view.effort_shown(self.provider(provider_id), model))
+
+    def remember_effort(self, effort: str, request: gr.Request) -> None:
+        # Kept per session beside the chat event, not as one of its inputs: the public endpoint
+        # keeps its shape.
+        self.efforts.set(request.session_hash, effort)
+
     def on_load(
         self, provider_id: str, keys: SessionKeys, request: gr.Request
     ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any], str]:
@@ -462,8 +495,22 @@ def build_sidebar(handlers: PageHandlers) -> Sidebar:
                     label="Max tokens",
                 )
             )
+            effort = reasoning_effort_box(first, settings.initial_model(first))
         usage = gr.Markdown("", elem_id="usage")
-    return Sidebar(provider, model, key_box, endpoint, status, forget, system_prompt, temperature, max_tokens, usage)
+    return Sidebar(
+        provider, model, key_box, endpoint, status, forget, system_prompt, temperature, max_tokens, effort, usage
+    )
+
+
+def reasoning_effort_box(provider: Provider, model: str) -> gr.Dropdown:
+    return gr.Dropdown(
+        choices=list(EFFORTS),
+        value=EFFORTS[0],
+        label="Reasoning effort",
+        info="How hard a reasoning model thinks. Default leaves it to the provider.",
+        visible=chat_view.effort_shown(provider, model),
+        elem_id="reasoning-effort",
+    )
 
 
 def build_chat(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State) -> gr.ChatInterface:
@@ -539,7 +586,11 @@ def wire_key_events(
             None, sidebar.status, sidebar.key_box, js=BLANK_KEY_BOX, **PRIVATE
         )
     sidebar.forget.click(handlers.forget_key, [sidebar.provider, keys], view, **PRIVATE)
-    sidebar.provider.change(handlers.switch_provider, [sidebar.provider, keys], [sidebar.model, *view], **PRIVATE)
+    switched = sidebar.provider.change(
+        handlers.switch_provider, [sidebar.provider, keys], [sidebar.model, *view], **PRIVATE
+    )
+    # Also when the new provider's model id is the same string, which fires no model change.
+    switched.then(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
     if handlers.settings.allow_custom_base_url:
         sidebar.provider.change(
             lambda chosen: gr.update(visible=chosen == VISITOR_ENDPOINT.id),
@@ -558,6 +609,8 @@ def wire_page_events(
     # Stop keeps what arrived; mark it, so it does not look complete.
     chat_ui.textbox.stop(mark_stopped, chat_ui.chatbot, chat_ui.chatbot, queue=False, **PRIVATE)
     after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
+    sidebar.effort.change(handlers.remember_effort, sidebar.effort, None, **PRIVATE)
+    sidebar.model.change(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
 
     def end_session(request: gr.Request) -> None:
         # Gradio keeps a closed session's state for an hour in case the tab comes back, and
@@ -566,6 +619,7 @@ def wire_page_events(
         holder = demo.state_holder
         if request.session_hash and request.session_hash in holder:
             holder.delete_state(request.session_hash)
+            handlers.efforts.forget(request.session_hash)
             with holder.lock:
                 holder.session_data.pop(request.session_hash, None)
                 holder.time_last_used.pop(request.session_hash, None)
@@ -638,7 +692,7 @@ def launch_options(service: ChatService) -> dict[str, Any]:
         # Server-side rendering would fetch the page from behind the access gate.
         "ssr_mode": False,
         "app_kwargs": {"middleware": middleware},
-        "css": PAGE_CSS,
+        "css": PAGE_CSS + chat_view.CSS,
     }
 
 

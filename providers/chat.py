@@ -1,49 +1,58 @@
-"""The one adapter: stream a chat from any OpenAI-compatible provider through the openai SDK.
+"""The one adapter: stream a chat from any OpenAI-compatible provider, reading the SSE lines itself.
 
 One request, one key, an explicit ``base_url``. The HTTP connection pool (and its TLS context)
-is shared by every request on the event loop; the key is not: each request gets a light client
-object carrying only its own key.
+is shared by every request on the event loop; the key is not: it goes into one request's
+``Authorization`` header and nowhere else.
+
+The stream is read as raw server-sent events and decoded with orjson, not through the openai SDK's
+typed chunks: that costs about a tenth of the CPU per chunk (bench/RESULTS.md), and lets the
+reader take fields the SDK's types do not know (``reasoning_content``, ``reasoning``,
+OpenRouter's ``usage.cost``). Every failure still ends as one of our fixed messages; which one is
+decided by :func:`provider_error` alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 
 import httpx2
-import openai
-from openai.types.chat import ChatCompletionChunk
+import orjson
 
-from .classify import classify, error_for
-from .classify import retry_after as _retry_after
 from .conversation import CUT_OFF_MARK, ChatRequest
-from .error_formats import Cause
 from .errors import (
     CannotConnect,
     EmptyReply,
     InputRejected,
+    InvalidKey,
     ProviderError,
     ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
     ReplyCutOff,
+    RequestRefused,
+    UnknownModel,
 )
 from .keys import Secret
+from .reasoning import ThinkSplitter, effort_options
 from .urlguard import close_guarded_pools, guarded_pool
 
-__all__ = ["CUT_OFF_MARK", "ChatStream", "Usage", "close_pools"]
+__all__ = ["CUT_OFF_MARK", "ChatStream", "Reply", "ReplyStats", "Usage", "close_pools", "provider_error"]
 
 log = logging.getLogger("byok_chat.chat")
 
-# Local servers ignore Authorization, but the SDK must never get an empty key: it would fall back
-# to OPENAI_API_KEY from the environment and send it to the local server.
+# Local servers ignore Authorization, but a request always carries an explicit key: never an
+# empty header, never a key from the environment.
 NO_KEY_PLACEHOLDER = "no-key-needed"
-# The SDK reads these from the environment and would send them to every provider.
-_NO_AMBIENT_HEADERS = {"OpenAI-Organization": openai.omit, "OpenAI-Project": openai.omit}
+# The most of an error body we read: enough for any provider's JSON error, not a flood.
+_MAX_ERROR_BODY = 64 * 1024
 
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = weakref.WeakKeyDictionary()
 
@@ -53,7 +62,7 @@ def _http_pool() -> httpx2.AsyncClient:
     loop = asyncio.get_running_loop()
     pool = _POOLS.get(loop)
     if pool is None or pool.is_closed:
-        pool = openai.DefaultAsyncHttpxClient(
+        pool = httpx2.AsyncClient(
             limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
             # A provider API has no reason to redirect a POST; following one could carry the
             # request body to a host the operator never configured.
@@ -74,21 +83,59 @@ async def close_pools() -> None:
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int
+    # Reasoning tokens included: providers count them as output (and bill them so).
     completion_tokens: int
     estimated: bool
+    # What the provider says the reply cost, where it says so (OpenRouter's `usage.cost`, in credits/USD).
+    cost: float | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
 
-class ChatStream:
-    """Iterate to get the reply so far, at most one update per ``update_interval`` seconds.
+@dataclass(frozen=True, slots=True)
+class ReplyStats:
+    """How one finished reply went: shown under it, never sent upstream."""
 
+    usage: Usage
+    first_token_seconds: float | None
+    total_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The reply so far, as the visitor should see it."""
+
+    text: str
+    reasoning: str
+    # Seconds the model thought, once the answer has started (None while it is still thinking).
+    thinking_seconds: float | None
+    # Only on the last update of a reply that ended normally.
+    stats: ReplyStats | None = None
+
+
+class _StreamFailed(Exception):
+    """An error object inside the stream; carries the event's bytes for classification only."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("error event")
+        self.body = body
+
+
+class _Malformed(Exception):
+    """A data line that is not JSON."""
+
+
+class ChatStream:
+    """Iterate to get the reply text so far, at most one update per ``update_interval`` seconds.
+
+    :meth:`replies` gives the same updates with the model's reasoning as :class:`Reply` objects.
     The first text is yielded at once; later chunks are coalesced so a fast model does not cost
     one UI update per token (each costs Gradio about 230 µs of CPU; ten a second read as smooth).
     The full text is always yielded last. After iteration, ``usage`` holds the provider's token
-    counts (or an estimate when it sent none).
+    counts (or an estimate when it sent none), and ``first_token_seconds`` / ``total_seconds``
+    the time to the first token (thinking included) and to the end.
     """
 
     def __init__(
@@ -100,6 +147,7 @@ class ChatStream:
         max_retries: int = 1,
         max_seconds: float = 600.0,
         update_interval: float = 0.1,
+        effort: str = "default",
     ) -> None:
         self.request = request
         self._key = key
@@ -107,38 +155,52 @@ class ChatStream:
         self._max_retries = max_retries
         self._max_seconds = max_seconds
         self._update_interval = update_interval
+        self._effort = effort
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.first_token_seconds: float | None = None
+        self.total_seconds: float | None = None
         # Everything received so far, including text still held back by coalescing: a failure
-        # must keep all of it, not only what the last update showed.
-        self._received = ""
+        # must keep all of it, not only what the last update showed. Lists, joined when needed:
+        # growing one string would copy the whole reply on every chunk.
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
 
     async def __aiter__(self) -> AsyncIterator[str]:
+        shown = ""
+        async with aclosing(self.replies()) as replies:
+            async for reply in replies:
+                if reply.text != shown:
+                    shown = reply.text
+                    yield shown
+
+    async def replies(self) -> AsyncIterator[Reply]:
         provider = self.request.provider
         text = ""
         try:
             async with aclosing(self._coalesced()) as updates:
-                async for text in updates:
-                    yield text
+                async for reply in updates:
+                    text = reply.text
+                    yield reply
         except InputRejected:
             raise  # the guard refused the visitor's URL: its message is already fixed and clear
         except ProviderError as error:
-            raise self._failure(error, self._received) from None
-        except openai.APIError as exc:
-            raise self._failure(_map_api_error(exc, self.request), self._received) from None
+            raise self._failure(error) from None
+        except _StreamFailed as failed:
+            raise self._failure(provider_error(None, failed.body, request=self.request)) from None
         except (httpx2.TimeoutException, TimeoutError):
-            raise self._failure(ProviderTimeout(provider.label), self._received) from None
+            raise self._failure(ProviderTimeout(provider.label)) from None
         except (httpx2.TransportError, OSError):
-            raise self._failure(CannotConnect(provider.label), self._received) from None
+            raise self._failure(CannotConnect(provider.label)) from None
         except Exception as exc:  # noqa: BLE001 - malformed SSE and the like; never pass provider text on
             log.warning("unexpected %s from provider %s", type(exc).__name__, provider.id)
-            raise self._failure(ProviderError(provider.label), self._received) from None
+            raise self._failure(ProviderError(provider.label)) from None
         if self.finish_reason is None:
             raise ReplyCutOff(provider.label, partial=text)
         if not text.strip():
             raise EmptyReply(provider.label)
 
-    def _failure(self, error: ProviderError, partial: str) -> ProviderError:
+    def _failure(self, error: ProviderError) -> ProviderError:
         log.warning(
             "chat failed: provider=%s model=%s error=%s status=%s",
             self.request.provider.id,
@@ -146,124 +208,222 @@ class ChatStream:
             type(error).__name__,
             error.status,
         )
+        partial = "".join(self._text)
         return ReplyCutOff(error.label, partial=partial) if partial else error
 
-    async def _coalesced(self) -> AsyncIterator[str]:
-        text = ""
-        last_sent = ""
+    async def _coalesced(self) -> AsyncIterator[Reply]:
+        text_parts, reasoning_parts = self._text, self._reasoning
         next_at = 0.0
+        pending = False
+        thinking_seconds: float | None = None
+        started = time.monotonic()
         async with aclosing(self._deltas()) as deltas:
-            async for delta in deltas:
-                text += delta
-                self._received = text
+            async for reasoning, text in deltas:
+                if reasoning:
+                    reasoning_parts.append(reasoning)
+                if text:
+                    if thinking_seconds is None and reasoning_parts:
+                        thinking_seconds = time.monotonic() - started
+                        next_at = 0.0  # the answer starting is news: show it at once
+                    text_parts.append(text)
                 now = time.monotonic()
                 if now >= next_at:
-                    yield text
-                    last_sent = text
+                    yield Reply("".join(text_parts), "".join(reasoning_parts), thinking_seconds)
+                    pending = False
                     next_at = now + self._update_interval
-        if text != last_sent:
-            yield text
+                else:
+                    pending = True
+        if thinking_seconds is None and reasoning_parts:
+            thinking_seconds = time.monotonic() - started
+        stats = None
+        if self.finish_reason is not None and self.usage is not None:
+            stats = ReplyStats(self.usage, self.first_token_seconds, self.total_seconds or 0.0)
+        if pending or stats is not None:
+            # The last update carries the stats: one more update only when the text was all shown.
+            yield Reply("".join(text_parts), "".join(reasoning_parts), thinking_seconds, stats)
 
-    async def _deltas(self) -> AsyncIterator[str]:
+    async def _deltas(self) -> AsyncIterator[tuple[str, str]]:
+        """(reasoning, answer) text of each chunk, read from the raw event stream."""
         request = self.request
-        provider = request.provider
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         # A slow drip, or a provider sending only SSE keep-alive comments, never trips the read
-        # timeout, so the whole reply has a deadline too.
-        reply_deadline = asyncio.get_running_loop().time() + self._max_seconds
-        client = openai.AsyncOpenAI(
-            api_key=self._key.reveal() if self._key is not None else NO_KEY_PLACEHOLDER,
-            base_url=request.base_url,
-            # A visitor-typed URL goes through the guard that vets every address it connects to.
-            http_client=guarded_pool(allow_local=request.allow_local) if request.visitor_base_url else _http_pool(),
-            timeout=self._timeout,
-            # We retry in _open: the SDK's own retries multiply REQUEST_TIMEOUT and sleep through
-            # a Retry-After of up to two minutes before the user hears anything.
-            max_retries=0,
-            default_headers=_NO_AMBIENT_HEADERS,
-        )
-        options: dict[str, object] = {provider.max_tokens_param: request.max_tokens}
-        if provider.stream_usage:
-            options["stream_options"] = {"include_usage": True}
-        stream = await self._open(
-            client,
-            model=request.model,
-            messages=list(request.messages),
-            temperature=request.temperature,
-            stream=True,
-            **options,
-        )
+        # timeout, so the whole reply has a deadline too. It is checked on every network read.
+        reply_deadline = started + self._max_seconds
+        response = await self._open()
         completion_chars = 0
-        chunks = stream.__aiter__()
+        splitter = ThinkSplitter()
+        data_lines: list[bytes] = []
+        event = b""
+        buffer = b""
+        done = False
         try:
-            while (chunk := await _next_chunk(chunks, reply_deadline, provider.label)) is not None:
-                if chunk.usage is not None:
-                    self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0, False)
-                for choice in chunk.choices:
-                    if choice.finish_reason:
-                        self.finish_reason = choice.finish_reason
-                    delta = choice.delta.content if choice.delta else None
-                    if delta:
-                        completion_chars += len(delta)
-                        yield delta
+            async for block in response.aiter_bytes():
+                if loop.time() >= reply_deadline:
+                    raise ProviderTimeout(request.provider.label)
+                if done:
+                    continue  # drain to the end, so the connection goes back to the pool
+                lines = (buffer + block).split(b"\n")
+                buffer = lines.pop()
+                for line in lines:
+                    if line.endswith(b"\r"):
+                        line = line[:-1]
+                    if line:
+                        if line.startswith(b"data:"):
+                            data_lines.append(line[6:] if line.startswith(b"data: ") else line[5:])
+                        elif line.startswith(b"event:"):
+                            event = line[6:].strip()
+                        # ":" comments (keep-alives), "id:" and "retry:" carry nothing for us.
+                        continue
+                    if not data_lines:
+                        event = b""
+                        continue
+                    # A blank line ends one event.
+                    data = data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines)
+                    data_lines.clear()
+                    if data == b"[DONE]":
+                        done = True
+                        break
+                    try:
+                        chunk = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        raise _Malformed from None
+                    if event == b"error" or (type(chunk) is dict and chunk.get("error")):
+                        raise _StreamFailed(data)
+                    event = b""
+                    if type(chunk) is not dict:
+                        raise _Malformed
+                    usage = chunk.get("usage")
+                    if usage:
+                        self.usage = _usage(usage)
+                    for choice in chunk.get("choices") or ():
+                        finish = choice.get("finish_reason")
+                        if finish:
+                            self.finish_reason = finish
+                        delta = choice.get("delta")
+                        if not delta:
+                            continue
+                        # DeepSeek and older vLLM say reasoning_content; OpenRouter, newer vLLM
+                        # and Groq say reasoning (reasoning.py has the sources). Never both added.
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+                        content = delta.get("content") or ""
+                        if type(reasoning) is not str or type(content) is not str:
+                            raise _Malformed
+                        if content:
+                            thought, content = splitter.feed(content)
+                            if thought:
+                                reasoning += thought
+                        if reasoning or content:
+                            if self.first_token_seconds is None:
+                                self.first_token_seconds = loop.time() - started
+                            completion_chars += len(reasoning) + len(content)
+                            yield reasoning, content
+            thought, content = splitter.flush()
+            if thought or content:
+                completion_chars += len(thought) + len(content)
+                yield thought, content
         finally:
             # Stop, a closed tab or an error: release the upstream connection now.
-            await stream.close()
+            await response.aclose()
+            self.total_seconds = loop.time() - started
             if self.usage is None:
-                # Estimated even for a stopped reply, so Stop is no way around a token quota.
+                # Estimated even for a stopped reply, so Stop is no way around a token quota;
+                # reasoning counts, as providers bill it as output.
                 prompt_chars = sum(len(m["content"]) for m in request.messages)
                 self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
 
-    async def _open(self, client: openai.AsyncOpenAI, **create: object) -> openai.AsyncStream[ChatCompletionChunk]:
+    def _body(self) -> bytes:
+        request = self.request
+        provider = request.provider
+        body: dict[str, object] = {
+            "model": request.model,
+            "messages": list(request.messages),
+            "temperature": request.temperature,
+            "stream": True,
+            provider.max_tokens_param: request.max_tokens,
+        }
+        if provider.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        body.update(effort_options(provider.reasoning, request.model, self._effort))
+        return orjson.dumps(body)
+
+    async def _open(self) -> httpx2.Response:
         """Start the stream. Retries included, the stream or the error comes within REQUEST_TIMEOUT."""
+        request = self.request
+        # A visitor-typed URL goes through the guard that vets every address it connects to.
+        pool = guarded_pool(allow_local=request.allow_local) if request.visitor_base_url else _http_pool()
+        url = request.base_url.rstrip("/") + "/chat/completions"
+        key = self._key.reveal() if self._key is not None else NO_KEY_PLACEHOLDER
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "User-Agent": "byok-chat",
+        }
+        body = self._body()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         attempt = 0
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
-                    return await client.chat.completions.create(**create)  # type: ignore[no-any-return,call-overload]
+                    built = pool.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
+                    response = await pool.send(built, stream=True)
+                    if response.is_success:
+                        return response
+                    try:
+                        error_body = await _read_some(response, _MAX_ERROR_BODY)
+                    finally:
+                        await response.aclose()
+                    status, error_headers = response.status_code, response.headers
+                    failure = provider_error(status, error_body, request=request, headers=error_headers)
             except TimeoutError:
-                raise ProviderTimeout(self.request.provider.label) from None
-            except (openai.APIConnectionError, openai.APIStatusError) as exc:
-                delay = _retry_delay(exc, attempt, self._max_retries)
-                # A retry that cannot finish in time only makes the user wait for the same error.
-                if delay is None or loop.time() + delay >= deadline:
-                    raise
-                log.info("retrying provider=%s in %.2fs (attempt %d)", self.request.provider.id, delay, attempt + 2)
-                attempt += 1
-                await asyncio.sleep(delay)
+                raise ProviderTimeout(request.provider.label) from None
+            except httpx2.TimeoutException:
+                raise ProviderTimeout(request.provider.label) from None
+            except httpx2.TransportError:
+                failure = CannotConnect(request.provider.label)
+            delay = _retry_delay(failure, attempt, self._max_retries)
+            # A retry that cannot finish in time only makes the user wait for the same error.
+            if delay is None or loop.time() + delay >= deadline:
+                raise failure
+            log.info("retrying provider=%s in %.2fs (attempt %d)", request.provider.id, delay, attempt + 2)
+            attempt += 1
+            await asyncio.sleep(delay)
 
 
-async def _next_chunk(
-    chunks: AsyncIterator[ChatCompletionChunk], deadline: float, label: str
-) -> ChatCompletionChunk | None:
-    """The next chunk, None at the end; ProviderTimeout at ``deadline`` even while nothing arrives."""
-    try:
-        # Only the wait for one chunk is under the timeout, never our consumer's code.
-        async with asyncio.timeout_at(deadline):
-            return await anext(chunks)
-    except StopAsyncIteration:
+async def _read_some(response: httpx2.Response, limit: int) -> bytes:
+    body = b""
+    async for block in response.aiter_bytes():
+        body += block
+        if len(body) >= limit:
+            break
+    return body[:limit]
+
+
+def _usage(usage: object) -> Usage | None:
+    if not isinstance(usage, dict):
         return None
-    except TimeoutError:
-        raise ProviderTimeout(label) from None
+    prompt, completion, cost = usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("cost")
+    return Usage(
+        prompt if type(prompt) is int else 0,
+        completion if type(completion) is int else 0,
+        False,
+        float(cost) if type(cost) in (int, float) else None,
+    )
 
 
-def _retry_delay(exc: openai.APIError, attempt: int, max_retries: int) -> float | None:
+def _retry_delay(failure: ProviderError, attempt: int, max_retries: int) -> float | None:
     """Seconds to wait before trying again, or None when this failure is not worth a retry."""
     if attempt >= max_retries:
         return None
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status not in (408, 409, 429) and status < 500:
-            return None
-        # The shared tables only: whether credit is gone and how long to wait read the same everywhere.
-        diagnosis = classify(status, exc.response.headers, _raw_body(exc), "")
-        if diagnosis.cause is Cause.NO_CREDIT:
+    if isinstance(failure, RateLimited):
+        if failure.out_of_credit:
             return None  # no amount of waiting adds credit
-        # Retry-After, or the wait Google puts in the body (RetryInfo) when there is no header.
-        retry_after = _retry_after(exc.response.headers) if diagnosis.retry_after is None else diagnosis.retry_after
-        if retry_after is not None:
-            return retry_after
+        if failure.retry_after is not None:
+            return failure.retry_after
+    elif not isinstance(failure, ProviderUnavailable | ProviderTimeout | CannotConnect) and failure.status != 409:
+        return None  # a wrong key, model or setting stays wrong
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
@@ -273,21 +433,61 @@ def _estimate_tokens(chars: int) -> int:
     return (chars + 3) // 4
 
 
-def _map_api_error(exc: openai.APIError, request: ChatRequest) -> ProviderError:
-    label = request.provider.label
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderTimeout(label)
-    if isinstance(exc, openai.APIConnectionError):
-        return CannotConnect(label)
-    if isinstance(exc, openai.APIStatusError):
-        status, headers, body = exc.status_code, exc.response.headers, _raw_body(exc)
-    else:
-        status, headers, body = None, {}, {"error": exc.body}  # an `error` event inside the stream
-    return error_for(classify(status, headers, body, request.provider.id), label, model=request.model)
-
-
-def _raw_body(exc: openai.APIStatusError) -> bytes | object:
+def _error_code(body: bytes) -> str | None:
     try:
-        return exc.response.content
-    except Exception:  # noqa: BLE001 - a body never read (closed early): the SDK's parsed copy will do
-        return exc.body
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def provider_error(
+    status: int | None,
+    body: bytes,
+    *,
+    request: ChatRequest,
+    headers: Mapping[str, str] | None = None,
+) -> ProviderError:
+    """Our error for a provider's failure: an HTTP status with its body, or (status None) an error
+    event inside the stream. The one place that classifies; the body is read for matching only and
+    never reaches the message."""
+    label = request.provider.label
+    if status is None:
+        return ProviderError(label)
+    headers = headers or {}
+    if status in (401, 403):
+        return InvalidKey(label, status=status)
+    if status == 402 or (status == 429 and _error_code(body) == "insufficient_quota"):
+        return RateLimited(label, status=status, out_of_credit=True)
+    if status == 429:
+        return RateLimited(label, retry_after=_retry_after(headers))
+    if status == 404:
+        return UnknownModel(label, model=request.model)
+    if status == 408:
+        return ProviderTimeout(label, status=status)
+    if status >= 500:
+        return ProviderUnavailable(label, status=status)
+    return RequestRefused(label, status=status)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

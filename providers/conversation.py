@@ -21,13 +21,26 @@ if TYPE_CHECKING:
     from .registry import Provider
     from .settings import Settings
 
-__all__ = ["CUT_OFF_MARK", "STOPPED_MARK", "ChatInputs", "ChatRequest", "build_request", "clean_text"]
+__all__ = [
+    "CUT_OFF_MARK",
+    "REPLY_STATS_CLASS",
+    "STOPPED_MARK",
+    "ChatInputs",
+    "ChatRequest",
+    "build_request",
+    "clean_text",
+]
 
 # Appended to a partial reply that the provider stopped sending, or that the visitor stopped.
 # Stripped again from history so the model never sees our own annotation as something it said.
 CUT_OFF_MARK = "\n\n*[Reply cut off: the provider stopped sending before the end.]*"
 STOPPED_MARK = "\n\n*[Stopped: you stopped this reply.]*"
 _MARKS = (CUT_OFF_MARK, STOPPED_MARK)
+
+# The page shows a muted line of numbers (tokens, timings, cost) under each answer, in a span of
+# this class. It is ours, not the model's: stripped from history before anything goes upstream.
+REPLY_STATS_CLASS = "reply-stats"
+_REPLY_STATS = re.compile(r'\n\n<span class="' + REPLY_STATS_CLASS + r'">[^<>]*</span>\s*\Z')
 
 _ROLES = frozenset({"user", "assistant"})
 # C0/C1 controls except tab and newline, plus DEL.
@@ -158,6 +171,7 @@ def _turn(entry: object, max_chars: int) -> dict[str, str] | None:
         return None  # Titled bubbles (errors, Gradio's "thoughts") are UI, not conversation.
     text = _content_text(entry.get("content"))
     if role == "assistant":
+        text = _REPLY_STATS.sub("", text)
         for mark in _MARKS:
             text = text.removesuffix(mark)
     text = clean_text(text)[:max_chars]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .reasoning import ReasoningControl
+
 __all__ = ["CUSTOM_ID", "PROVIDERS", "VISITOR_ENDPOINT", "Provider"]
 
 
@@ -25,6 +27,8 @@ class Provider:
     max_tokens_param: str = "max_tokens"
     # Mistral answers 422 to `stream_options`; it sends usage in the last chunk anyway.
     stream_usage: bool = True
+    # How this provider takes a reasoning effort, and for which models; None: the setting is hidden.
+    reasoning: ReasoningControl | None = None
     docs: str = ""
 
     @property
@@ -52,6 +56,13 @@ PROVIDERS: tuple[Provider, ...] = (
         models=("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5"),
         default_model="gpt-4.1-mini",
         max_tokens_param="max_completion_tokens",
+        # `reasoning_effort` is for reasoning models only (gpt-5 and the o-series); their lowest
+        # value differs by model, so "off" sends nothing rather than guess.
+        reasoning=ReasoningControl(
+            form="reasoning_effort",
+            model_prefixes=("gpt-5", "o1", "o3", "o4"),
+            docs="https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort",
+        ),
         docs="https://platform.openai.com/docs/api-reference/chat/create",
     ),
     Provider(
@@ -70,6 +81,13 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="GEMINI_API_KEY",
         models=("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"),
         default_model="gemini-2.5-flash",
+        # low/medium/high map to thinking budgets; "none" turns thinking off where the model allows.
+        reasoning=ReasoningControl(
+            form="reasoning_effort",
+            model_prefixes=("gemini-2.5", "gemini-3"),
+            off_value="none",
+            docs="https://ai.google.dev/gemini-api/docs/openai#thinking",
+        ),
         docs="https://ai.google.dev/gemini-api/docs/openai",
     ),
     Provider(
@@ -79,6 +97,12 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="GROQ_API_KEY",
         models=("llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-120b"),
         default_model="llama-3.3-70b-versatile",
+        # gpt-oss takes low/medium/high and cannot be switched off.
+        reasoning=ReasoningControl(
+            form="reasoning_effort",
+            model_prefixes=("openai/gpt-oss",),
+            docs="https://console.groq.com/docs/reasoning",
+        ),
         docs="https://console.groq.com/docs/openai",
     ),
     Provider(
@@ -98,6 +122,7 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="DEEPSEEK_API_KEY",
         models=("deepseek-v4-flash", "deepseek-v4-pro"),
         default_model="deepseek-v4-flash",
+        reasoning=ReasoningControl(form="deepseek", docs="https://api-docs.deepseek.com/guides/thinking_mode"),
         docs="https://api-docs.deepseek.com/",
     ),
     Provider(
@@ -107,6 +132,8 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="OPENROUTER_API_KEY",
         models=("openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"),
         default_model="openai/gpt-4o-mini",
+        # One `reasoning` object for every model; models that do not reason ignore it.
+        reasoning=ReasoningControl(form="openrouter", docs="https://openrouter.ai/docs/use-cases/reasoning-tokens"),
         docs="https://openrouter.ai/docs/quickstart",
     ),
     Provider(

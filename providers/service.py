@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .access import AccessGate, TrustedProxies, client_id
-from .chat import ChatStream
+from .chat import ChatStream, Reply
 from .conversation import ChatInputs, build_request
 from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError
 from .keys import Secret, resolve_key
@@ -88,7 +88,8 @@ class ChatService:
     def usage_today(self, client: str) -> UsageToday:
         return self.quotas.usage_today(client)
 
-    async def reply(self, caller: Caller, inputs: ChatInputs) -> AsyncIterator[str]:
+    async def reply(self, caller: Caller, inputs: ChatInputs, *, effort: str = "default") -> AsyncIterator[Reply]:
+        """The reply as it grows, its reasoning included; the last update carries the stats."""
         request = build_request(self.settings, inputs)
         provider = request.provider
         key = self._key_for(provider, caller)
@@ -101,11 +102,12 @@ class ChatService:
             timeout=self.settings.request_timeout,
             max_retries=self.settings.max_retries,
             max_seconds=self.settings.max_reply_seconds,
+            effort=effort,
         )
         outcome = "ok"
         try:
-            async for text in stream:
-                yield text
+            async for reply in stream.replies():
+                yield reply
         except ByokError as error:
             outcome = type(error).__name__
             raise

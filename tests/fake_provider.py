@@ -22,11 +22,19 @@ request it makes:
     drip-<ms>-<n>         streams <n> chunks <ms> apart
     malformed             a broken SSE data line mid-stream
     error-event           an `error` event inside the stream
+    error-data            a plain data line carrying {"error": ...} mid-stream (no event name)
+    sse-quirks            legal SSE that is rarely seen: CRLF line ends, comments, id/retry fields,
+                          one event's JSON over two data lines, writes cut mid-line
     error-event-echo      an `error` event whose message repeats the whole bearer token
     empty                 finishes without any text
     huge                  a reply of 200,000 characters
     html                  a reply carrying an <img onerror> and a <script> payload, plus Markdown
     hostile-<port>        a reply whose images, media, CSS and form all point at http://127.0.0.1:<port>
+    reason-<shape>        thinks first, then answers "You said: ...", in one of the three shapes
+                          providers use: reason-content (delta.reasoning_content), reason-field
+                          (delta.reasoning), reason-think (<think>...</think> inline in content, the
+                          tags split across chunks); usage carries OpenRouter's `cost`
+    reason-<shape>-<ms>   the same, one chunk every <ms>
     chunks-<n>-<ms>       <n> chunks of one word, <ms> apart (benchmarks)
     echo-<ms>             the plain echo, one word every <ms> (soak: slow, and checkable per chat)
 
@@ -86,6 +94,8 @@ class RecordedRequest:
     authorization: str | None
     headers: dict[str, str]
     body: dict[str, Any] = field(default_factory=dict)
+    # The client's source port: two requests with the same port came over one kept-alive connection.
+    peer_port: int = 0
 
 
 class FakeProvider:
@@ -194,6 +204,7 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                     authorization=self.headers.get("Authorization"),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    peer_port=self.client_address[1],
                 )
             )
 
@@ -268,6 +279,12 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                     fake.open_streams -= 1
 
         def _stream_body(self, model: str, body: dict[str, Any]) -> None:
+            if model == "sse-quirks":
+                self._quirky_body(model, body)
+                return
+            if m := re.fullmatch(r"reason-(content|field|think)(?:-(\d+))?", model):
+                self._reasoning_body(model, m.group(1), int(m.group(2) or 0) / 1000, body)
+                return
             words, delay = _reply_plan(model, body)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             if model == "empty":
@@ -281,6 +298,10 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                     return
                 if model == "malformed" and index == 2:
                     self._chunk(b"data: {this is not json\n\n")
+                if model == "error-data" and index == 2:
+                    self._chunk(b'data: {"error": {"message": "upstream exploded", "code": 500}}\n\n')
+                    self._end()
+                    return
                 if model.startswith("error-event") and index == 2:
                     message = "upstream exploded"
                     if model == "error-event-echo":
@@ -309,6 +330,50 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 usage = {"prompt_tokens": 11, "completion_tokens": len(words), "total_tokens": 11 + len(words)}
                 self._event({**_chunk(model, {}), "choices": [], "usage": usage})
             self._chunk(b"data: [DONE]\n\n")
+            self._end()
+
+        def _reasoning_body(self, model: str, shape: str, delay: float, body: dict[str, Any]) -> None:
+            last_user = _last_user(body)
+            thoughts = [w + " " for w in f"Let me think about {last_user} step by step.".split(" ")]
+            answer, _ = _reply_plan("plain", body)
+            if shape == "think":
+                # The tags cut across chunks, as a tokenizer would send them.
+                text = "<think>" + "".join(thoughts) + "</think>\n\n"
+                deltas = [{"content": text[i : i + 5]} for i in range(0, len(text), 5)]
+            else:
+                field_name = "reasoning_content" if shape == "content" else "reasoning"
+                deltas = [{"content": None, field_name: t} for t in thoughts]
+            deltas += [{"content": word} for word in answer]
+            for delta in deltas:
+                if fake._stop.is_set():
+                    return
+                self._event(_chunk(model, delta))
+                if delay and self._wait_for_hangup(delay):
+                    return
+            self._event(_chunk(model, {}, finish_reason="stop"))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                completion = len(thoughts) + len(answer)
+                usage = {"prompt_tokens": 11, "completion_tokens": completion, "total_tokens": 11 + completion}
+                self._event({**_chunk(model, {}), "choices": [], "usage": {**usage, "cost": 0.00042}})
+            self._chunk(b"data: [DONE]\n\n")
+            self._end()
+
+        def _quirky_body(self, model: str, body: dict[str, Any]) -> None:
+            words, _ = _reply_plan("plain", body)
+            stream = b": OPENROUTER PROCESSING\r\n\r\nretry: 3000\r\n\r\n"
+            for index, word in enumerate(words):
+                data = json.dumps(_chunk(model, {"content": word}))
+                if index == 1:
+                    # One event, its JSON over two data lines: joined with a newline, still JSON.
+                    head, tail = data.split(", ", 1)
+                    stream += f"id: {index}\r\ndata: {head},\r\ndata: {tail}\r\n\r\n".encode()
+                else:
+                    stream += f"id: {index}\r\ndata: {data}\r\n\r\n".encode()
+                stream += b": keep-alive\r\n\r\n"
+            stream += f"data: {json.dumps(_chunk(model, {}, finish_reason='stop'))}\r\n\r\n".encode()
+            stream += b"data: [DONE]\r\n\r\n"
+            for start in range(0, len(stream), 7):  # writes cut mid-line, mid-CRLF
+                self._chunk(stream[start : start + 7])
             self._end()
 
         def _event(self, payload: dict[str, Any], event: str | None = None) -> None:
@@ -367,7 +432,7 @@ def _reply_plan(model: str, body: dict[str, Any]) -> tuple[list[str], float]:
         return ["tok "] * int(m.group(1)), int(m.group(2)) / 1000
     if m := re.fullmatch(r"drip-(\d+)(?:-(\d+))?", model):
         return ["drip "] * int(m.group(2) or 40), int(m.group(1)) / 1000
-    if model in {"reset", "drop", "stall", "keepalive"} or model.startswith(("stall-", "error-event")):
+    if model in {"reset", "drop", "stall", "keepalive", "error-data"} or model.startswith(("stall-", "error-event")):
         return [f"word{i} " for i in range(20)], 0.0
     if model == "huge":
         return ["x" * 1000] * 200, 0.0
@@ -376,13 +441,16 @@ def _reply_plan(model: str, body: dict[str, Any]) -> tuple[list[str], float]:
     if m := re.fullmatch(r"hostile-(\d+)", model):
         reply = hostile_reply(f"http://127.0.0.1:{m.group(1)}")
         return [reply[i : i + 40] for i in range(0, len(reply), 40)], 0.0
-    last_user = next(
+    words = f"You said: {_last_user(body)}".split(" ")
+    delay = int(m.group(1)) / 1000 if (m := re.fullmatch(r"echo-(\d+)", model)) else 0.0
+    return [w + " " for w in words[:-1]] + words[-1:], delay
+
+
+def _last_user(body: dict[str, Any]) -> str:
+    return next(
         (m.get("content", "") for m in reversed(body.get("messages") or []) if m.get("role") == "user"),
         "",
     )
-    words = f"You said: {last_user}".split(" ")
-    delay = int(m.group(1)) / 1000 if (m := re.fullmatch(r"echo-(\d+)", model)) else 0.0
-    return [w + " " for w in words[:-1]] + words[-1:], delay
 
 
 def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:

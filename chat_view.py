@@ -1,0 +1,104 @@
+"""How a reply looks in the page: the collapsible "Thinking" message, the answer, and the muted
+line of numbers under it. UI only; what goes upstream is decided in providers/conversation.py,
+which drops titled messages and the numbers line from history.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import gradio as gr
+
+from providers import CUT_OFF_MARK, REPLY_STATS_CLASS, Provider, Reply, ReplyStats, parse_effort
+
+__all__ = ["CSS", "THINKING_TITLE", "EffortChoices", "cut_off_messages", "effort_shown", "page_messages"]
+
+THINKING_TITLE = "Thinking"
+
+# Small and muted, under the answer.
+CSS = f".{REPLY_STATS_CLASS} {{ font-size: 0.8em; color: var(--body-text-color-subdued); }}"
+
+
+def page_messages(reply: Reply, clean: Callable[[str], str] = str) -> str | list[gr.ChatMessage]:
+    """What the chat shows for ``reply``: its text alone, or the thinking above the answer.
+    ``clean`` is applied to the model's text (not to our numbers line)."""
+    text = clean(reply.text)
+    if reply.stats is not None:
+        text += stats_line(reply.stats)
+    if not reply.reasoning:
+        return text
+    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds)]
+    if reply.text:
+        messages.append(gr.ChatMessage(role="assistant", content=text))
+    return messages
+
+
+def cut_off_messages(reasoning: str, thinking_seconds: float | None, partial: str) -> str | list[gr.ChatMessage]:
+    text = partial + CUT_OFF_MARK
+    if not reasoning:
+        return text
+    return [_thinking(reasoning, thinking_seconds or 0.0), gr.ChatMessage(role="assistant", content=text)]
+
+
+def _thinking(reasoning: str, seconds: float | None) -> gr.ChatMessage:
+    # Pending while the model thinks (Gradio keeps it open and shows a spinner); done, with the
+    # time it took, once the answer starts (Gradio then collapses it).
+    metadata: dict[str, object] = {"title": THINKING_TITLE, "status": "pending" if seconds is None else "done"}
+    if seconds is not None:
+        metadata["duration"] = round(seconds, 1)
+    return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
+
+
+def stats_line(stats: ReplyStats) -> str:
+    """Tokens in and out, time to first token, total time, and cost where the provider said."""
+    usage = stats.usage
+    approx = "~" if usage.estimated else ""
+    parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
+    if stats.first_token_seconds is not None:
+        parts.append(f"first token {stats.first_token_seconds:.2f} s")
+    parts.append(f"total {stats.total_seconds:.1f} s")
+    if usage.cost is not None:
+        parts.append(f"cost {usage.cost:.6f}".rstrip("0").rstrip("."))
+    # Our own numbers only, escaped anyway: this is rendered as HTML.
+    return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
+
+
+def effort_shown(provider: Provider, model: object) -> bool:
+    """The effort setting is shown only where the provider and model take it."""
+    control = provider.reasoning
+    return control is not None and isinstance(model, str) and control.applies_to(model)
+
+
+class EffortChoices:
+    """Each session's reasoning effort, set by a private event on the settings dropdown.
+
+    Kept beside the chat event rather than as one of its inputs, so the public chat endpoint keeps
+    its shape for API callers (who send an ``X-Reasoning-Effort`` header instead). Bounded like
+    Gradio's own per-session memory, and dropped when the session ends.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._by_session: OrderedDict[str, str] = OrderedDict()
+
+    def set(self, session_hash: str | None, effort: object) -> None:
+        if not session_hash:
+            return
+        with self._lock:
+            self._by_session[session_hash] = parse_effort(effort)
+            self._by_session.move_to_end(session_hash)
+            while len(self._by_session) > self._limit:
+                self._by_session.popitem(last=False)
+
+    def get(self, session_hash: str | None, header: str | None = None) -> str:
+        with self._lock:
+            chosen = self._by_session.get(session_hash or "")
+        return chosen or parse_effort(header)
+
+    def forget(self, session_hash: str | None) -> None:
+        with self._lock:
+            self._by_session.pop(session_hash or "", None)
