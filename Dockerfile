@@ -13,7 +13,7 @@ WORKDIR /home/user/app
 COPY --chown=user requirements.txt .
 RUN pip install --no-cache-dir --user -r requirements.txt
 # No key is baked in: pass them at run time (docker run --env-file .env ...) or as Space secrets.
-COPY --chown=user app.py .
+COPY --chown=user app.py chat_view.py gradio_tuning.py ./
 COPY --chown=user providers ./providers
 
 EXPOSE 7860

@@ -71,6 +71,9 @@ from gradio.events import EventListener  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 import chat_view  # noqa: E402
+import gradio_tuning  # noqa: E402
+
+gradio_tuning.lean_session_state()
 
 # API callers bring their own key in this header, never in event data: event inputs are kept in
 # Gradio's per-session memory and deep-link snapshots.

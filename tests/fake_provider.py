@@ -349,6 +349,8 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                     return
                 self._event(_chunk(model, delta))
                 if delay and self._wait_for_hangup(delay):
+                    with fake._lock:
+                        fake.closed_early += 1
                     return
             self._event(_chunk(model, {}, finish_reason="stop"))
             if (body.get("stream_options") or {}).get("include_usage"):

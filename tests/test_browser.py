@@ -235,7 +235,8 @@ def test_retry_undo_edit_and_clear(
     chat.chat_button("Edit", 0).click()
     page.locator("textarea.edit-textarea").fill("edited message")
     page.locator('button[aria-label="Submit"]').click()
-    expect(chat.last_bot()).to_have_text("You said: edited message", timeout=WAIT_MS)
+    # The answer, then the line of numbers under it.
+    expect(chat.last_bot()).to_have_text(re.compile(r"^You said: edited message\s+\d+ in · "), timeout=WAIT_MS)
     chat.wait_done()
     assert chat.users() == ["edited message"]
     assert [m["content"] for m in provider.chat_requests[-1].body["messages"] if m["role"] != "system"] == [
