@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bench import client, sections
+from bench.loadgen import ClientPool
 from bench.procs import WORKDIR, AppSpec, Server, start_app, start_fake
 from bench.report import Report
 
@@ -68,16 +69,22 @@ def uptime() -> str:
 async def run(chosen: list[str], sizes: sections.Sizes, report: Report, specs: dict[str, AppSpec]) -> None:
     fake = start_fake()
     apps: dict[str, Server] = {}
+    pool: ClientPool | None = None
     http = client.http_client(2000)
     sdk = client.direct_sdk(fake.url, 1000)
     try:
         for name, spec in specs.items():
             apps[name] = await asyncio.to_thread(start_app, spec, fake.url)
         endpoints = {name: await client.discover(http, app.url) for name, app in apps.items()}
-        bench = sections.Bench(fake, apps, endpoints, http, sdk, report, sizes, specs)
+        if sizes.client_processes > 1 and any(level >= sizes.split_from for level in sizes.levels):
+            pool = ClientPool(sizes.client_processes)
+            await asyncio.to_thread(pool.start)
+        bench = sections.Bench(fake, apps, endpoints, http, sdk, report, sizes, specs, pool)
         for name in chosen:
             await run_section(bench, name)
     finally:
+        if pool is not None:
+            pool.stop()
         await http.aclose()
         await sdk.close()
         for app in apps.values():
@@ -115,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--levels", type=int, nargs="+", help="simultaneous chats to run (section 2)")
     parser.add_argument("--repeats", type=int, help="repeats per cell (sections 2 and 6)")
     parser.add_argument("--sessions", type=int, help="sessions for the memory section")
+    parser.add_argument(
+        "--client-processes", type=int, help="client processes for bursts of 100+ chats (default 2; 1: in-process)"
+    )
     args = parser.parse_args(argv)
     specs = {name: AppSpec(name) for name in ("byok", "bare", "loadchat")}
     if args.candidate:
@@ -126,7 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     machine(report)
     started = datetime.datetime.now()
     sizes = sections.QUICK if args.quick else sections.Sizes()
-    overrides = {"levels": tuple(args.levels or ()), "repeats": args.repeats, "sessions": args.sessions}
+    overrides = {
+        "levels": tuple(args.levels or ()),
+        "repeats": args.repeats,
+        "sessions": args.sessions,
+        "client_processes": args.client_processes,
+    }
     sizes = dataclasses.replace(sizes, **{k: v for k, v in overrides.items() if v})
     if args.candidate:
         report.text(f"Candidate: {args.candidate} {' '.join(args.candidate_env)}")

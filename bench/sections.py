@@ -17,6 +17,7 @@ import openai
 
 from bench import client
 from bench.client import ChatResult, Endpoint
+from bench.loadgen import ClientPool
 from bench.procs import AppSpec, Server, start_app
 from bench.proxy import COOKIE, Proxy, check_pinning, nginx_binary, start_proxy
 from bench.report import Report, median, ms, num, pct, ratio
@@ -39,6 +40,10 @@ class Sizes:
     session_batch: int = 100
     cold_runs: int = 5
     replica_levels: tuple[int, ...] = (100, 200)
+    # From this many simultaneous chats on, the load comes from client worker processes
+    # (bench/loadgen.py), so the client is not what a big burst measures.
+    split_from: int = 100
+    client_processes: int = 2
 
 
 QUICK = Sizes(
@@ -69,6 +74,8 @@ class Target:
     name: str
     chat: ChatFn
     cpu_of: Sequence[Measured] = field(default_factory=list)
+    # A Gradio app's chat endpoint: what client worker processes call in a split burst.
+    endpoint: Endpoint | None = None
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Bench:
     report: Report
     sizes: Sizes
     specs: dict[str, AppSpec]
+    pool: ClientPool | None = None
 
     def byoks(self) -> list[str]:
         """byok-chat, and the candidate checkout when one was given."""
@@ -89,7 +97,8 @@ class Bench:
     def target(self, name: str) -> Target:
         if name == "direct":
             return Target("openai SDK direct", self.direct_chat)
-        return Target(name, self.raw_chat(self.endpoints[name]), [self.apps[name]])
+        endpoint = self.endpoints[name]
+        return Target(name, self.raw_chat(endpoint), [self.apps[name]], endpoint)
 
     async def direct_chat(self, message: str, model: str, expected: int) -> ChatResult:
         return await client.chat_direct(self.sdk, model=model, message=message, expected_chunks=expected)
@@ -198,7 +207,24 @@ class Burst:
         return pct(self.ttfts, 95)
 
 
+async def split_burst(b: Bench, target: Target, n: int, plan: str) -> Burst:
+    """The same burst from the client worker processes; client CPU is theirs, summed."""
+    assert b.pool is not None and target.endpoint is not None
+    cpu_before = sum(p.cpu() for p in target.cpu_of)
+    fake_before = b.fake.cpu()
+    reports, start_at = await b.pool.burst(target.endpoint, plan, chunks_of(plan), n)
+    wall = max(r.ended for r in reports) - start_at
+    app_cpu = sum(p.cpu() for p in target.cpu_of) - cpu_before
+    results = [x for r in reports for x in r.results]
+    ttfts = [x.ttft for x in results if x.ok and x.ttft is not None]
+    errors = sorted({x.error for x in results if not x.ok})
+    client_cpu = sum(r.cpu for r in reports)
+    return Burst(n, wall, ttfts, sum(x.ok for x in results), app_cpu, b.fake.cpu() - fake_before, client_cpu, errors)
+
+
 async def burst(b: Bench, target: Target, n: int, plan: str = BURST_PLAN) -> Burst:
+    if b.pool is not None and target.endpoint is not None and n >= b.sizes.split_from:
+        return await split_burst(b, target, n, plan)
     expected = chunks_of(plan)
     # New connections for every burst, as new visitors bring: a pooled connection left idle by the
     # previous burst can be closed by the server just as it is reused, which no browser reports.
@@ -273,6 +299,11 @@ async def section_concurrency(b: Bench) -> dict[tuple[str, int], list[Burst]]:
     r.table(header, rows)
     r.text(f"Medians over {sizes.repeats} repeats per cell (order rotated); ok counts every repeat. CPU columns: the")
     r.text("process's CPU time during the burst / chats (app), or / wall time (fake, client; 100% = one core).")
+    if b.pool is not None:
+        r.text(
+            f"From {sizes.split_from} chats on, the Gradio apps' load came from {b.pool.size} client processes "
+            "(bench/loadgen.py); their CPU is summed in the client column."
+        )
     r.text(
         f"gr.load_chat ran only at {', '.join(map(str, sizes.loadchat_levels))} simultaneous chats: with its default"
     )
