@@ -259,8 +259,6 @@ class ChatStream:
         done = False
         try:
             async for block in response.aiter_bytes():
-                if loop.time() >= reply_deadline:
-                    raise ProviderTimeout(request.provider.label)
                 if done:
                     continue  # drain to the end, so the connection goes back to the pool
                 lines = (buffer + block).split(b"\n")
@@ -318,6 +316,10 @@ class ChatStream:
                                 self.first_token_seconds = loop.time() - started
                             completion_chars += len(reasoning) + len(content)
                             yield reasoning, content
+                # Checked after each read's text was used (a late block still counts), so a reply
+                # that never ends stops within one read of the deadline.
+                if not done and loop.time() >= reply_deadline:
+                    raise ProviderTimeout(request.provider.label)
             thought, content = splitter.flush()
             if thought or content:
                 completion_chars += len(thought) + len(content)
