@@ -5,6 +5,7 @@ setting in each provider's own form, the numbers under a reply, and SSE as provi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -22,7 +23,8 @@ from providers import (
     load_settings,
 )
 from providers.reasoning import ThinkSplitter
-from tests.conftest import canary, routed_env
+from tests import gradio_raw
+from tests.conftest import RunningApp, canary, routed_env
 from tests.fake_provider import FakeProvider
 
 MESSAGE = "what is seven times six"
@@ -276,3 +278,31 @@ def test_a_finished_stream_returns_its_connection_to_the_pool(cfg: Settings, pro
     # Read to the end after [DONE], so the second chat reused the first one's connection.
     ports = {r.peer_port for r in provider.chat_requests}
     assert len(provider.chat_requests) == 2 and len(ports) == 1
+
+
+# --- through the running app, as an API caller -------------------------------------------------
+
+
+def test_api_callers_get_the_answer_alone_and_pick_an_effort_by_header(
+    launch: Callable[[Settings], RunningApp], settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    running = launch(settings_for(GROQ_API_KEY=canary("api-reasoning")))
+    cfg = gradio_raw.config(running.url)
+    index = gradio_raw.fn_index(cfg, "chat")
+
+    thought = gradio_raw.run_event(running.url, index, gradio_raw.chat_data(cfg, MESSAGE, "groq", "reason-field"))
+    assert thought.success, thought.raw
+    # The public endpoint keeps its shape: the answer text, no thinking, no numbers line.
+    assert thought.output[0] == ANSWER
+    assert "Let me think" not in thought.raw and "reply-stats" not in thought.raw
+
+    provider.reset()
+    data = gradio_raw.chat_data(cfg, MESSAGE, "groq", "openai/gpt-oss-120b")
+    picked = gradio_raw.run_event(running.url, index, data, headers={"X-Reasoning-Effort": "low"})
+    assert picked.success, picked.raw
+    assert provider.chat_requests[-1].body.get("reasoning_effort") == "low"
+
+    provider.reset()
+    nonsense = gradio_raw.run_event(running.url, index, data, headers={"X-Reasoning-Effort": "max<script>"})
+    assert nonsense.success, nonsense.raw
+    assert "reasoning_effort" not in provider.chat_requests[-1].body
