@@ -258,7 +258,7 @@ class ChatStream:
         buffer = b""
         done = False
         try:
-            async for block in response.aiter_bytes():
+            async for block in _then_blank_line(response.aiter_bytes()):
                 if done:
                     continue  # drain to the end, so the connection goes back to the pool
                 lines = (buffer + block).split(b"\n")
@@ -392,6 +392,14 @@ class ChatStream:
             log.info("retrying provider=%s in %.2fs (attempt %d)", request.provider.id, delay, attempt + 2)
             attempt += 1
             await asyncio.sleep(delay)
+
+
+async def _then_blank_line(blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body, then an empty line: an event a server sent without its closing blank line before
+    hanging up still counts (its finish reason, say)."""
+    async for block in blocks:
+        yield block
+    yield b"\n\n"
 
 
 async def _read_some(response: httpx2.Response, limit: int) -> bytes:

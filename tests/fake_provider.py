@@ -24,7 +24,8 @@ request it makes:
     error-event           an `error` event inside the stream
     error-data            a plain data line carrying {"error": ...} mid-stream (no event name)
     sse-quirks            legal SSE that is rarely seen: CRLF line ends, comments, id/retry fields,
-                          one event's JSON over two data lines, writes cut mid-line
+                          one event's JSON over two data lines, writes cut mid-line, and a last
+                          event (the finish reason) with no blank line after it and no [DONE]
     error-event-echo      an `error` event whose message repeats the whole bearer token
     empty                 finishes without any text
     huge                  a reply of 200,000 characters
@@ -372,8 +373,7 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 else:
                     stream += f"id: {index}\r\ndata: {data}\r\n\r\n".encode()
                 stream += b": keep-alive\r\n\r\n"
-            stream += f"data: {json.dumps(_chunk(model, {}, finish_reason='stop'))}\r\n\r\n".encode()
-            stream += b"data: [DONE]\r\n\r\n"
+            stream += f"data: {json.dumps(_chunk(model, {}, finish_reason='stop'))}\r\n".encode()
             for start in range(0, len(stream), 7):  # writes cut mid-line, mid-CRLF
                 self._chunk(stream[start : start + 7])
             self._end()
