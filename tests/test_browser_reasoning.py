@@ -137,6 +137,8 @@ def test_reasoning_effort_shows_only_where_it_applies_and_reaches_the_provider(
     expect(effort.locator("input")).to_have_value("high", timeout=WAIT_MS)
     provider.reset()
     chat.send("how hard?")
+    # The answer on the page, not only the buttons: they can look idle before the send has begun.
+    expect(page.locator(BOT).filter(has_text="You said: how hard?")).to_have_count(1, timeout=WAIT_MS)
     chat.wait_done()
     assert provider.chat_requests[-1].body.get("reasoning_effort") == "high"
     # Back on a model without it, the setting hides and nothing is sent.
@@ -144,5 +146,6 @@ def test_reasoning_effort_shows_only_where_it_applies_and_reaches_the_provider(
     expect(effort).to_be_hidden(timeout=WAIT_MS)
     provider.reset()
     chat.send("and now?")
+    expect(page.locator(BOT).filter(has_text="and now?")).to_have_count(1, timeout=WAIT_MS)
     chat.wait_done()
     assert "reasoning_effort" not in provider.chat_requests[-1].body
