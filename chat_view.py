@@ -48,7 +48,9 @@ def _thinking(reasoning: str, seconds: float | None) -> gr.ChatMessage:
     # time it took, once the answer starts (Gradio then collapses it).
     metadata: dict[str, object] = {"title": THINKING_TITLE, "status": "pending" if seconds is None else "done"}
     if seconds is not None:
-        metadata["duration"] = round(seconds, 1)
+        # Never 0: Gradio shows no duration for 0, and the page's CSS tells a thinking bubble
+        # from an error bubble by its duration.
+        metadata["duration"] = max(0.1, round(seconds, 1))
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 

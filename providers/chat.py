@@ -14,7 +14,6 @@ decided by :func:`provider_error` alone.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import time
@@ -26,19 +25,17 @@ from dataclasses import dataclass
 import httpx2
 import orjson
 
+from .classify import Diagnosis, classify, error_for
+from .classify import retry_after as _retry_after
 from .conversation import CUT_OFF_MARK, ChatRequest
+from .error_formats import Cause
 from .errors import (
     CannotConnect,
     EmptyReply,
     InputRejected,
-    InvalidKey,
     ProviderError,
     ProviderTimeout,
-    ProviderUnavailable,
-    RateLimited,
     ReplyCutOff,
-    RequestRefused,
-    UnknownModel,
 )
 from .keys import Secret
 from .reasoning import ThinkSplitter, effort_options
@@ -377,15 +374,17 @@ class ChatStream:
                         error_body = await _read_some(response, _MAX_ERROR_BODY)
                     finally:
                         await response.aclose()
-                    status, error_headers = response.status_code, response.headers
-                    failure = provider_error(status, error_body, request=request, headers=error_headers)
+                    error_headers = response.headers
+                    diagnosis = classify(response.status_code, error_headers, error_body, request.provider.id)
+                    failure = error_for(diagnosis, request.provider.label, model=request.model)
             except TimeoutError:
                 raise ProviderTimeout(request.provider.label) from None
             except httpx2.TimeoutException:
                 raise ProviderTimeout(request.provider.label) from None
             except httpx2.TransportError:
+                diagnosis, error_headers = None, {}
                 failure = CannotConnect(request.provider.label)
-            delay = _retry_delay(failure, attempt, self._max_retries)
+            delay = _retry_delay(failure, diagnosis, error_headers, attempt, self._max_retries)
             # A retry that cannot finish in time only makes the user wait for the same error.
             if delay is None or loop.time() + delay >= deadline:
                 raise failure
@@ -423,17 +422,24 @@ def _usage(usage: object) -> Usage | None:
     )
 
 
-def _retry_delay(failure: ProviderError, attempt: int, max_retries: int) -> float | None:
+def _retry_delay(
+    failure: ProviderError, diagnosis: Diagnosis | None, headers: Mapping[str, str], attempt: int, max_retries: int
+) -> float | None:
     """Seconds to wait before trying again, or None when this failure is not worth a retry."""
     if attempt >= max_retries:
         return None
-    if isinstance(failure, RateLimited):
-        if failure.out_of_credit:
+    if diagnosis is not None:  # an HTTP error status
+        status = diagnosis.status or 0
+        if status not in (408, 409, 429) and status < 500:
+            return None  # a wrong key, model or setting stays wrong
+        if diagnosis.cause is Cause.NO_CREDIT:
             return None  # no amount of waiting adds credit
-        if failure.retry_after is not None:
-            return failure.retry_after
-    elif not isinstance(failure, ProviderUnavailable | ProviderTimeout | CannotConnect) and failure.status != 409:
-        return None  # a wrong key, model or setting stays wrong
+        # Retry-After, or the wait Google puts in the body (RetryInfo) when there is no header.
+        wait = _retry_after(headers) if diagnosis.retry_after is None else diagnosis.retry_after
+        if wait is not None:
+            return wait
+    elif not isinstance(failure, CannotConnect):
+        return None
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
@@ -441,16 +447,6 @@ def _estimate_tokens(chars: int) -> int:
     # About four characters a token for English text; good enough for quotas when a provider
     # sends no usage.
     return (chars + 3) // 4
-
-
-def _error_code(body: bytes) -> str | None:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = payload.get("error") if isinstance(payload, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None
 
 
 def provider_error(
@@ -461,43 +457,8 @@ def provider_error(
     headers: Mapping[str, str] | None = None,
 ) -> ProviderError:
     """Our error for a provider's failure: an HTTP status with its body, or (status None) an error
-    event inside the stream. The one place that classifies; the body is read for matching only and
-    never reaches the message."""
-    label = request.provider.label
-    if status is None:
-        return ProviderError(label)
-    headers = headers or {}
-    if status in (401, 403):
-        return InvalidKey(label, status=status)
-    if status == 402 or (status == 429 and _error_code(body) == "insufficient_quota"):
-        return RateLimited(label, status=status, out_of_credit=True)
-    if status == 429:
-        return RateLimited(label, retry_after=_retry_after(headers))
-    if status == 404:
-        return UnknownModel(label, model=request.model)
-    if status == 408:
-        return ProviderTimeout(label, status=status)
-    if status >= 500:
-        return ProviderUnavailable(label, status=status)
-    return RequestRefused(label, status=status)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    object inside the stream. The reader's one call into classification (classify.py, with its
+    per-provider tables in error_formats.py); the body is read for matching only and never reaches
+    the message."""
+    diagnosis = classify(status, headers or {}, body, request.provider.id)
+    return error_for(diagnosis, request.provider.label, model=request.model)
