@@ -224,7 +224,8 @@ def test_retry_undo_edit_and_clear(
     assert last_user_message(provider) == "first message"
     expect(page.locator(BOT)).to_have_count(1)
     # The retried reply streams in again; on a busy machine the buttons come back before it ends.
-    expect(page.locator(BOT)).to_have_text(["You said: first message"], timeout=WAIT_MS)
+    # (The answer, then the line of numbers under it.)
+    expect(page.locator(BOT)).to_have_text([re.compile(r"^You said: first message\s+\d+ in · ")], timeout=WAIT_MS)
 
     chat.chat_button("Undo").click()
     expect(page.locator(USER)).to_have_count(0, timeout=WAIT_MS)
