@@ -5,6 +5,8 @@ The tree::
     ByokError                   str(error) is the fixed text a user may see
     ├── ConfigError             bad operator configuration, found at start-up
     ├── InputRejected           a request we refuse before contacting a provider
+    │   └── ModelNotAllowed     a model the operator's <ID>_MODELS leaves out, on the server key
+    ├── TooManyChecks           key checks and model-list fetches per client, throttled
     ├── AccessDenied            the access gate or the Hugging Face allow-list said no
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
     ├── KeyRequired             no key for this provider: ask the visitor for one
@@ -42,6 +44,7 @@ __all__ = [
     "InputRejected",
     "InvalidKey",
     "KeyRequired",
+    "ModelNotAllowed",
     "NoModelAccess",
     "OutOfCredit",
     "ProviderError",
@@ -51,6 +54,7 @@ __all__ = [
     "RateLimited",
     "ReplyCutOff",
     "RequestRefused",
+    "TooManyChecks",
     "UnknownModel",
 ]
 
@@ -81,6 +85,25 @@ class ConfigError(ByokError):
 
 class InputRejected(ByokError):
     title = "Request refused"
+
+
+class ModelNotAllowed(InputRejected):
+    title = "Model not available"
+
+    def __init__(self, label: str, allowed: tuple[str, ...]) -> None:
+        self.allowed = allowed
+        super().__init__(
+            f"On this server's {label} key the operator allows only: {', '.join(allowed)}. "
+            f"Pick one of those, or enter your own {label} key to use any model."
+        )
+
+
+class TooManyChecks(ByokError):
+    title = "Too many checks"
+
+    def __init__(self, *, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"Too many key checks from here. Try again in {_seconds(retry_after)}.")
 
 
 class AccessDenied(ByokError):

@@ -16,11 +16,14 @@ from limits import RateLimitItem, RateLimitItemPerDay, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
-from .errors import QuotaExceeded
+from .errors import QuotaExceeded, TooManyChecks
 
 __all__ = ["Quotas", "UsageToday", "describe_limits", "open_storage", "parse_rate_limits"]
 
 _USAGE_TTL = 2 * 24 * 3600
+# Key checks and visitor model-list fetches answer "does this key work?" for free: without a
+# limit the page would be an oracle for testing stolen keys. RATE_LIMIT replaces this when set.
+DEFAULT_CHECK_LIMIT = "10/minute;100/day"
 
 
 def open_storage(uri: str) -> Storage:
@@ -41,12 +44,26 @@ class UsageToday:
 class Quotas:
     """``admit`` before spending a server key, ``record`` after every chat."""
 
-    def __init__(self, storage: Storage, *, rate_limits: list[RateLimitItem], daily_tokens: int | None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        rate_limits: list[RateLimitItem],
+        daily_tokens: int | None,
+        check_limits: list[RateLimitItem] | None = None,
+    ) -> None:
         self._storage = storage
         self._requests = MovingWindowRateLimiter(storage)
         self._tokens = FixedWindowRateLimiter(storage)
         self.rate_limits = rate_limits
         self.daily_tokens = RateLimitItemPerDay(daily_tokens) if daily_tokens else None
+        self.check_limits = parse_rate_limits(DEFAULT_CHECK_LIMIT) if check_limits is None else check_limits
+
+    def admit_check(self, client: str) -> None:
+        """Count one key check (or model-list fetch with a visitor's key), or raise TooManyChecks."""
+        for item in self.check_limits:
+            if not self._requests.hit(item, "checks", client):
+                raise TooManyChecks(retry_after=self._reset_in(self._requests, item, client, kind="checks"))
 
     def admit(self, client: str) -> None:
         """Count one request on a server key, or raise QuotaExceeded. Atomic per limit."""
@@ -81,8 +98,10 @@ class Quotas:
         )
 
     @staticmethod
-    def _reset_in(limiter: FixedWindowRateLimiter | MovingWindowRateLimiter, item: RateLimitItem, client: str) -> float:
-        kind = "tokens" if isinstance(limiter, FixedWindowRateLimiter) else "requests"
+    def _reset_in(
+        limiter: FixedWindowRateLimiter | MovingWindowRateLimiter, item: RateLimitItem, client: str, kind: str = ""
+    ) -> float:
+        kind = kind or ("tokens" if isinstance(limiter, FixedWindowRateLimiter) else "requests")
         return max(1.0, limiter.get_window_stats(item, kind, client).reset_time - time.time())
 
 

@@ -14,11 +14,13 @@ from typing import Any
 from .access import AccessGate, TrustedProxies, client_id
 from .chat import ChatStream, Reply
 from .conversation import ChatInputs, build_request
-from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError
+from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, InputRejected, TooManyChecks
 from .keys import Secret, resolve_key
+from .models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
 from .quota import Quotas, UsageToday, open_storage, parse_rate_limits
-from .registry import Provider
+from .registry import VISITOR_ENDPOINT, Provider
 from .settings import Settings
+from .urlguard import check_visitor_url
 
 __all__ = ["Caller", "ChatService", "exposure_warning"]
 
@@ -41,7 +43,10 @@ class ChatService:
             self.storage,
             rate_limits=parse_rate_limits(settings.rate_limit),
             daily_tokens=settings.daily_token_limit,
+            # Key checks are throttled like chats: by RATE_LIMIT when the operator set one.
+            check_limits=parse_rate_limits(settings.rate_limit) if settings.rate_limit else None,
         )
+        self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self.gate = (
             AccessGate(
@@ -94,6 +99,7 @@ class ChatService:
         provider = request.provider
         key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
+        check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
         if on_server_key:
             self.quotas.admit(caller.client)
         stream = ChatStream(
@@ -116,6 +122,93 @@ class ChatService:
             raise
         finally:
             self._count(caller, request.provider, request.model, stream, on_server_key, outcome)
+
+    def on_server_key(self, provider: Provider, caller: Caller) -> bool:
+        """Would a chat from this caller to this provider spend the operator's key?"""
+        return (
+            caller.visitor_key is None
+            and caller.may_use_server_keys
+            and self.settings.server_key(provider.id) is not None
+        )
+
+    def shown_models(self, provider: Provider, caller: Caller) -> tuple[str, ...]:
+        """The list to show before any live list arrives: the operator's, or the registry's."""
+        return self.catalog.curated(provider, on_server_key=self.on_server_key(provider, caller))
+
+    async def model_list(
+        self, caller: Caller, provider_id: object, session: SessionModels, base_url: object = ""
+    ) -> ModelList:
+        """The model list for the key a chat from this caller would use. Never raises."""
+        provider = self.settings.provider(provider_id)
+        if provider is None:
+            return ModelList(())
+        if caller.visitor_key is not None:
+            return await self._visitor_list(caller, provider, session, base_url)
+        if self.on_server_key(provider, caller):
+            return await self.catalog.shared(provider, self.settings.server_key(provider.id))
+        if not provider.needs_key:
+            return await self.catalog.shared(provider, None)  # a local server lists what it has loaded
+        return ModelList(provider.models)
+
+    async def _visitor_list(
+        self, caller: Caller, provider: Provider, session: SessionModels, base_url: object
+    ) -> ModelList:
+        try:
+            visitor_url = self._visitor_url(provider, base_url)
+        except InputRejected as refused:
+            # The guard's fixed message (it never repeats the URL).
+            return ModelList(provider.models, f"Model list not loaded. {refused}")
+        slot = SessionModels.slot(provider.id, visitor_url)
+        cached = session.lists.get(slot)
+        if cached is not None:
+            return cached
+        try:
+            self.quotas.admit_check(caller.client)
+        except TooManyChecks:
+            return ModelList(provider.models, "Model list not loaded: too many checks from here. Type any model id.")
+        listing = await fetch_list(
+            provider,
+            caller.visitor_key,
+            curated=provider.models,
+            timeout=self.settings.request_timeout,
+            visitor_base_url=visitor_url,
+            allow_local=self.settings.allow_local_base_url,
+        )
+        session.lists[slot] = listing
+        return listing
+
+    def _visitor_url(self, provider: Provider, base_url: object) -> str | None:
+        if provider.id != VISITOR_ENDPOINT.id:
+            return None
+        if not isinstance(base_url, str) or not base_url.strip():
+            raise InputRejected("Enter your endpoint's base URL.")
+        return check_visitor_url(base_url.strip(), allow_local=self.settings.allow_local_base_url)
+
+    async def check_key(self, caller: Caller, provider_id: object, base_url: object = "") -> str:
+        """ "Key works: N models available", or a ByokError with the mapped message. Spends no tokens."""
+        provider = self.settings.provider(provider_id)
+        if provider is None:
+            raise InputRejected("Unknown provider. Pick one from the list.")
+        if caller.visitor_key is None:
+            raise InputRejected(f"Enter your {provider.label} key first, then check it.")
+        visitor_url = self._visitor_url(provider, base_url)
+        self.quotas.admit_check(caller.client)
+        outcome = "ok"
+        try:
+            ids = await fetch_model_ids(
+                provider,
+                caller.visitor_key,
+                timeout=self.settings.request_timeout,
+                visitor_base_url=visitor_url,
+                allow_local=self.settings.allow_local_base_url,
+            )
+        except ByokError as error:
+            outcome = type(error).__name__
+            raise
+        finally:
+            # Who checked which provider and what came of it; never the key.
+            log.info("key check client=%s provider=%s outcome=%s", caller.client, provider.id, outcome)
+        return f"Key works: {len(ids):,} models available."
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
         if caller.may_use_server_keys or caller.visitor_key is not None:

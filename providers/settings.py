@@ -64,6 +64,12 @@ class Settings:
     allowed_origins: frozenset[str] = frozenset()
     frame_ancestors: tuple[str, ...] = ()
     space_host: str | None = None
+    # Seconds a model list fetched with a server key is shared before it is fetched again.
+    model_list_ttl: float = 3600.0
+    # <ID>_MODELS: the only models visitors may use on that provider's server key.
+    allowed_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    save_history: bool = False
+    examples: tuple[str, ...] = ()
 
     @property
     def gated(self) -> bool:
@@ -79,10 +85,19 @@ class Settings:
     def needs_visitor_key(self, provider: Provider) -> bool:
         return provider.needs_key and provider.id not in self.server_keys
 
+    def restricted_models(self, provider: Provider) -> tuple[str, ...] | None:
+        """The operator's allow-list for this provider's server key, or None when any model goes."""
+        if provider.id not in self.server_keys:
+            return None
+        return self.allowed_models.get(provider.id)
+
     def initial_model(self, provider: Provider) -> str:
         if provider.id == self.default_provider and self.default_model:
-            return self.default_model
-        return provider.default_model
+            chosen = self.default_model
+        else:
+            chosen = provider.default_model
+        allowed = self.restricted_models(provider)
+        return allowed[0] if allowed and chosen not in allowed else chosen
 
 
 def load_settings(
@@ -121,7 +136,36 @@ def load_settings(
         concurrency_limit=int(_number(env, "CONCURRENCY_LIMIT", 200, low=1, high=10_000)),
         queue_max_size=int(_number(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000)),
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
+        model_list_ttl=_number(env, "MODEL_LIST_TTL", 3600.0, low=0, high=7 * 86_400),
+        allowed_models=_allowed_models(env, providers),
+        save_history=_flag(env, "SAVE_HISTORY", default=False),
+        examples=_examples(env),
     )
+
+
+MAX_EXAMPLES = 20
+
+
+def _allowed_models(env: Mapping[str, str], providers: tuple[Provider, ...]) -> dict[str, tuple[str, ...]]:
+    allowed: dict[str, tuple[str, ...]] = {}
+    for provider in providers:
+        if provider.id == VISITOR_ENDPOINT.id:
+            continue  # always the visitor's own key
+        name = f"{provider.id.upper()}_MODELS"
+        models = tuple(dict.fromkeys(m.strip() for m in env.get(name, "").split(",") if m.strip()))
+        if not models:
+            continue
+        if not all(_MODEL_NAME.fullmatch(model) for model in models):
+            raise ConfigError(f"{name} must be a comma-separated list of model ids without spaces.")
+        allowed[provider.id] = models
+    return allowed
+
+
+def _examples(env: Mapping[str, str]) -> tuple[str, ...]:
+    prompts = tuple(p.strip() for p in env.get("EXAMPLES", "").split("|") if p.strip())
+    if len(prompts) > MAX_EXAMPLES or any(len(p) > 1000 for p in prompts):
+        raise ConfigError(f"EXAMPLES: at most {MAX_EXAMPLES} prompts separated by |, each under 1,000 characters.")
+    return prompts
 
 
 def _gate_settings(env: Mapping[str, str]) -> dict[str, Any]:

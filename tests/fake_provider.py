@@ -39,6 +39,18 @@ request it makes:
     chunks-<n>-<ms>       <n> chunks of one word, <ms> apart (benchmarks)
     echo-<ms>             the plain echo, one word every <ms> (soak: slow, and checkable per chat)
 
+``GET .../models`` lists LIVE_MODELS. A base URL path segment ``models-<mode>`` (point a provider
+at ``http://127.0.0.1:<port>/models-<mode>/v1``; chats there work as usual) changes that answer:
+
+    models-status-<code>  answers <code> with a JSON error body
+    models-hang           never answers
+    models-malformed      a 200 whose body is not JSON
+    models-nodata         a 200 JSON object without a ``data`` list
+    models-many-<n>       lists <n> models (model-00000, model-00001, ...)
+    models-echo-key-401   a 401 whose message repeats the whole bearer token
+
+A bearer token containing ``-invalid-`` gets a 401 from ``/models`` on any path (a wrong key).
+
 Every request is recorded with its path, Authorization header, headers and JSON body.
 ``active`` counts requests being answered, ``open_streams`` streams being sent: both fall back to
 0 once the client has closed its connection, since every "silent" mode watches for the client
@@ -86,6 +98,10 @@ def hostile_reply(attacker: str) -> str:
         "```python\nprint('code block')\n```\n\n"
         "$$E = mc^2$$\n"
     )
+
+
+# What GET /models lists by default; none of them is in the registry's curated lists.
+LIVE_MODELS = ("fake-model", "fake-live-alpha", "fake-live-beta")
 
 
 @dataclass
@@ -172,9 +188,35 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._record({})
             if self.path.rstrip("/").endswith("/models"):
-                self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                self._models()
             else:
                 self._json(404, {"error": {"message": "not found"}})
+
+        def _models(self) -> None:
+            token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            mode = next((seg[len("models-") :] for seg in self.path.split("/") if seg.startswith("models-")), "")
+            if "-invalid-" in token:
+                self._json(401, {"error": {"message": "Invalid API key", "code": "invalid_api_key"}})
+            elif m := re.fullmatch(r"status-(\d{3})", mode):
+                self._json(int(m.group(1)), {"error": {"message": f"fake {m.group(1)}", "type": "fake"}})
+            elif mode == "echo-key-401":
+                self._json(401, {"error": {"message": f"Incorrect API key provided: {token}"}})
+            elif mode == "hang":
+                self._wait_for_hangup(600)
+            elif mode == "malformed":
+                data = b'{"object": "list", "data": [{"id": "fake-model"'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            elif mode == "nodata":
+                self._json(200, {"object": "list", "models": ["fake-model"]})
+            elif m := re.fullmatch(r"many-(\d+)", mode):
+                models = [{"id": f"model-{i:05d}", "object": "model"} for i in range(int(m.group(1)))]
+                self._json(200, {"object": "list", "data": models})
+            else:
+                self._json(200, {"object": "list", "data": [{"id": i, "object": "model"} for i in LIVE_MODELS]})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

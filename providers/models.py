@@ -1,0 +1,275 @@
+"""Live model lists from a provider's ``GET /models``, merged with the registry's curated list.
+
+A list is fetched with the key a chat would use. With a server key it is fetched at most once per
+``MODEL_LIST_TTL`` and shared by every visitor; the cache is keyed by provider and base URL, never
+by key. With a visitor's key it is fetched for that visitor's session only, and counts against the
+key-check throttle (a model list is also an answer to "does this key work?").
+
+A list is a convenience: every failure (a wrong key, a server error, a hang, malformed JSON, an
+absurdly long list) ends in the curated list and a short note, within ``REQUEST_TIMEOUT``.
+``<ID>_MODELS`` replaces all of this on a server key: the operator's list is what is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx2
+
+from .chat import NO_KEY_PLACEHOLDER, _http_pool
+from .classify import classify, error_for
+from .errors import (
+    ByokError,
+    CannotConnect,
+    InputRejected,
+    InvalidKey,
+    ModelNotAllowed,
+    OutOfCredit,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+)
+from .keys import Secret
+from .registry import Provider
+from .settings import Settings
+from .urlguard import guarded_pool
+
+__all__ = [
+    "MAX_LIVE_MODELS",
+    "ModelCatalog",
+    "ModelList",
+    "SessionModels",
+    "check_model_allowed",
+    "fetch_model_ids",
+    "merge_models",
+]
+
+log = logging.getLogger("byok_chat.models")
+
+# More than this is not a list anyone picks from; the visitor can still type any id.
+MAX_LIVE_MODELS = 1000
+# A list of 1,000 models with metadata is ~1 MB (OpenRouter's is the largest we know).
+MAX_BODY_BYTES = 4_000_000
+# A failed shared fetch is retried after this long, not on every page load.
+FAILED_TTL = 60.0
+_MODEL_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelList:
+    """What the model dropdown offers: ``models`` (curated first) and a short ``note`` for the page."""
+
+    models: tuple[str, ...]
+    note: str = ""
+    live: int | None = None  # how many the provider listed; None when the list was not fetched
+
+
+def merge_models(curated: tuple[str, ...], live: list[str]) -> tuple[str, ...]:
+    """Curated first, in the registry's order; then the provider's others, sorted for searching."""
+    rest = sorted(set(live) - set(curated))
+    return (*curated, *rest)
+
+
+def check_model_allowed(settings: Settings, provider: Provider, model: str, *, on_server_key: bool) -> None:
+    """Refuse, before anything is sent, a model the operator left out of ``<ID>_MODELS``."""
+    if not on_server_key:
+        return  # a visitor's own key: their account, any model
+    allowed = settings.restricted_models(provider)
+    if allowed is not None and model not in allowed:
+        raise ModelNotAllowed(provider.label, allowed)
+
+
+async def fetch_model_ids(
+    provider: Provider,
+    key: Secret | None,
+    *,
+    timeout: float,
+    visitor_base_url: str | None = None,
+    allow_local: bool = False,
+) -> list[str]:
+    """The ids ``GET <base_url>/models`` lists, or one of our errors (never the provider's text)."""
+    base_url = visitor_base_url or provider.base_url
+    # A visitor-typed URL goes through the guard that vets every address it connects to; an
+    # operator-configured one through the shared pool the chats use.
+    pool = guarded_pool(allow_local=allow_local) if visitor_base_url else _http_pool()
+    token = key.reveal() if key is not None else NO_KEY_PLACEHOLDER
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    try:
+        async with asyncio.timeout(timeout):
+            async with pool.stream("GET", base_url.rstrip("/") + "/models", headers=headers, timeout=timeout) as reply:
+                if reply.status_code != 200:
+                    body = await _read(reply, 65_536)
+                    raise _status_error(provider, reply.status_code, reply.headers, body)
+                body = await _read(reply, MAX_BODY_BYTES)
+    except (ByokError, InputRejected):
+        raise
+    except (TimeoutError, httpx2.TimeoutException):
+        raise ProviderTimeout(provider.label) from None
+    except (httpx2.TransportError, OSError):
+        raise CannotConnect(provider.label) from None
+    return _parse_ids(body, provider.label)
+
+
+async def _read(reply: httpx2.Response, limit: int) -> bytes:
+    data = bytearray()
+    async for chunk in reply.aiter_bytes():
+        data += chunk
+        if len(data) > limit:
+            raise _TooLarge()
+    return bytes(data)
+
+
+class _TooLarge(ProviderError):
+    def describe(self, label: str) -> str:
+        return f"{label} sent a model list too large to show."
+
+    def __init__(self) -> None:
+        super().__init__("The provider")
+
+
+def _status_error(provider: Provider, status: int, headers: httpx2.Headers, body: bytes) -> ProviderError:
+    label = provider.label
+    if status in (401, 403):
+        # Listing models needs no model access: a refusal here is about the key itself.
+        return InvalidKey(label, status=status)
+    if 300 <= status < 400:
+        return CannotConnect(label)  # a redirect is never followed; the address is wrong
+    if status == 404:
+        return ProviderError(label, status=status)  # no model list at this address; not a model
+    # The same reading of the provider's body a chat's failure gets (credit, rate limits, ...).
+    return error_for(classify(status, headers, body, provider.id), label, model="")
+
+
+def _parse_ids(body: bytes, label: str) -> list[str]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ProviderError(label) from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        raise ProviderError(label)
+    ids = (entry.get("id") for entry in data if isinstance(entry, dict))
+    # Provider text shown in the page: only id-shaped strings, once each.
+    return list(dict.fromkeys(i for i in ids if isinstance(i, str) and _MODEL_ID.fullmatch(i)))
+
+
+def _note_for(error: ByokError, provider: Provider) -> str:
+    if isinstance(error, _TooLarge):
+        reason = "the list is too large"
+    elif isinstance(error, InvalidKey):
+        reason = "the key was refused"
+    elif isinstance(error, RateLimited | OutOfCredit):
+        reason = "the key is rate limited or out of credit"
+    elif isinstance(error, ProviderTimeout):
+        reason = "no answer in time"
+    elif isinstance(error, CannotConnect | InputRejected):
+        reason = "could not connect"
+    else:
+        reason = "the provider answered with an error"
+    return f"Showing the usual {provider.label} models ({reason}); you can still type any model id."
+
+
+def live_list(provider: Provider, curated: tuple[str, ...], ids: list[str]) -> ModelList:
+    if len(ids) > MAX_LIVE_MODELS:
+        note = (
+            f"{provider.label} lists {len(ids):,} models, too many to show: showing the usual ones; "
+            f"you can type any model id."
+        )
+        return ModelList(curated, note, live=len(ids))
+    if not ids:
+        return ModelList(curated, f"{provider.label} listed no models; showing the usual ones.", live=0)
+    return ModelList(merge_models(curated, ids), f"{len(ids):,} models available from {provider.label}.", live=len(ids))
+
+
+async def fetch_list(
+    provider: Provider,
+    key: Secret | None,
+    *,
+    curated: tuple[str, ...],
+    timeout: float,
+    visitor_base_url: str | None = None,
+    allow_local: bool = False,
+) -> ModelList:
+    """A model list, live when the provider answers, the curated one with a note when it does not."""
+    try:
+        ids = await fetch_model_ids(
+            provider, key, timeout=timeout, visitor_base_url=visitor_base_url, allow_local=allow_local
+        )
+    except ByokError as error:
+        # Never the key, the URL or the provider's text: the provider and what went wrong.
+        log.info("model list unavailable: provider=%s error=%s", provider.id, type(error).__name__)
+        return ModelList(curated, _note_for(error, provider))
+    return live_list(provider, curated, ids)
+
+
+@dataclass
+class SessionModels:
+    """One visitor's lists fetched with their own key. Lives in gr.State.
+
+    Keyed by provider id and, for the visitor's own endpoint, its base URL; holds model ids only,
+    never a key. A provider's lists are forgotten when the visitor enters or forgets a key.
+    """
+
+    lists: dict[str, ModelList] = field(default_factory=dict)
+
+    @staticmethod
+    def slot(provider_id: str, base_url: str | None) -> str:
+        return f"{provider_id} {base_url or ''}"
+
+    def forget(self, provider_id: str) -> None:
+        for slot in [s for s in self.lists if s.split(" ", 1)[0] == provider_id]:
+            del self.lists[slot]
+
+
+@dataclass
+class _Entry:
+    expires: float
+    listing: ModelList
+
+
+class ModelCatalog:
+    """Model lists fetched with server keys (or no key, for local servers), shared by everyone."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        # Keyed by provider id and base URL: never by key, so a key cannot end up in a cache key
+        # (or a debug dump of one).
+        self._shared: dict[tuple[str, str], _Entry] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Task[ModelList]] = {}
+
+    def curated(self, provider: Provider, *, on_server_key: bool) -> tuple[str, ...]:
+        allowed = self.settings.restricted_models(provider) if on_server_key else None
+        return allowed if allowed is not None else provider.models
+
+    async def shared(self, provider: Provider, key: Secret | None) -> ModelList:
+        allowed = self.settings.restricted_models(provider)
+        if allowed is not None and key is not None:
+            return ModelList(allowed, f"The operator offers {len(allowed)} {provider.label} models on this server.")
+        cache_key = (provider.id, provider.base_url)
+        entry = self._shared.get(cache_key)
+        if entry is not None and entry.expires > self._clock():
+            return entry.listing
+        task = self._inflight.get(cache_key)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            # One fetch for everyone who opens the page while it runs.
+            task = asyncio.get_running_loop().create_task(self._fetch(provider, key, cache_key))
+            self._inflight[cache_key] = task
+        return await asyncio.shield(task)
+
+    async def _fetch(self, provider: Provider, key: Secret | None, cache_key: tuple[str, str]) -> ModelList:
+        try:
+            listing = await fetch_list(provider, key, curated=provider.models, timeout=self.settings.request_timeout)
+            ttl = self.settings.model_list_ttl
+            if listing.live is None:
+                ttl = min(FAILED_TTL, ttl)
+            self._shared[cache_key] = _Entry(self._clock() + ttl, listing)
+            return listing
+        finally:
+            self._inflight.pop(cache_key, None)
