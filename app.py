@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
+import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,10 @@ from providers.boundary import (
     link_remote_media,
     normalise_origin,
 )
+from providers.models import ModelList, SessionModels
 from providers.quota import describe_limits
 from providers.service import Caller, ChatService, exposure_warning
+from providers.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
 
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
 try:
@@ -239,6 +242,9 @@ class Sidebar:
     max_tokens: gr.Slider
     effort: gr.Dropdown
     usage: gr.Markdown
+    model_note: gr.Markdown
+    check: KeyCheck
+    transcript: TranscriptControls
 
 
 class PageHandlers:
@@ -423,8 +429,15 @@ class PageHandlers:
         self, provider_id: str, keys: SessionKeys, request: gr.Request
     ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dict[str, Any]]:
         provider = self.provider(provider_id)
-        model = gr.update(choices=list(provider.models), value=self.settings.initial_model(provider))
+        # The operator's list on a restricted server key; the live list follows (ModelListEvents).
+        shown = self.service.shown_models(provider, self.chat_caller(request, keys, provider.id, ""))
+        model = gr.update(choices=list(shown), value=self.settings.initial_model(provider))
         return (model, *self.provider_view(provider, keys, request))
+
+    def check_button(self, provider_id: str, request: gr.Request) -> dict[str, Any]:
+        """ "Check my key" is shown with the key box."""
+        may_use = self.caller(request).may_use_server_keys
+        return gr.update(visible=self.service.key_box_needed(self.provider(provider_id), may_use_server_keys=may_use))
 
     def effort_view(self, provider_id: str, model: str) -> dict[str, Any]:
         # Shown only where this provider and model take an effort; hidden, it is never sent.
@@ -456,13 +469,15 @@ def build_sidebar(handlers: PageHandlers) -> Sidebar:
             )
         )
         model = gr.Dropdown(
-            choices=list(first.models),
+            choices=list(handlers.service.catalog.curated(first, on_server_key=first.id in settings.server_keys)),
             value=settings.initial_model(first),
             allow_custom_value=True,
+            filterable=True,
             label="Model",
-            info="Pick one or type any model id.",
+            info="Pick one, search, or type any model id.",
             elem_id="model",
         )
+        model_note = gr.Markdown("", elem_id="model-note")
         box_shown = handlers.service.key_box_needed(first, may_use_server_keys=not settings.access_code_byo_exempt)
         key_box = gr.Textbox(
             type="password",
@@ -484,6 +499,7 @@ def build_sidebar(handlers: PageHandlers) -> Sidebar:
         )
         status = gr.Markdown(handlers.key_status(first, SessionKeys(), box_shown), elem_id="key-status")
         forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
+        check = key_check_controls(box_shown)
         if settings.access_codes:
             gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
         with gr.Accordion("Settings", open=False):
@@ -499,9 +515,23 @@ def build_sidebar(handlers: PageHandlers) -> Sidebar:
                 )
             )
             effort = reasoning_effort_box(first, settings.initial_model(first))
+        transcript = transcript_controls(settings.save_history)
         usage = gr.Markdown("", elem_id="usage")
     return Sidebar(
-        provider, model, key_box, endpoint, status, forget, system_prompt, temperature, max_tokens, effort, usage
+        provider,
+        model,
+        key_box,
+        endpoint,
+        status,
+        forget,
+        system_prompt,
+        temperature,
+        max_tokens,
+        effort,
+        usage,
+        model_note,
+        check,
+        transcript,
     )
 
 
@@ -543,8 +573,11 @@ def build_chat(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State) -> gr.C
         api_description=API_DESCRIPTION,
         editable=True,
         flagging_mode="never",
+        # Starter prompts in the empty chat; message only, so the visitor's settings apply.
+        examples=[[prompt] for prompt in settings.examples] or None,
         cache_examples=False,
-        save_history=False,
+        # In the visitor's browser only (the operator's opt-in); the chat holds no key.
+        save_history=settings.save_history,
         concurrency_limit=settings.concurrency_limit,
         fill_height=True,
     )
@@ -566,9 +599,17 @@ BLANK_KEY_BOX = f"""(status) => {{
 }}"""
 
 
+@dataclass
+class KeyEvents:
+    """The key events that later steps (model lists, the key check) run after."""
+
+    changed: list[Any]  # a key entered, forgotten, or the provider switched
+    checked: Any  # "Check my key" took in what was in the box
+
+
 def wire_key_events(
     demo: gr.Blocks, handlers: PageHandlers, sidebar: Sidebar, chat_ui: gr.ChatInterface, keys: gr.State
-) -> None:
+) -> KeyEvents:
     view = [sidebar.key_box, sidebar.status, sidebar.forget, chat_ui.chatbot]
 
     def capture_key(
@@ -584,16 +625,22 @@ def wire_key_events(
     # validation, and the key must never be stored without this event running to scrub it.
     endpoint_input = sidebar.endpoint if handlers.settings.allow_custom_base_url else gr.State("")
     capture_inputs = [sidebar.provider, keys, endpoint_input, sidebar.key_box]
-    for trigger in (sidebar.key_box.submit, sidebar.key_box.blur):
-        trigger(capture_key, capture_inputs, [sidebar.status, sidebar.forget, chat_ui.chatbot, keys], **PRIVATE).then(
-            None, sidebar.status, sidebar.key_box, js=BLANK_KEY_BOX, **PRIVATE
+    captured = []
+    # "Check my key" takes in a key still in the box the same way, before it checks.
+    for trigger in (sidebar.key_box.submit, sidebar.key_box.blur, sidebar.check.button.click):
+        captured.append(
+            trigger(
+                capture_key, capture_inputs, [sidebar.status, sidebar.forget, chat_ui.chatbot, keys], **PRIVATE
+            ).then(None, sidebar.status, sidebar.key_box, js=BLANK_KEY_BOX, **PRIVATE)
         )
-    sidebar.forget.click(handlers.forget_key, [sidebar.provider, keys], view, **PRIVATE)
+    forgotten = sidebar.forget.click(handlers.forget_key, [sidebar.provider, keys], view, **PRIVATE)
     switched = sidebar.provider.change(
         handlers.switch_provider, [sidebar.provider, keys], [sidebar.model, *view], **PRIVATE
     )
     # Also when the new provider's model id is the same string, which fires no model change.
     switched.then(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
+    switched = switched.then(lambda: "", None, sidebar.check.result, **PRIVATE)
+    sidebar.provider.change(handlers.check_button, sidebar.provider, sidebar.check.button, **PRIVATE)
     if handlers.settings.allow_custom_base_url:
         sidebar.provider.change(
             lambda chosen: gr.update(visible=chosen == VISITOR_ENDPOINT.id),
@@ -601,6 +648,7 @@ def wire_key_events(
             sidebar.endpoint,
             **PRIVATE,
         )
+    return KeyEvents(changed=[*captured[:2], forgotten, switched], checked=captured[2])
 
 
 def wire_page_events(
@@ -608,6 +656,7 @@ def wire_page_events(
 ) -> None:
     view = [sidebar.key_box, sidebar.status, sidebar.forget, chat_ui.chatbot]
     demo.load(handlers.on_load, [sidebar.provider, keys], [*view, sidebar.usage], **PRIVATE)
+    demo.load(handlers.check_button, sidebar.provider, sidebar.check.button, **PRIVATE)
     demo.load(None, js=CLOSE_SIDEBAR_ON_PHONES, **PRIVATE)
     # Stop keeps what arrived; mark it, so it does not look complete.
     chat_ui.textbox.stop(mark_stopped, chat_ui.chatbot, chat_ui.chatbot, queue=False, **PRIVATE)
@@ -656,10 +705,220 @@ def build_demo(service: ChatService) -> gr.Blocks:
         keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
         sidebar = build_sidebar(handlers)
         chat_ui = build_chat(handlers, sidebar, keys)
-        wire_key_events(demo, handlers, sidebar, chat_ui, keys)
+        key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys)
         wire_page_events(demo, handlers, sidebar, chat_ui, keys)
+        wire_model_lists(demo, handlers, sidebar, keys, key_events)
+        wire_key_check(handlers, sidebar, keys, key_events)
+        wire_transcripts(sidebar.transcript, chat_ui, sidebar.system_prompt, sidebar.model, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
     return demo
+
+
+ChatCaller = Callable[[gr.Request, SessionKeys, object, object], Caller]
+
+
+class ModelListEvents:
+    """Fill the model dropdown from the provider's live list (providers/models.py).
+
+    A list fetched with a visitor's key is kept for the session until that key changes. The
+    dropdown's value is set only when it must be (a model the operator's list leaves out), so a
+    model picked meanwhile is never overwritten.
+    """
+
+    def __init__(
+        self,
+        service: ChatService,
+        chat_caller: ChatCaller,
+        inputs: list[Any],
+        outputs: list[Any],
+    ) -> None:
+        self.service = service
+        self.chat_caller = chat_caller
+        self.session = gr.State(SessionModels())
+        provider_box, model_box, keys, endpoint = inputs
+        self.inputs = [provider_box, model_box, keys, self.session, endpoint]
+        self.outputs = outputs
+
+    def refresh_after(self, event: Any) -> None:
+        event.then(self.refresh, self.inputs, self.outputs, **PRIVATE)
+
+    async def refresh(
+        self,
+        provider_id: str,
+        model: str,
+        keys: SessionKeys,
+        session: SessionModels,
+        request: gr.Request,
+        base_url: str = "",
+    ) -> tuple[dict[str, Any], str]:
+        provider = self.service.settings.provider(provider_id)
+        if provider is None or not isinstance(session, SessionModels):
+            return gr.update(), ""
+        who = self.chat_caller(request, keys, provider.id, base_url)
+        version = keys.version(provider.id) if isinstance(keys, SessionKeys) else 0
+        listing = await self.service.model_list(who, provider.id, session, base_url, key_version=version)
+        return self._dropdown(provider, model, listing, who), listing.note
+
+    def _dropdown(self, provider: Provider, model: object, listing: ModelList, who: Caller) -> dict[str, Any]:
+        choices = list(listing.models or provider.models)
+        allowed = self.service.settings.restricted_models(provider)
+        if allowed is not None and self.service.on_server_key(provider, who) and model not in allowed:
+            return gr.update(choices=choices, value=allowed[0])
+        if not isinstance(model, str) or not model:
+            return gr.update(choices=choices, value=self.service.settings.initial_model(provider))
+        return gr.update(choices=choices)
+
+
+@dataclass
+class KeyCheck:
+    button: gr.Button
+    result: gr.Markdown
+
+
+def key_check_controls(visible: bool) -> KeyCheck:
+    """ "Check my key": asks the provider's GET /models, which costs no tokens."""
+    button = gr.Button("Check my key", size="sm", visible=visible, elem_id="check-key")
+    return KeyCheck(button, gr.Markdown("", elem_id="key-check"))
+
+
+def wire_model_lists(
+    demo: gr.Blocks, handlers: PageHandlers, sidebar: Sidebar, keys: gr.State, key_events: KeyEvents
+) -> None:
+    endpoint = sidebar.endpoint if handlers.settings.allow_custom_base_url else gr.State("")
+    lists = ModelListEvents(
+        handlers.service,
+        handlers.chat_caller,
+        [sidebar.provider, sidebar.model, keys, endpoint],
+        [sidebar.model, sidebar.model_note],
+    )
+    for event in key_events.changed:
+        lists.refresh_after(event)
+    if handlers.settings.allow_custom_base_url:
+        sidebar.endpoint.submit(lists.refresh, lists.inputs, lists.outputs, **PRIVATE)
+    demo.load(lists.refresh, lists.inputs, lists.outputs, **PRIVATE)
+
+
+def wire_key_check(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State, key_events: KeyEvents) -> None:
+    async def check_key(provider_id: str, held: SessionKeys, base_url: str, request: gr.Request) -> str:
+        who = handlers.chat_caller(request, held, provider_id, base_url)
+        try:
+            return await handlers.service.check_key(who, provider_id, base_url)
+        except ByokError as error:
+            return f"{error.title}: {error}"
+
+    # The key box was taken in (and blanked) by the capture step; the check uses the session's key.
+    endpoint = sidebar.endpoint if handlers.settings.allow_custom_base_url else gr.State("")
+    key_events.checked.then(lambda: "Checking...", None, sidebar.check.result, queue=False, **PRIVATE).then(
+        check_key, [sidebar.provider, keys, endpoint], sidebar.check.result, **PRIVATE
+    )
+
+
+@dataclass
+class TranscriptControls:
+    include_reasoning: gr.Checkbox
+    export_markdown: gr.Button
+    export_json: gr.Button
+    import_json: gr.Button
+    payload: gr.Textbox
+    imported: gr.Textbox
+
+
+# Saves the export the server formatted as a file, from the page itself: no file is written on
+# the server, and the download is a blob: URL of the page's own origin.
+DOWNLOAD_JS = """(payload) => {
+    if (!payload) return;
+    const file = JSON.parse(payload);
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([file.text], {type: file.type}));
+    link.download = file.name;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}"""
+
+
+def transcript_controls(save_history: bool) -> TranscriptControls:
+    if save_history:
+        gr.Markdown("Chats are saved in this browser only, never on the server.", elem_id="saved-note")
+    with gr.Accordion("Conversation", open=False, elem_id="conversation"):
+        include = gr.Checkbox(False, label="Include reasoning in exports", elem_id="include-reasoning")
+        with gr.Row():
+            as_markdown = gr.Button("Export Markdown", size="sm", elem_id="export-md")
+            as_json = gr.Button("Export JSON", size="sm", elem_id="export-json")
+        import_button = gr.Button("Import JSON", size="sm", elem_id="import-json")
+        payload = gr.Textbox(visible=False, elem_id="export-payload")
+        imported = gr.Textbox(visible=False, elem_id="import-payload")
+    return TranscriptControls(include, as_markdown, as_json, import_button, payload, imported)
+
+
+def wire_transcripts(
+    controls: TranscriptControls,
+    chat_ui: gr.ChatInterface,
+    system_box: gr.Textbox,
+    model_box: gr.Dropdown,
+    settings: Settings,
+) -> None:
+    def exporter(kind: str) -> Callable[..., str]:
+        def export(history: Any, system_prompt: Any, model: Any, reasoning: Any) -> str:
+            include = reasoning is True
+            if kind == "md":
+                text = export_markdown(history, system_prompt, model, include_reasoning=include)
+                return json.dumps({"name": "conversation.md", "type": "text/markdown", "text": text})
+            text = export_json(history, system_prompt, model, include_reasoning=include)
+            return json.dumps({"name": "conversation.json", "type": "application/json", "text": text})
+
+        return export
+
+    sources = [chat_ui.chatbot, system_box, model_box, controls.include_reasoning]
+    for button, kind in ((controls.export_markdown, "md"), (controls.export_json, "json")):
+        button.click(exporter(kind), sources, controls.payload, **PRIVATE).then(
+            None, controls.payload, None, js=DOWNLOAD_JS, **PRIVATE
+        )
+
+    def import_chat(text: Any) -> tuple[Any, ...]:
+        if text is None or text == "":
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()  # the visitor closed the file picker
+        try:
+            if text == TOO_LARGE or not isinstance(text, str):
+                raise InputRejected(
+                    f"That file is too large to import (the limit is {MAX_IMPORT_BYTES // 1_000_000} MB)."
+                )
+            raw = text.encode("utf-8", "surrogatepass")
+            imported = parse_import(raw, max_message_chars=settings.max_message_chars)
+        except InputRejected as rejected:
+            gr.Warning(str(rejected), title="Import refused")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        system = imported.system_prompt if imported.system_prompt is not None else gr.skip()
+        # A new conversation (conversation_id None): a saved chat is never overwritten by an import.
+        return imported.messages, imported.messages, system, None
+
+    # The page reads the file and sends its text with the event: no upload route, no file on the
+    # server's disk.
+    controls.import_json.click(
+        import_chat,
+        controls.imported,
+        [chat_ui.chatbot, chat_ui.chatbot_state, system_box, chat_ui.conversation_id],
+        js=PICK_FILE_JS.replace("MAX_BYTES", str(MAX_IMPORT_BYTES)).replace("TOO_LARGE", json.dumps(TOO_LARGE)),
+        **PRIVATE,
+    )
+
+
+TOO_LARGE = "(file too large)"
+# Opens the file picker and resolves to the chosen file's text ("" when the picker is closed).
+PICK_FILE_JS = """async () => new Promise((resolve) => {
+    const input = document.createElement("input");
+    input.type = "file";
+    input.accept = ".json,application/json";
+    input.addEventListener("cancel", () => resolve(""));
+    input.addEventListener("change", () => {
+        const file = input.files && input.files[0];
+        if (!file) return resolve("");
+        if (file.size > MAX_BYTES) return resolve(TOO_LARGE);
+        file.text().then(resolve, () => resolve(""));
+    });
+    input.click();
+})"""
 
 
 def _oauth_info(request: gr.Request) -> dict[str, Any] | None:

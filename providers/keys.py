@@ -100,20 +100,28 @@ class SessionKeys:
     new session, and one visitor's keys must never be visible to another.
     """
 
-    __slots__ = ("_by_provider",)
+    __slots__ = ("_by_provider", "_versions")
 
     def __init__(self) -> None:
         self._by_provider: dict[str, tuple[Secret, str]] = {}
+        # Bumped whenever a provider's key is set or forgotten, so what was fetched with an older
+        # key (a model list) can be told apart without keeping anything derived from the key.
+        self._versions: dict[str, int] = {}
 
     def set(self, provider_id: str, key: Secret, *, endpoint: str = "") -> None:
         self._by_provider[provider_id] = (key, endpoint.strip())
+        self._versions[provider_id] = self._versions.get(provider_id, 0) + 1
 
     def get(self, provider_id: str, *, endpoint: str = "") -> Secret | None:
         held = self._by_provider.get(provider_id)
         return held[0] if held is not None and held[1] == endpoint.strip() else None
 
+    def version(self, provider_id: str) -> int:
+        return self._versions.get(provider_id, 0)
+
     def forget(self, provider_id: str) -> None:
-        self._by_provider.pop(provider_id, None)
+        if self._by_provider.pop(provider_id, None) is not None:
+            self._versions[provider_id] = self._versions.get(provider_id, 0) + 1
 
     def clear(self) -> None:
         self._by_provider.clear()

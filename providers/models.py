@@ -212,19 +212,20 @@ async def fetch_list(
 class SessionModels:
     """One visitor's lists fetched with their own key. Lives in gr.State.
 
-    Keyed by provider id and, for the visitor's own endpoint, its base URL; holds model ids only,
-    never a key. A provider's lists are forgotten when the visitor enters or forgets a key.
+    Keyed by provider id, the version of the visitor's key for it (``SessionKeys.version``: a
+    counter, nothing derived from the key) and, for the visitor's own endpoint, its base URL.
+    Holds model ids only. A new key makes a new slot; the provider's older slots are dropped.
     """
 
-    lists: dict[str, ModelList] = field(default_factory=dict)
+    lists: dict[tuple[str, int, str], ModelList] = field(default_factory=dict)
 
-    @staticmethod
-    def slot(provider_id: str, base_url: str | None) -> str:
-        return f"{provider_id} {base_url or ''}"
+    def get(self, provider_id: str, key_version: int, base_url: str | None) -> ModelList | None:
+        return self.lists.get((provider_id, key_version, base_url or ""))
 
-    def forget(self, provider_id: str) -> None:
-        for slot in [s for s in self.lists if s.split(" ", 1)[0] == provider_id]:
+    def put(self, provider_id: str, key_version: int, base_url: str | None, listing: ModelList) -> None:
+        for slot in [s for s in self.lists if s[0] == provider_id and s[1] != key_version]:
             del self.lists[slot]
+        self.lists[(provider_id, key_version, base_url or "")] = listing
 
 
 @dataclass

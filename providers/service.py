@@ -136,14 +136,14 @@ class ChatService:
         return self.catalog.curated(provider, on_server_key=self.on_server_key(provider, caller))
 
     async def model_list(
-        self, caller: Caller, provider_id: object, session: SessionModels, base_url: object = ""
+        self, caller: Caller, provider_id: object, session: SessionModels, base_url: object = "", key_version: int = 0
     ) -> ModelList:
         """The model list for the key a chat from this caller would use. Never raises."""
         provider = self.settings.provider(provider_id)
         if provider is None:
             return ModelList(())
         if caller.visitor_key is not None:
-            return await self._visitor_list(caller, provider, session, base_url)
+            return await self._visitor_list(caller, provider, session, base_url, key_version)
         if self.on_server_key(provider, caller):
             return await self.catalog.shared(provider, self.settings.server_key(provider.id))
         if not provider.needs_key:
@@ -151,15 +151,14 @@ class ChatService:
         return ModelList(provider.models)
 
     async def _visitor_list(
-        self, caller: Caller, provider: Provider, session: SessionModels, base_url: object
+        self, caller: Caller, provider: Provider, session: SessionModels, base_url: object, key_version: int
     ) -> ModelList:
         try:
             visitor_url = self._visitor_url(provider, base_url)
         except InputRejected as refused:
             # The guard's fixed message (it never repeats the URL).
             return ModelList(provider.models, f"Model list not loaded. {refused}")
-        slot = SessionModels.slot(provider.id, visitor_url)
-        cached = session.lists.get(slot)
+        cached = session.get(provider.id, key_version, visitor_url)
         if cached is not None:
             return cached
         try:
@@ -174,7 +173,7 @@ class ChatService:
             visitor_base_url=visitor_url,
             allow_local=self.settings.allow_local_base_url,
         )
-        session.lists[slot] = listing
+        session.put(provider.id, key_version, visitor_url, listing)
         return listing
 
     def _visitor_url(self, provider: Provider, base_url: object) -> str | None:

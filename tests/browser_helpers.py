@@ -7,6 +7,7 @@ elem_ids app.py sets on wrapper divs (#provider, #model, #key-box, #key-status, 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -296,6 +297,42 @@ STORAGE_DUMP = """async () => {
     }
     return dump;
 }"""
+
+
+def saved_conversations(page: Page) -> list[Any]:
+    """The chats ChatInterface(save_history=True) keeps in localStorage, decrypted.
+
+    Gradio's BrowserState encrypts with CryptoJS (AES-CBC, OpenSSL's MD5 key derivation) under a
+    passphrase derived from a secret that /config hands to every visitor: decrypting it is what
+    anyone reading the storage can do, so a key must not be in the plain text.
+    """
+    config = page.request.get(f"{page.url.rstrip('/')}/config").json()
+    props = next(
+        c["props"]
+        for c in config["components"]
+        if c.get("type") == "browserstate" and str(c["props"].get("storage_key", "")).startswith("_saved_conversations")
+    )
+    stored = page.evaluate("(key) => localStorage.getItem(key)", props["storage_key"])
+    if not stored:
+        return []
+    return json.loads(_cryptojs_decrypt(stored.split(":", 1)[1], hashlib.sha256(props["secret"].encode()).hexdigest()))
+
+
+def _cryptojs_decrypt(ciphertext: str, passphrase: str) -> str:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    raw = base64.b64decode(ciphertext)
+    assert raw[:8] == b"Salted__", "not CryptoJS's passphrase format"
+    salt, body = raw[8:16], raw[16:]
+    derived, block = b"", b""
+    while len(derived) < 48:  # OpenSSL EVP_BytesToKey with MD5: a 32-byte key and a 16-byte IV
+        block = hashlib.md5(block + passphrase.encode() + salt).digest()
+        derived += block
+    decryptor = Cipher(algorithms.AES(derived[:32]), modes.CBC(derived[32:48])).decryptor()
+    padded = decryptor.update(body) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    return (unpadder.update(padded) + unpadder.finalize()).decode()
 
 
 def browser_state(page: Page, context: BrowserContext) -> str:

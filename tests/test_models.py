@@ -125,7 +125,7 @@ def test_visitor_key_lists_are_per_session_and_never_shared(provider: FakeProvid
     run(both)
     assert [r.authorization for r in models_requests(provider)] == [f"Bearer {alice}", f"Bearer {bob}"]
     assert not service.catalog._shared  # nothing fetched with a visitor's key is shared
-    assert set(LIVE_MODELS) <= set(alice_session.lists["groq "].models)
+    assert set(LIVE_MODELS) <= set(alice_session.lists[("groq", 0, "")].models)
     assert alice not in repr(alice_session)
 
 
@@ -370,3 +370,18 @@ def test_key_checks_have_a_default_throttle_without_rate_limit(provider: FakePro
         return 200
 
     assert run(many) == 10
+
+
+def test_a_new_visitor_key_fetches_the_list_again(provider: FakeProvider) -> None:
+    service = service_for(provider)
+    session = SessionModels()
+    first, second = canary("first"), canary("second")
+
+    async def keys_changed() -> None:
+        await service.model_list(caller(service, first), "groq", session, key_version=1)
+        await service.model_list(caller(service, first), "groq", session, key_version=1)
+        await service.model_list(caller(service, second), "groq", session, key_version=2)
+
+    run(keys_changed)
+    assert [r.authorization for r in models_requests(provider)] == [f"Bearer {first}", f"Bearer {second}"]
+    assert list(session.lists) == [("groq", 2, "")]
