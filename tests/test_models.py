@@ -163,7 +163,9 @@ def test_every_models_failure_ends_in_the_curated_list_with_a_note(
     provider: FakeProvider, mode: str, key_kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = canary(f"models-{mode}")
-    env = {"GROQ_BASE_URL": f"http://127.0.0.1:{provider.port}/models-{mode}/v1", "REQUEST_TIMEOUT": "1"}
+    env = {"GROQ_BASE_URL": f"http://127.0.0.1:{provider.port}/models-{mode}/v1"}
+    if mode == "hang":
+        env["REQUEST_TIMEOUT"] = "1"  # only the hang waits for it; the others must not race it
     if key_kind == "server":
         env["GROQ_API_KEY"] = key
     service = service_for(provider, **env)
@@ -319,7 +321,10 @@ def test_check_key_answers_with_the_model_count(provider: FakeProvider, caplog: 
 def test_check_key_failures_are_mapped(
     provider: FakeProvider, base: str, error: type[Exception], caplog: pytest.LogCaptureFixture
 ) -> None:
-    service = service_for(provider, GROQ_BASE_URL=f"http://127.0.0.1:{provider.port}/{base}/v1", REQUEST_TIMEOUT="1")
+    timeout = "1" if base == "models-hang" else "60"
+    service = service_for(
+        provider, GROQ_BASE_URL=f"http://127.0.0.1:{provider.port}/{base}/v1", REQUEST_TIMEOUT=timeout
+    )
     key = canary("check-bad")
     with caplog.at_level("DEBUG"), pytest.raises(error) as failed:
         run(lambda: service.check_key(caller(service, key), "groq"))
