@@ -16,7 +16,7 @@ import providers.models as models_module
 from providers import InvalidKey, ProviderTimeout, ProviderUnavailable, Secret, Settings, load_settings
 from providers.chat import close_pools
 from providers.conversation import ChatInputs
-from providers.errors import CannotConnect, InputRejected, ModelNotAllowed, TooManyChecks
+from providers.errors import CannotConnect, InputRejected, ModelNotAllowed, OutOfCredit, TooManyChecks
 from providers.models import MAX_LIVE_MODELS, ModelCatalog, SessionModels, merge_models
 from providers.registry import PROVIDERS
 from providers.service import Caller, ChatService
@@ -314,6 +314,7 @@ def test_check_key_answers_with_the_model_count(provider: FakeProvider, caplog: 
     [
         ("models-echo-key-401", InvalidKey),
         ("models-status-403", InvalidKey),
+        ("models-status-402", OutOfCredit),
         ("models-status-500", ProviderUnavailable),
         ("models-hang", ProviderTimeout),
     ],
