@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
-from .conversation import CUT_OFF_MARK, _content_text, clean_text
+from .conversation import _MARKS, _REPLY_STATS, _content_text, clean_text
 from .errors import InputRejected
 
 __all__ = ["MAX_IMPORT_BYTES", "MAX_IMPORT_MESSAGES", "Imported", "export_json", "export_markdown", "parse_import"]
@@ -67,8 +67,11 @@ def _turns(history: object, *, include_reasoning: bool) -> list[_Turn]:
             if include_reasoning and entry["role"] == "assistant" and title not in error_titles and text.strip():
                 pending_reasoning.append(text.strip())
             continue
-        if entry["role"] == "assistant" and text.endswith(CUT_OFF_MARK):
-            text = text[: -len(CUT_OFF_MARK)]
+        if entry["role"] == "assistant":
+            # Our own numbers line and cut-off/stopped marks are page furniture, not the model's words.
+            text = _REPLY_STATS.sub("", text)
+            for mark in _MARKS:
+                text = text.removesuffix(mark)
         if not text.strip():
             continue
         reasoning = "\n\n".join(pending_reasoning) if entry["role"] == "assistant" else ""

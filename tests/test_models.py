@@ -255,7 +255,7 @@ def chat_inputs(model: str) -> ChatInputs:
 
 
 async def collect(service: ChatService, who: Caller, model: str) -> list[str]:
-    return [text async for text in service.reply(who, chat_inputs(model))]
+    return [reply.text async for reply in service.reply(who, chat_inputs(model))]
 
 
 def test_restricted_server_key_shows_only_the_operators_models(provider: FakeProvider) -> None:

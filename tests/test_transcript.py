@@ -17,6 +17,8 @@ HISTORY = [
     {"role": "user", "content": "Again: 2+2?"},
     {"role": "assistant", "content": "Two plus two, carry nothing.", "metadata": {"title": "Thinking"}},
     {"role": "assistant", "content": "4" + CUT_OFF_MARK},
+    {"role": "user", "content": "And 3+3?"},
+    {"role": "assistant", "content": '6\n\n<span class="reply-stats">12 in · 1 out · total 0.2 s</span>'},
 ]
 
 
@@ -29,6 +31,8 @@ def test_json_export_is_an_openai_messages_body_with_the_system_prompt() -> None
             {"role": "user", "content": "What is 2+2?"},
             {"role": "user", "content": "Again: 2+2?"},
             {"role": "assistant", "content": "4"},
+            {"role": "user", "content": "And 3+3?"},
+            {"role": "assistant", "content": "6"},
         ],
     }
 
@@ -37,7 +41,7 @@ def test_reasoning_is_exported_only_when_asked() -> None:
     assert "carry nothing" not in export_json(HISTORY, "", "m")
     assert "carry nothing" not in export_markdown(HISTORY, "", "m")
     body = json.loads(export_json(HISTORY, "", "m", include_reasoning=True))
-    assert body["messages"][-1] == {
+    assert body["messages"][-3] == {
         "role": "assistant",
         "content": "4",
         "reasoning_content": "Two plus two, carry nothing.",
@@ -52,7 +56,7 @@ def test_markdown_export_reads_as_a_conversation() -> None:
     assert text.startswith("# Conversation\n\nModel: `gpt-x`\n\n## System\n\nBe brief.\n")
     assert "## User\n\nWhat is 2+2?" in text
     assert "## Assistant\n\n4\n" in text
-    assert CUT_OFF_MARK not in text
+    assert CUT_OFF_MARK not in text and "reply-stats" not in text
 
 
 def test_an_export_imports_back_to_the_same_conversation() -> None:
@@ -64,6 +68,8 @@ def test_an_export_imports_back_to_the_same_conversation() -> None:
         {"role": "user", "content": "What is 2+2?"},
         {"role": "user", "content": "Again: 2+2?"},
         {"role": "assistant", "content": "4"},  # reasoning is not brought back
+        {"role": "user", "content": "And 3+3?"},
+        {"role": "assistant", "content": "6"},
     ]
 
 
