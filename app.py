@@ -52,6 +52,8 @@ from providers.boundary import (
     link_remote_media,
     normalise_origin,
 )
+from providers.checkup import report
+from providers.hflogin import LoginPlan, login_plan
 from providers.models import ModelList, SessionModels
 from providers.quota import describe_limits
 from providers.service import Caller, ChatService, exposure_warning
@@ -60,6 +62,7 @@ from providers.transcript import MAX_IMPORT_BYTES, export_json, export_markdown,
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
 try:
     SERVICE = ChatService(load_settings())
+    LOGIN = login_plan(SERVICE.settings, os.environ)
 except ConfigError as error:
     raise SystemExit(f"byok-chat: configuration error: {error}") from None
 install_redaction()
@@ -341,6 +344,9 @@ class PageHandlers:
             return f"{provider.label} needs no key."
         if not box_shown:
             return f"{provider.label} uses the server's key: no key needed."
+        if self.settings.server_key(provider.id) is not None:
+            # The box shows only because this visitor may not use the server's key: say why.
+            return self.service.server_key_refusal(provider)[0]
         return (
             f"Enter your {provider.label} key and press Enter. It is kept in server memory for "
             f"this session only: never saved, never logged, gone when you reload."
@@ -454,12 +460,13 @@ class PageHandlers:
         return (*self.provider_view(self.provider(provider_id), keys, request), self.usage_text(request))
 
 
-def build_sidebar(handlers: PageHandlers) -> Sidebar:
+def build_sidebar(handlers: PageHandlers, login: LoginPlan) -> Sidebar:
     settings, first = handlers.settings, handlers.first
     with gr.Sidebar(open=True):
         gr.Markdown("### byok-chat")
-        if settings.allowed_hf_users or settings.allowed_hf_orgs:
-            gr.LoginButton()
+        if login.button:
+            # Only on a Space: elsewhere Gradio would log everyone in as the owner of HF_TOKEN.
+            gr.LoginButton(elem_id="hf-login")
         provider = refuse_unknown_providers(
             gr.Dropdown(
                 choices=[(p.label, p.id) for p in settings.providers],
@@ -698,12 +705,13 @@ def after_each_reply(demo: gr.Blocks, chat_ui: gr.ChatInterface, fn: Any, output
         then.listener(chat_ui.chatbot, fn, None, outputs, **PRIVATE)
 
 
-def build_demo(service: ChatService) -> gr.Blocks:
+def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Blocks:
     settings = service.settings
+    login = login or login_plan(settings, os.environ)
     handlers = PageHandlers(service)
     with gr.Blocks(title="byok-chat", analytics_enabled=settings.analytics, fill_height=True) as demo:
         keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
-        sidebar = build_sidebar(handlers)
+        sidebar = build_sidebar(handlers, login)
         chat_ui = build_chat(handlers, sidebar, keys)
         key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys)
         wire_page_events(demo, handlers, sidebar, chat_ui, keys)
@@ -970,7 +978,7 @@ def allow_cross_origin_only_for(policy: BoundaryPolicy) -> None:
     CustomCORSMiddleware.is_valid_origin = is_valid_origin  # type: ignore[method-assign]
 
 
-demo = build_demo(SERVICE)
+demo = build_demo(SERVICE, LOGIN)
 # Start-up leaves ~300,000 long-lived objects (Gradio, the SDK); without this every full garbage
 # collection walks them all again, stalling every chat in flight (bench/RESULTS.md).
 gc.freeze()
@@ -981,8 +989,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="open a temporary public share link")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the configuration and the counter storage, print what would run, and exit (0: ready, 1: not)",
+    )
     args = parser.parse_args(argv)
     host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    if args.check:
+        port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+        ok, lines = report(SERVICE, LOGIN, host=host, port=port, share=args.share)
+        print("\n".join(lines))
+        raise SystemExit(0 if ok else 1)
+    if LOGIN.wanted and not LOGIN.button:
+        log.warning(LOGIN.note)
     warning = exposure_warning(SERVICE.settings, host=host, share=args.share)
     if warning:
         log.warning(warning)

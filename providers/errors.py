@@ -109,6 +109,11 @@ class TooManyChecks(ByokError):
 class AccessDenied(ByokError):
     title = "Access code needed"
 
+    def __init__(self, message: str, *, script_message: str | None = None, title: str | None = None) -> None:
+        super().__init__(message, script_message=script_message)
+        if title:
+            self.title = title  # "Sign-in needed" when the Hugging Face allow list said no
+
 
 class QuotaExceeded(ByokError):
     title = "Usage limit reached"

@@ -213,13 +213,29 @@ class ChatService:
         if caller.may_use_server_keys or caller.visitor_key is not None:
             return resolve_key(provider, self.settings, visitor_key=caller.visitor_key)
         if self.settings.server_key(provider.id) is not None:
+            page, script = self.server_key_refusal(provider)
+            title = None if self.settings.access_codes else "Sign-in needed"
+            raise AccessDenied(page, script_message=script, title=title)
+        return resolve_key(provider, self.settings, visitor_key=None)
+
+    def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
+        """Why this caller may not use the server's key and what they can do instead: for the page,
+        and for scripts."""
+        if self.settings.access_codes:
             needs = f"{provider.label} runs on the operator's key, which needs the access code."
-            raise AccessDenied(
+            return (
                 f"{needs} Enter the code (open byok/access on this site), or enter your own {provider.label} key.",
-                script_message=f"{needs} Send it in the {CODE_HEADER} header, or send your own "
+                f"{needs} Send it in the {CODE_HEADER} header, or send your own "
                 f"{provider.label} key in the {KEY_HEADER} header.",
             )
-        return resolve_key(provider, self.settings, visitor_key=None)
+        needs = (
+            f"{provider.label} runs on the operator's key, which is only for the Hugging Face users and "
+            f"organisations this app allows."
+        )
+        return (
+            f"{needs} Sign in with an allowed account, or enter your own {provider.label} key.",
+            f"{needs} Send your own {provider.label} key in the {KEY_HEADER} header.",
+        )
 
     def _count(
         self, caller: Caller, provider: Provider, model: str, stream: ChatStream, on_server_key: bool, outcome: str
@@ -254,12 +270,15 @@ def _hf_username(oauth_info: Mapping[str, Any] | None) -> str | None:
 
 
 def _hf_orgs(oauth_info: Mapping[str, Any] | None) -> set[str]:
-    # Hugging Face's OpenID userinfo lists the user's organisations under "orgs".
+    # The Hub's OpenID userinfo lists the user's organisations under "orgs", each with
+    # "preferred_username" (the organisation's handle, as in huggingface.co/<handle>) and "name" (its
+    # display name): https://huggingface.co/docs/huggingface.js/hub/interfaces/UserInfo
+    # Only the handle counts: anyone can give their own organisation the display name "acme".
     orgs = _userinfo(oauth_info).get("orgs")
     if not isinstance(orgs, list):
         return set()
-    names = (org.get("preferred_username") or org.get("name") for org in orgs if isinstance(org, Mapping))
-    return {name.lower() for name in names if isinstance(name, str)}
+    names = (org.get("preferred_username") for org in orgs if isinstance(org, Mapping))
+    return {name.lower() for name in names if isinstance(name, str) and name}
 
 
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -159,3 +159,26 @@ def launch() -> Iterator[Callable[[Settings], RunningApp]]:
     yield start
     for running in started:
         running.close()
+
+
+@pytest.fixture(scope="session")
+def deployed_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with requirements.txt alone, as a Space or the Docker image installs it.
+
+    Made once per test run and shared: the install is the slow part (25-90 s on two cores,
+    depending on load). BYOK_TEST_VENV names an existing one to reuse while working on these tests.
+    """
+    from tests.deploy_helpers import REPO, make_venv
+
+    reuse = os.environ.get("BYOK_TEST_VENV")
+    if reuse and os.environ.get("CI") != "true":
+        return Path(reuse) / "bin" / "python"
+    return make_venv(tmp_path_factory.mktemp("venv") / "venv", REPO / "requirements.txt")
+
+
+@pytest.fixture(scope="session")
+def tracked_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The git-tracked files only, as a Space clones them; tests must not write into it."""
+    from tests.deploy_helpers import copy_tracked
+
+    return copy_tracked(tmp_path_factory.mktemp("space") / "app")
