@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -460,13 +461,12 @@ class PageHandlers:
         return (*self.provider_view(self.provider(provider_id), keys, request), self.usage_text(request))
 
 
-def build_sidebar(handlers: PageHandlers, login: LoginPlan) -> Sidebar:
+def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -> Sidebar:
     settings, first = handlers.settings, handlers.first
     with gr.Sidebar(open=True):
         gr.Markdown("### byok-chat")
-        if login.button:
-            # Only on a Space: elsewhere Gradio would log everyone in as the owner of HF_TOKEN.
-            gr.LoginButton(elem_id="hf-login")
+        if login_button is not None:
+            login_button.render()
         provider = refuse_unknown_providers(
             gr.Dropdown(
                 choices=[(p.label, p.id) for p in settings.providers],
@@ -708,10 +708,14 @@ def after_each_reply(demo: gr.Blocks, chat_ui: gr.ChatInterface, fn: Any, output
 def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Blocks:
     settings = service.settings
     login = login or login_plan(settings, os.environ)
+    # Only on a Space: elsewhere Gradio would log everyone in as the owner of HF_TOKEN.
+    login_button = hf_login_button() if login.button else None
     handlers = PageHandlers(service)
     with gr.Blocks(title="byok-chat", analytics_enabled=settings.analytics, fill_height=True) as demo:
         keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
-        sidebar = build_sidebar(handlers, login)
+        sidebar = build_sidebar(handlers, login_button)
+        if login_button is not None:
+            wire_login_button(login_button, demo)
         chat_ui = build_chat(handlers, sidebar, keys)
         key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys)
         wire_page_events(demo, handlers, sidebar, chat_ui, keys)
@@ -935,7 +939,52 @@ def _oauth_info(request: gr.Request) -> dict[str, Any] | None:
         info = request.request.session.get("oauth_info") if request.request is not None else None
     except AssertionError:
         return None
-    return info if isinstance(info, dict) else None
+    if not isinstance(info, dict):
+        return None
+    # A login lasts as long as the Space's hf_oauth_expiration_minutes; Gradio's own check drops
+    # an expired one too.
+    expires_at = info.get("expires_at")
+    if isinstance(expires_at, int | float) and expires_at < time.time():
+        return None
+    return info
+
+
+SIGN_IN_LABEL = "Sign in with Hugging Face"
+# Gradio's own button, with two changes. Inside a frame (a Space's page on the Hub shows the app in a
+# cross-site frame) the login cookie is dropped, so sign-in opens in a tab of its own, as the Hub
+# itself does. And the label comes from our status event below.
+_LOGIN_CLICK_JS = """
+(label) => {
+    const signIn = label === SIGN_IN_LABEL;
+    const url = (signIn ? '/login/huggingface' : '/logout') + '?_target_url=/';
+    if (signIn && window.self !== window.top) {
+        window.open(url, '_blank', 'noopener');
+        return;
+    }
+    window.location.assign(url);
+}
+""".replace("SIGN_IN_LABEL", repr(SIGN_IN_LABEL))
+
+
+def hf_login_button() -> gr.LoginButton:
+    """Gradio's login button, made outside any Blocks so that Gradio attaches none of its events.
+
+    Gradio's own status event (6.31) converts the session to objects and fails with ValueError for
+    any user who belongs to an organisation (a non-empty "orgs" list), leaving the button on "Sign
+    in" for them; ours reads the login the same way the allow list does. Render it inside the Blocks
+    and call wire_login_button.
+    """
+    return gr.LoginButton(SIGN_IN_LABEL, elem_id="hf-login", render=False)
+
+
+def wire_login_button(button: gr.LoginButton, demo: gr.Blocks) -> None:
+    def label(request: gr.Request) -> dict[str, Any]:
+        info = _oauth_info(request)
+        user = (info or {}).get("userinfo", {}).get("preferred_username")
+        return gr.update(value=f"Logout ({user})" if isinstance(user, str) and user else SIGN_IN_LABEL)
+
+    button.click(fn=None, inputs=[button], outputs=None, js=_LOGIN_CLICK_JS, api_visibility="private")
+    demo.load(label, None, button, api_visibility="private", show_progress="hidden")
 
 
 def boundary_policy(settings: Settings) -> BoundaryPolicy:
