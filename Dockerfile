@@ -1,8 +1,11 @@
 # Serves both plain Docker and a Hugging Face Docker Space (which runs containers as UID 1000).
+# CI checks this recipe without a Docker engine (tests/test_deploy_docker.py): it copies what the
+# COPY lines name, installs requirements.txt into a fresh venv and runs the CMD as UID 1000 with
+# this ENV, then lints the file with hadolint.
 FROM python:3.12-slim
 
 RUN useradd --create-home --uid 1000 user
-USER user
+USER 1000
 ENV HOME=/home/user \
     PATH=/home/user/.local/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -10,11 +13,11 @@ ENV HOME=/home/user \
     GRADIO_SERVER_PORT=7860
 WORKDIR /home/user/app
 
-COPY --chown=user requirements.txt .
+COPY --chown=1000 requirements.txt .
 RUN pip install --no-cache-dir --user -r requirements.txt
 # No key is baked in: pass them at run time (docker run --env-file .env ...) or as Space secrets.
-COPY --chown=user app.py chat_view.py gradio_tuning.py ./
-COPY --chown=user providers ./providers
+COPY --chown=1000 app.py chat_view.py gradio_tuning.py ./
+COPY --chown=1000 providers ./providers
 
 EXPOSE 7860
 CMD ["python", "app.py"]

@@ -4,7 +4,9 @@ import ast
 import os
 import re
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -162,7 +164,7 @@ def launch() -> Iterator[Callable[[Settings], RunningApp]]:
 
 
 @pytest.fixture(scope="session")
-def deployed_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def deployed_python() -> Iterator[Path]:
     """A fresh venv with requirements.txt alone, as a Space or the Docker image installs it.
 
     Made once per test run and shared: the install is the slow part (25-90 s on two cores,
@@ -172,8 +174,16 @@ def deployed_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     reuse = os.environ.get("BYOK_TEST_VENV")
     if reuse and os.environ.get("CI") != "true":
-        return Path(reuse) / "bin" / "python"
-    return make_venv(tmp_path_factory.mktemp("venv") / "venv", REPO / "requirements.txt")
+        yield Path(reuse) / "bin" / "python"
+        return
+    # Readable by everyone (pytest's own temp folders are not): the Docker-recipe test runs it as an
+    # unprivileged user.
+    where = Path(tempfile.mkdtemp(prefix="byok-venv-"))
+    where.chmod(0o755)
+    try:
+        yield make_venv(where / "venv", REPO / "requirements.txt")
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

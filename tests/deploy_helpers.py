@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-import venv
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,16 +39,21 @@ def copy_tracked(dest: Path) -> Path:
     return dest
 
 
+# The system's interpreter when there is one: a venv made from it can be run by an unprivileged
+# user (the Docker-recipe test), which a venv of an interpreter under /root cannot.
+BASE_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+
+
 def make_venv(where: Path, requirements: Path) -> Path:
     """A fresh venv with requirements.txt alone installed; returns its python."""
-    venv.EnvBuilder(with_pip=False, clear=True).create(where)
+    subprocess.run([BASE_PYTHON, "-m", "venv", "--without-pip", "--clear", str(where)], check=True)
     python = where / "bin" / "python"
     # The test runner's own pip installs into the new venv (--python): no second pip to bootstrap,
-    # and pip's usual cache serves what it already downloaded. --no-compile: the app byte-compiles
-    # only the modules it imports, once, on its first start.
+    # and pip's usual cache serves what it already downloaded. pip byte-compiles as it installs, so
+    # that every start, also as a user who may not write into the venv, finds compiled modules.
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
     subprocess.run(
-        [*pip, "install", "--quiet", "--no-compile", "-r", str(requirements)],
+        [*pip, "install", "--quiet", "-r", str(requirements)],
         check=True,
         capture_output=True,
         text=True,
