@@ -1,4 +1,4 @@
-"""A local nginx in front of byok-chat replicas, pinned the way bench/nginx-sticky.conf pins.
+"""A local nginx in front of byok-chat replicas, pinned the way deploy/nginx.conf pins.
 
 The routing rule is the example's (a consistent hash of the ``byok_route`` cookie, set from the
 request id when absent); only ports, paths and logging differ. It also reports which replica
