@@ -41,6 +41,8 @@ MODEL = "llama-3.3-70b-versatile"
 class SpaceWithLogin:
     app: AppProcess
     idp: OpenIDProvider
+    # Where the frame test serves its stand-in for the Hub's Space page (a FRAME_ANCESTORS origin).
+    top_port: int
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def space(
     deployed_python: Path, tracked_copy: Path, fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SpaceWithLogin]:
     idp = OpenIDProvider(users=USERS).start()
-    port = free_port()
+    port, top_port = free_port(), free_port()
     env = base_environment(
         tmp_path_factory.mktemp("login-home"),
         SYSTEM="spaces",
@@ -62,12 +64,13 @@ def space(
             ALLOWED_HF_USERS="alice",
             ALLOWED_HF_ORGS="acme",
             RATE_LIMIT="3/minute",
+            FRAME_ANCESTORS=f"http://localhost:{top_port}",
         ),
         GRADIO_SERVER_PORT=str(port),
     )
     try:
         with run_app(deployed_python, tracked_copy, env, port=port) as app:
-            yield SpaceWithLogin(app=app, idp=idp)
+            yield SpaceWithLogin(app=app, idp=idp, top_port=top_port)
             log = app.log()
         assert SERVER_KEY not in log and idp.client_secret not in log
     finally:
@@ -214,12 +217,12 @@ def test_login_inside_the_space_page_frame_opens_at_top_level(
     """On the Hub the app is a cross-site frame, where the login's cookie (SameSite=None, not
     Partitioned) is dropped: the sign-in must happen outside the frame, in a tab of its own."""
     handler = type("Embedder", (_Embedder,), {"app_url": space.app.url})
-    top = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    top = ThreadingHTTPServer(("127.0.0.1", space.top_port), handler)
     threading.Thread(target=top.serve_forever, daemon=True).start()
     try:
         page = context.new_page()
         # localhost vs 127.0.0.1: a different site, as huggingface.co is to *.hf.space.
-        page.goto(f"http://localhost:{top.server_address[1]}/")
+        page.goto(f"http://localhost:{space.top_port}/")
         frame = page.frame_locator("#space")
         button = frame.get_by_role("button", name=SIGN_IN)
         expect(button).to_be_visible(timeout=WAIT_MS)
