@@ -219,3 +219,35 @@ def test_a_browser_session_stays_on_one_replica_across_events_and_reload(topolog
             assert sorted(counts) == [0, 3], counts
         finally:
             browser.close()
+
+
+def test_origin_check_and_session_binding_hold_through_nginx(topology: Topology) -> None:
+    """The browser boundary sees nginx's forwarded Host: the page's own origin passes, another is
+    refused, and a session bound to one browser's cookie cannot be read with another's."""
+    owner = Visitor(topology.url, "127.0.0.4").open()
+    page = owner.client.get(topology.url + "/", headers=owner.headers())
+    set_cookies = "; ".join(page.headers.get_list("set-cookie"))
+    browser_cookie = re.search(r"byok_browser=([^;]+)", set_cookies)
+    assert browser_cookie, set_cookies
+    cookies = f"{ROUTE_COOKIE}={owner.route}; byok_browser={browser_cookie.group(1)}"
+    cfg = owner.client.get(topology.url + "/config", headers={"cookie": cookies}).json()
+    session = secrets.token_hex(6)
+    payload = {
+        "data": gradio_raw.chat_data(cfg, "bound", "groq", "m"),
+        "fn_index": gradio_raw.fn_index(cfg, "chat"),
+        "session_hash": session,
+        "event_data": None,
+        "trigger_id": None,
+    }
+    own_origin = {"cookie": cookies, "origin": topology.url}
+    joined = owner.client.post(topology.url + "/gradio_api/queue/join", json=payload, headers=own_origin)
+    assert joined.status_code == 200, joined.text
+    foreign = {"cookie": cookies, "origin": "http://127.0.0.1:9"}
+    refused = owner.client.post(topology.url + "/gradio_api/queue/join", json=payload, headers=foreign)
+    assert refused.status_code == 403
+    # Same replica (same route cookie), another browser's cookie: the session is not theirs.
+    stranger = {"cookie": f"{ROUTE_COOKIE}={owner.route}; byok_browser={'x' * 32}"}
+    stolen = owner.client.get(
+        topology.url + "/gradio_api/queue/data", params={"session_hash": session}, headers=stranger
+    )
+    assert stolen.status_code == 403 and "another browser" in stolen.text
