@@ -7,8 +7,10 @@ in providers/.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -57,7 +59,7 @@ from providers.checkup import report
 from providers.hflogin import LoginPlan, login_plan
 from providers.models import ModelList, SessionModels
 from providers.quota import describe_limits
-from providers.service import Caller, ChatService, exposure_warning
+from providers.service import Caller, ChatService, exposure_warning, startup_summary
 from providers.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
 
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
@@ -388,6 +390,8 @@ class PageHandlers:
 
     def usage_text(self, request: gr.Request) -> str:
         usage = self.service.usage_today(self.caller(request).client)
+        if not usage.available:
+            return "Your usage today: unknown right now (the usage counter is unavailable)."
         tokens = (
             f"{usage.tokens:,} of {usage.token_limit:,} tokens" if usage.token_limit else plural(usage.tokens, "token")
         )
@@ -1044,6 +1048,7 @@ def main(argv: list[str] | None = None) -> None:
         help="check the configuration and the counter storage, print what would run, and exit (0: ready, 1: not)",
     )
     args = parser.parse_args(argv)
+    settings = SERVICE.settings
     host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     if args.check:
         port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
@@ -1052,15 +1057,37 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if ok else 1)
     if LOGIN.wanted and not LOGIN.button:
         log.warning(LOGIN.note)
-    warning = exposure_warning(SERVICE.settings, host=host, share=args.share)
+    log.info(startup_summary(settings))
+    # Gradio's own start-up text is wrong advice here ("set `share=True` in `launch()`") or pages
+    # long (a failed share link explains how to install frpc by hand): keep it, say our own lines.
+    gradio_said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(gradio_said):
+            demo.launch(
+                server_name=args.host,
+                server_port=args.port,
+                share=args.share or None,
+                quiet=True,
+                prevent_thread_lock=True,
+                **launch_options(SERVICE),
+            )
+    except OSError:
+        raise SystemExit(
+            f"byok-chat: cannot listen on {host} port {args.port or os.environ.get('GRADIO_SERVER_PORT') or 7860}: "
+            f"it is in use or not allowed. Choose another with --port or GRADIO_SERVER_PORT."
+        ) from None
+    print(f"byok-chat is running on {demo.local_url}", flush=True)
+    if demo.share_url:
+        print(f"Public share link (temporary): {demo.share_url}", flush=True)
+    elif args.share and not settings.on_space:
+        log.warning(
+            "Could not open a share link (no connection to Gradio's share server); the app is only on %s.",
+            demo.local_url,
+        )
+    warning = exposure_warning(settings, host=host, port=demo.server_port, share_url=demo.share_url)
     if warning:
         log.warning(warning)
-    demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share or None,
-        **launch_options(SERVICE),
-    )
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Two pieces, both enforced on the server:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import html
@@ -21,6 +22,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -29,10 +31,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from limits import RateLimitItem, parse_many
-from limits.storage import Storage
 from limits.strategies import MovingWindowRateLimiter
 
+from .errors import CounterUnavailable
 from .keys import Secret
+from .quota import CounterStore
 
 __all__ = [
     "ACCESS_HEADER",
@@ -65,6 +68,12 @@ _ALWAYS_OPEN = frozenset({"/gradio_api/startup-events"})
 _MAX_FORM_BYTES = 4096
 
 
+# This many different X-Forwarded-For values from one peer we do not trust look like a proxy in
+# front that nobody told us about (or a client making addresses up): worth one warning.
+UNTRUSTED_FORWARDS_WARN_AT = 10
+_WATCHED_PEERS_MAX = 1000
+
+
 class TrustedProxies:
     """``TRUSTED_PROXIES``: addresses or networks of proxies, or ``*`` for "one proxy, any address"."""
 
@@ -72,6 +81,9 @@ class TrustedProxies:
         items = [part.strip() for part in spec.split(",") if part.strip()]
         self.any_single_hop = items == ["*"]
         self.networks = () if self.any_single_hop else tuple(ipaddress.ip_network(i, strict=False) for i in items)
+        self._forwards_seen: dict[str, set[str]] = {}
+        self._warned: set[str] = set()
+        self._watch_lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return self.any_single_hop or bool(self.networks)
@@ -86,7 +98,10 @@ class TrustedProxies:
         return any(ip in network for network in self.networks)
 
     def client_address(self, peer: str, forwarded_for: str | None) -> str:
-        if not forwarded_for or not self.trusts(peer):
+        if not forwarded_for:
+            return peer
+        if not self.trusts(peer):
+            self._watch_untrusted(peer, forwarded_for)
             return peer
         hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
         if self.any_single_hop:
@@ -97,6 +112,31 @@ class TrustedProxies:
             if not self.trusts(hop):
                 return hop
         return hops[0] if hops else peer
+
+    def _watch_untrusted(self, peer: str, forwarded_for: str) -> None:
+        """Warn once per peer that sends many different X-Forwarded-For values we ignore: if it is a
+        proxy, every visitor behind it shares one quota and one access-code throttle."""
+        with self._watch_lock:
+            if peer in self._warned:
+                return
+            if len(self._forwards_seen) >= _WATCHED_PEERS_MAX and peer not in self._forwards_seen:
+                self._forwards_seen.clear()  # bounded memory; a real proxy shows up again quickly
+            seen = self._forwards_seen.setdefault(peer, set())
+            seen.add(forwarded_for[:200])
+            if len(seen) < UNTRUSTED_FORWARDS_WARN_AT:
+                return
+            self._warned.add(peer)
+            del self._forwards_seen[peer]
+        log.warning(
+            "%d different X-Forwarded-For values arrived from %s, which is not in TRUSTED_PROXIES, so they "
+            "were ignored and everyone behind it counts as one client: one quota and one access-code "
+            "throttle for all. If %s is a proxy in front of byok-chat, set TRUSTED_PROXIES=%s (or * for "
+            "exactly one proxy of any address). If it is not, a client is sending made-up headers.",
+            UNTRUSTED_FORWARDS_WARN_AT,
+            peer,
+            peer,
+            peer,
+        )
 
 
 def peer_and_headers(scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
@@ -116,6 +156,8 @@ def client_id(peer: str, headers: Mapping[str, str], trusted: TrustedProxies, *,
 class Verdict:
     granted: bool
     retry_after: float = 0.0
+    # The counter store is down: guesses cannot be throttled, so none are checked.
+    unavailable: bool = False
 
 
 class AccessGate:
@@ -125,7 +167,7 @@ class AccessGate:
         self,
         codes: tuple[Secret, ...],
         *,
-        storage: Storage,
+        counter: CounterStore,
         trusted: TrustedProxies,
         byo_exempt: bool = False,
         cookie_hours: float = 24 * 7,
@@ -136,8 +178,9 @@ class AccessGate:
         # Derived from the codes: every replica with the same codes accepts the same cookies,
         # and changing the codes signs everybody out.
         self._cookie_key = hmac.new(b"byok-chat access cookie", b"\0".join(sorted(self._digests)), "sha256").digest()
-        self._storage = storage
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._counter = counter
+        self._storage = counter.storage
+        self._limiter = MovingWindowRateLimiter(counter.storage)
         self._guess_limits: list[RateLimitItem] = parse_many(GUESS_LIMITS)
         self.trusted = trusted
         self.byo_exempt = byo_exempt
@@ -150,6 +193,12 @@ class AccessGate:
         return any(matches)
 
     def try_code(self, client: str, candidate: str) -> Verdict:
+        try:
+            return self._counter.run(lambda: self._try_code(client, candidate))
+        except CounterUnavailable:
+            return Verdict(False, unavailable=True)
+
+    def _try_code(self, client: str, candidate: str) -> Verdict:
         wait = self._throttled_for(client)
         if wait:
             return Verdict(False, wait)
@@ -175,21 +224,29 @@ class AccessGate:
         return f"{token}.{self._sign(token)}"
 
     def cookie_valid(self, value: str | None) -> bool:
+        return self.cookie_verdict(value).granted
+
+    def cookie_verdict(self, value: str | None) -> Verdict:
         token = self._verified(value)
         if token is None:
-            return False
+            return Verdict(False)
         try:
-            return not self._storage.get(_revoked_key(token))
-        except Exception:  # noqa: BLE001 - cannot tell whether it was revoked: refuse, keep the key safe
-            log.warning("access cookie not checked: the counter storage is unavailable")
-            return False
+            revoked = self._counter.run(lambda: self._storage.get(_revoked_key(token)))
+        except CounterUnavailable:
+            # Cannot tell whether it was signed out: refuse, keep the key safe. The counter store
+            # has logged the outage once.
+            return Verdict(False, unavailable=True)
+        return Verdict(not revoked)
 
     def revoke(self, value: str | None) -> None:
         """Sign this cookie out on every replica: its id is kept in the shared counter storage."""
         token = self._verified(value)
         if token is not None:
             expires = int(token.split(".", 1)[0])
-            self._storage.incr(_revoked_key(token), expiry=max(1, expires - int(time.time())))
+            with contextlib.suppress(CounterUnavailable):  # the browser's copy is cleared regardless
+                self._counter.run(
+                    lambda: self._storage.incr(_revoked_key(token), expiry=max(1, expires - int(time.time())))
+                )
 
     def _verified(self, value: str | None) -> str | None:
         """The signed part of a well-formed, unexpired cookie with a good signature."""
@@ -236,22 +293,22 @@ class GateMiddleware:
             self.gate.revoke(_cookie(headers, COOKIE_NAME))
             await self._redirect(send, scope, "", max_age=0)
             return
-        granted, retry_after = self._check(scope)
-        scope.setdefault("state", {})[ACCESS_STATE_KEY] = granted
-        if granted or self.gate.byo_exempt or path in _ALWAYS_OPEN:
+        verdict = self._check(scope)
+        scope.setdefault("state", {})[ACCESS_STATE_KEY] = verdict.granted
+        if verdict.granted or self.gate.byo_exempt or path in _ALWAYS_OPEN:
             await self.app(scope, receive, send)
             return
-        await _refuse(scope, receive, send, retry_after)
+        await _refuse(scope, receive, send, verdict)
 
-    def _check(self, scope: Scope) -> tuple[bool, float]:
+    def _check(self, scope: Scope) -> Verdict:
         peer, headers = peer_and_headers(scope)
-        if self.gate.cookie_valid(_cookie(headers, COOKIE_NAME)):
-            return True, 0.0
+        from_cookie = self.gate.cookie_verdict(_cookie(headers, COOKIE_NAME))
+        if from_cookie.granted:
+            return from_cookie
         candidate = headers.get(ACCESS_HEADER)
         if not candidate:
-            return False, 0.0
-        verdict = self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
-        return verdict.granted, verdict.retry_after
+            return from_cookie  # refused, or "cannot check right now" during a counter outage
+        return self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
 
     async def _redirect(self, send: Send, scope: Scope, cookie: str, *, max_age: int) -> None:
         _, headers = peer_and_headers(scope)
@@ -270,6 +327,8 @@ class GateMiddleware:
         verdict = self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
         if verdict.granted:
             await self._redirect(send, scope, self.gate.make_cookie(), max_age=self.gate.cookie_seconds)
+        elif verdict.unavailable:
+            await _send_html(send, 503, _gate_page(scope, _UNAVAILABLE), retry_after=_UNAVAILABLE_RETRY)
         elif verdict.retry_after:
             page = _gate_page(scope, _too_many(verdict.retry_after))
             await _send_html(send, 429, page, retry_after=verdict.retry_after)
@@ -309,19 +368,27 @@ def _too_many(retry_after: float) -> str:
     return f"Too many wrong codes from your address. Try again in {max(1, round(retry_after))} seconds."
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, retry_after: float) -> None:
+# Codes cannot be checked without counting wrong guesses; cookies already given still work.
+_UNAVAILABLE = "Access codes cannot be checked right now. Try again shortly."
+_UNAVAILABLE_RETRY = 5.0
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
+    if verdict.unavailable:
+        status, retry_after, detail = 503, _UNAVAILABLE_RETRY, _UNAVAILABLE
+    elif verdict.retry_after:
+        status, retry_after, detail = 429, verdict.retry_after, _too_many(verdict.retry_after)
+    else:
+        status, retry_after, detail = 401, 0.0, ""
     _, headers = peer_and_headers(scope)
-    wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "")
-    if wants_page:
-        message = _too_many(retry_after) if retry_after else ""
-        await _send_html(send, 429 if retry_after else 401, _gate_page(scope, message), retry_after=retry_after)
+    if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
+        await _send_html(send, status, _gate_page(scope, detail), retry_after=retry_after)
         return
-    detail = _too_many(retry_after) if retry_after else "Access code required."
-    payload = json.dumps({"error": detail}).encode()
-    await _send(send, 429 if retry_after else 401, payload, "application/json", retry_after=retry_after)
+    payload = json.dumps({"error": detail or "Access code required."}).encode()
+    await _send(send, status, payload, "application/json", retry_after=retry_after)
 
 
 async def _send_html(send: Send, status: int, page: str, *, retry_after: float = 0.0) -> None:

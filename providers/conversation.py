@@ -102,8 +102,10 @@ def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
             f"{settings.max_message_chars:,}). Shorten it or split it up."
         )
     turns = _history_turns(inputs.history, settings)
+    # The box starts with SYSTEM_PROMPT and whatever it holds is sent; empty means no system
+    # message at all, for the page and scripts alike. Only a non-text value falls back to ours.
     system = clean_text(inputs.system_prompt if isinstance(inputs.system_prompt, str) else settings.system_prompt)
-    system = system.strip()[: settings.max_message_chars] or settings.system_prompt
+    system = system.strip()[: settings.max_message_chars]
     messages = [{"role": "system", "content": system}] if system else []
     messages += _merge_consecutive([*turns, {"role": "user", "content": text}])
     return ChatRequest(

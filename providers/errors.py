@@ -9,6 +9,7 @@ The tree::
     ├── TooManyChecks           key checks and model-list fetches per client, throttled
     ├── AccessDenied            the access gate or the Hugging Face allow-list said no
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
+    ├── CounterUnavailable      the counter store is down, so server keys cannot be metered
     ├── KeyRequired             no key for this provider: ask the visitor for one
     └── ProviderError           the provider failed; never carries the provider's own text
         ├── InvalidKey          the key is wrong (401 / 403, or a 400 that says so, as Gemini's does)
@@ -40,6 +41,7 @@ __all__ = [
     "CannotConnect",
     "ConfigError",
     "ContextTooLong",
+    "CounterUnavailable",
     "EmptyReply",
     "InputRejected",
     "InvalidKey",
@@ -124,6 +126,17 @@ class QuotaExceeded(ByokError):
         # send their own key, are told about that way out.
         used = f"You have used up {what} on this server's key. Try again in {_seconds(retry_after)}"
         super().__init__(f"{used}.", script_message=f"{used}, or send your own API key in the {KEY_HEADER} header.")
+
+
+class CounterUnavailable(ByokError):
+    """Raised instead of the counter store's own error, which names hosts and carries tracebacks."""
+
+    title = "Usage limits unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Usage limits can't be checked right now, so this server's keys are paused. Try again shortly."
+        )
 
 
 class KeyRequired(ByokError):

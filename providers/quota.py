@@ -9,25 +9,143 @@ too.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, RateLimitItemPerDay, parse_many
-from limits.storage import Storage, storage_from_string
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
-from .errors import QuotaExceeded, TooManyChecks
+from .errors import CounterUnavailable, QuotaExceeded, TooManyChecks
 
-__all__ = ["Quotas", "UsageToday", "describe_limits", "open_storage", "parse_rate_limits"]
+__all__ = [
+    "CounterStore",
+    "Quotas",
+    "UsageToday",
+    "describe_limits",
+    "describe_storage",
+    "open_storage",
+    "parse_rate_limits",
+]
+
+log = logging.getLogger("byok_chat.counter")
 
 _USAGE_TTL = 2 * 24 * 3600
 # Key checks and visitor model-list fetches answer "does this key work?" for free: without a
 # limit the page would be an oracle for testing stolen keys. RATE_LIMIT replaces this when set.
 DEFAULT_CHECK_LIMIT = "10/minute;100/day"
+# While the store is down, ask it again at most this often; in between, fail at once. Every
+# call to it blocks the caller, and chats on server keys are refused either way.
+RETRY_SECONDS = 2.0
+# A store that does not answer within this long counts as down (redis-py waits forever by default).
+_REDIS_TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
+_T = TypeVar("_T")
 
 
 def open_storage(uri: str) -> Storage:
-    return storage_from_string(uri)
+    options: dict[str, float | bool] = {"wrap_exceptions": True}
+    if urlsplit(uri).scheme in {"redis", "rediss", "redis+unix"}:
+        options.update(_REDIS_TIMEOUTS)
+    return storage_from_string(uri, **options)
+
+
+def describe_storage(uri: str) -> str:
+    """The store's address for messages: scheme, host and port, never a user name or password."""
+    parts = urlsplit(uri)
+    if parts.scheme == "memory":
+        return "memory://"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}"
+
+
+class CounterStore:
+    """The store behind quotas, usage counts and the gate's guess throttle, and whether it answers.
+
+    A failing store must not become a traceback per call or an error in a finished reply: every
+    call goes through :meth:`run`, which turns the store's exceptions into
+    :class:`CounterUnavailable`, logs one warning when an outage starts and one line when it ends,
+    and recovers by itself.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.storage = open_storage(uri)
+        # The memory store cannot go down; its ValueErrors would be our bugs, not outages.
+        base = () if isinstance(self.storage, MemoryStorage) else self.storage.base_exceptions
+        self._errors: tuple[type[BaseException], ...] = (
+            StorageError,
+            *(base if isinstance(base, tuple) else (base,)),
+        )
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._next_try = 0.0
+        self._skipped = 0
+
+    @property
+    def available(self) -> bool:
+        return self._down_since is None
+
+    def ping(self) -> bool:
+        return bool(self.storage.check())
+
+    def run(self, operation: Callable[[], _T]) -> _T:
+        if self._down_since is not None and time.monotonic() < self._next_try:
+            raise CounterUnavailable()
+        answered = True
+        try:
+            return operation()
+        except self._errors as error:
+            answered = False
+            self._went_down(error)
+            raise CounterUnavailable() from None
+        finally:
+            # Any other outcome (a result, QuotaExceeded) means the store answered.
+            if answered and self._down_since is not None:
+                self._came_back()
+
+    def note_skipped(self) -> None:
+        with self._lock:
+            self._skipped += 1
+
+    def _went_down(self, error: BaseException) -> None:
+        cause = error.storage_error if isinstance(error, StorageError) else error
+        with self._lock:
+            self._next_try = time.monotonic() + RETRY_SECONDS
+            if self._down_since is not None:
+                return
+            self._down_since = time.monotonic()
+            self._skipped = 0
+        # The exception's class only: its text can name hosts, and a traceback per call helps nobody.
+        log.warning(
+            "counter store %s (RATE_LIMIT_STORAGE) is not answering (%s). Until it does, chats on server "
+            "keys are refused, visitor-key chats go on without a usage record, and access codes cannot "
+            "be entered. Retrying every %g s.",
+            describe_storage(self.uri),
+            type(cause).__name__,
+            RETRY_SECONDS,
+        )
+
+    def _came_back(self) -> None:
+        with self._lock:
+            if self._down_since is None:
+                return
+            seconds, skipped = time.monotonic() - self._down_since, self._skipped
+            self._down_since = None
+        log.warning(
+            "counter store %s is answering again after %.0f s; %d usage records were skipped meanwhile.",
+            describe_storage(self.uri),
+            seconds,
+            skipped,
+        )
 
 
 def parse_rate_limits(spec: str) -> list[RateLimitItem]:
@@ -39,6 +157,8 @@ class UsageToday:
     requests: int
     tokens: int
     token_limit: int | None
+    # False while the counter store is down: the counts above are then unknown, not zero.
+    available: bool = True
 
 
 class Quotas:
@@ -46,27 +166,49 @@ class Quotas:
 
     def __init__(
         self,
-        storage: Storage,
+        store: CounterStore,
         *,
         rate_limits: list[RateLimitItem],
         daily_tokens: int | None,
         check_limits: list[RateLimitItem] | None = None,
     ) -> None:
-        self._storage = storage
-        self._requests = MovingWindowRateLimiter(storage)
-        self._tokens = FixedWindowRateLimiter(storage)
+        self._store = store
+        self._storage = store.storage
+        self._requests = MovingWindowRateLimiter(store.storage)
+        self._tokens = FixedWindowRateLimiter(store.storage)
         self.rate_limits = rate_limits
         self.daily_tokens = RateLimitItemPerDay(daily_tokens) if daily_tokens else None
         self.check_limits = parse_rate_limits(DEFAULT_CHECK_LIMIT) if check_limits is None else check_limits
 
     def admit_check(self, client: str) -> None:
-        """Count one key check (or model-list fetch with a visitor's key), or raise TooManyChecks."""
+        """Count one key check (or model-list fetch with a visitor's key), or raise TooManyChecks
+        (or CounterUnavailable: unthrottled checks would make the page a stolen-key tester)."""
+        self._store.run(lambda: self._admit_check(client))
+
+    def _admit_check(self, client: str) -> None:
         for item in self.check_limits:
             if not self._requests.hit(item, "checks", client):
                 raise TooManyChecks(retry_after=self._reset_in(self._requests, item, client, kind="checks"))
 
     def admit(self, client: str) -> None:
-        """Count one request on a server key, or raise QuotaExceeded. Atomic per limit."""
+        """Count one request on a server key, or raise QuotaExceeded or CounterUnavailable."""
+        self._store.run(lambda: self._admit(client))
+
+    def charge(self, client: str, tokens: int) -> None:
+        self._store.run(lambda: self._charge(client, tokens))
+
+    def record(self, client: str, provider_id: str, tokens: int) -> None:
+        self._store.run(lambda: self._record(client, provider_id, tokens))
+
+    def usage_today(self, client: str, provider_id: str = "*") -> UsageToday:
+        """Never raises: while the store is down the answer says so (``available=False``)."""
+        try:
+            return self._store.run(lambda: self._usage_today(client, provider_id))
+        except CounterUnavailable:
+            limit = self.daily_tokens.amount if self.daily_tokens else None
+            return UsageToday(requests=0, tokens=0, token_limit=limit, available=False)
+
+    def _admit(self, client: str) -> None:
         if self.daily_tokens is not None and not self._tokens.test(self.daily_tokens, "tokens", client):
             raise QuotaExceeded(
                 "your tokens for today", retry_after=self._reset_in(self._tokens, self.daily_tokens, client)
@@ -77,19 +219,19 @@ class Quotas:
                     f"your requests ({_per(item)})", retry_after=self._reset_in(self._requests, item, client)
                 )
 
-    def charge(self, client: str, tokens: int) -> None:
+    def _charge(self, client: str, tokens: int) -> None:
         # The reply is already streamed; the count still goes up, so the next request is refused.
         if self.daily_tokens is not None and tokens > 0:
             self._tokens.hit(self.daily_tokens, "tokens", client, cost=tokens)
 
-    def record(self, client: str, provider_id: str, tokens: int) -> None:
+    def _record(self, client: str, provider_id: str, tokens: int) -> None:
         day = _today()
         for scope in (provider_id, "*"):
             self._storage.incr(f"byok/usage/{day}/{client}/{scope}/requests", _USAGE_TTL)
             if tokens > 0:
                 self._storage.incr(f"byok/usage/{day}/{client}/{scope}/tokens", _USAGE_TTL, amount=tokens)
 
-    def usage_today(self, client: str, provider_id: str = "*") -> UsageToday:
+    def _usage_today(self, client: str, provider_id: str) -> UsageToday:
         day = _today()
         return UsageToday(
             requests=self._storage.get(f"byok/usage/{day}/{client}/{provider_id}/requests"),

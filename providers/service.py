@@ -14,15 +14,15 @@ from typing import Any
 from .access import AccessGate, TrustedProxies, client_id
 from .chat import ChatStream, Reply
 from .conversation import ChatInputs, build_request
-from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, InputRejected, TooManyChecks
+from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
 from .keys import Secret, resolve_key
 from .models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
-from .quota import Quotas, UsageToday, open_storage, parse_rate_limits
+from .quota import CounterStore, Quotas, UsageToday, describe_storage, parse_rate_limits
 from .registry import VISITOR_ENDPOINT, Provider
 from .settings import Settings
 from .urlguard import check_visitor_url
 
-__all__ = ["Caller", "ChatService", "exposure_warning"]
+__all__ = ["Caller", "ChatService", "client_identity", "exposure_warning", "startup_summary"]
 
 log = logging.getLogger("byok_chat.usage")
 
@@ -38,9 +38,10 @@ class Caller:
 class ChatService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.storage = open_storage(settings.rate_limit_storage)
+        self.counter = CounterStore(settings.rate_limit_storage)
+        self.storage = self.counter.storage
         self.quotas = Quotas(
-            self.storage,
+            self.counter,
             rate_limits=parse_rate_limits(settings.rate_limit),
             daily_tokens=settings.daily_token_limit,
             # Key checks are throttled like chats: by RATE_LIMIT when the operator set one.
@@ -51,7 +52,7 @@ class ChatService:
         self.gate = (
             AccessGate(
                 settings.access_codes,
-                storage=self.storage,
+                counter=self.counter,
                 trusted=self.trusted,
                 byo_exempt=settings.access_code_byo_exempt,
             )
@@ -90,7 +91,13 @@ class ChatService:
             return False
         return not may_use_server_keys or self.settings.needs_visitor_key(provider)
 
+    @property
+    def counter_available(self) -> bool:
+        """False while the counter store is down (server keys paused, usage unknown)."""
+        return self.counter.available
+
     def usage_today(self, client: str) -> UsageToday:
+        """Never raises; ``available`` is False while the counter store is down."""
         return self.quotas.usage_today(client)
 
     async def reply(self, caller: Caller, inputs: ChatInputs, *, effort: str = "default") -> AsyncIterator[Reply]:
@@ -101,6 +108,8 @@ class ChatService:
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
         check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
         if on_server_key:
+            # Fails closed: with the counter store down this raises CounterUnavailable and no
+            # server key is spent. A visitor's own key needs no counter.
             self.quotas.admit(caller.client)
         stream = ChatStream(
             request,
@@ -242,12 +251,19 @@ class ChatService:
     ) -> None:
         usage = stream.usage
         tokens = usage.total_tokens if usage else 0
-        if on_server_key:
-            self.quotas.charge(caller.client, tokens)
-        self.quotas.record(caller.client, provider.id, tokens)
+        counted = True
+        # The reply has been streamed already: a counter store failing now must not turn it into
+        # an error. CounterStore has logged the outage once; this chat just goes uncounted.
+        try:
+            if on_server_key:
+                self.quotas.charge(caller.client, tokens)
+            self.quotas.record(caller.client, provider.id, tokens)
+        except CounterUnavailable:
+            counted = False
+            self.counter.note_skipped()
         # One line per chat: who, where, how much. Never a key, never message text.
         log.info(
-            "chat client=%s provider=%s model=%s key=%s outcome=%s prompt_tokens=%s completion_tokens=%s%s",
+            "chat client=%s provider=%s model=%s key=%s outcome=%s prompt_tokens=%s completion_tokens=%s%s%s",
             caller.client,
             provider.id,
             model,
@@ -256,6 +272,7 @@ class ChatService:
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
             " (estimated)" if usage and usage.estimated else "",
+            "" if counted else " (not counted: counter store unavailable)",
         )
 
 
@@ -282,18 +299,74 @@ def _hf_orgs(oauth_info: Mapping[str, Any] | None) -> set[str]:
 
 
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})
 
 
-def exposure_warning(settings: Settings, *, host: str, share: bool) -> str | None:
-    """A warning when strangers could spend the server's keys: keys set, no gate, reachable."""
+def _server_key_names(settings: Settings) -> str:
+    return ", ".join(sorted(p.key_env or p.id for p in settings.providers if p.id in settings.server_keys))
+
+
+def exposure_warning(
+    settings: Settings, *, host: str, port: int | None = None, share_url: str | None = None, share: bool = False
+) -> str | None:
+    """A warning when strangers could spend the server's keys: keys set, no gate, reachable.
+
+    It names what is actually reachable: the share link that was made (not one that was asked for
+    and failed), this Space, or the address the server listens on.
+    """
     if not settings.server_keys or settings.gated:
         return None
-    if host in _LOCAL_HOSTS and not share:
+    if host in _LOCAL_HOSTS and not share_url and not share:
         return None
-    where = "through a public share link" if share else f"on {host}"
-    names = ", ".join(sorted(p.key_env or p.id for p in settings.providers if p.id in settings.server_keys))
+    at_port = f" port {port}" if port else ""
+    if share_url:
+        where = f"through the public share link {share_url}"
+    elif share:  # before launch (--check): a link is asked for and may be made
+        where = "through the public share link, if one is made"
+    elif settings.on_space:
+        where = "who can open this Space"
+    elif host in _ALL_INTERFACES:
+        where = f"who can reach this machine on any of its network addresses,{at_port or ' on its port'}"
+    else:
+        where = f"who can reach {host}{':' + str(port) if port else ''}"
     return (
-        f"Server keys ({names}) are usable by anyone who can open this app {where}, limited only by "
+        f"Server keys ({_server_key_names(settings)}) can be spent by anyone {where}, limited only by "
         f"RATE_LIMIT ({settings.rate_limit or 'off'}) and DAILY_TOKEN_LIMIT "
-        f"({settings.daily_token_limit or 'off'}). Set ACCESS_CODE or ALLOWED_HF_USERS to restrict it."
+        f"({settings.daily_token_limit or 'off'}) per client. Set ACCESS_CODE or ALLOWED_HF_USERS to restrict it."
+    )
+
+
+def client_identity(settings: Settings) -> str:
+    """How a client is told apart for quotas and the access-code throttle, in words."""
+    spec = settings.trusted_proxies
+    if settings.on_space and not settings.trusted_proxies_set:
+        address = "X-Forwarded-For from the Space proxy"
+    elif spec == "*":
+        address = "X-Forwarded-For from the one proxy in front (TRUSTED_PROXIES=*)"
+    elif spec:
+        address = f"X-Forwarded-For from proxies in TRUSTED_PROXIES ({spec})"
+    elif settings.on_space:
+        address = "connection address (TRUSTED_PROXIES is empty, so every Space visitor is one client)"
+    else:
+        address = "connection address"
+    if settings.allowed_hf_users or settings.allowed_hf_orgs:
+        return f"Hugging Face user, else {address}"
+    return address
+
+
+def startup_summary(settings: Settings) -> str:
+    """One line: which providers run on server keys, the quotas, the gate and the client identity."""
+    keys = _server_key_names(settings) or "none (visitors bring their own)"
+    limits = [settings.rate_limit] if settings.rate_limit else []
+    if settings.daily_token_limit:
+        limits.append(f"{settings.daily_token_limit:,} tokens/day")
+    quotas = f"{'; '.join(limits)} per client on server keys" if limits else "off"
+    gates = []
+    if settings.access_codes:
+        gates.append("access code" + (" (own-key use open to all)" if settings.access_code_byo_exempt else ""))
+    if settings.allowed_hf_users or settings.allowed_hf_orgs:
+        gates.append("Hugging Face login")
+    return (
+        f"byok-chat: server keys: {keys} | quotas: {quotas} | gate: {' + '.join(gates) or 'none'} | "
+        f"client = {client_identity(settings)} | counted in {describe_storage(settings.rate_limit_storage)}"
     )

@@ -23,7 +23,7 @@ from .access import TrustedProxies
 from .boundary import normalise_origin
 from .errors import ConfigError
 from .keys import _KEY_SHAPE, Secret
-from .quota import open_storage, parse_rate_limits
+from .quota import CounterStore, describe_storage, parse_rate_limits
 from .registry import CUSTOM_ID, PROVIDERS, VISITOR_ENDPOINT, Provider
 
 __all__ = ["Settings", "load_settings"]
@@ -58,6 +58,10 @@ class Settings:
     daily_token_limit: int | None = None
     rate_limit_storage: str = "memory://"
     trusted_proxies: str = ""
+    # Running on a Hugging Face Space (the Hub's proxy is the app's only way in).
+    on_space: bool = False
+    # TRUSTED_PROXIES was set, even to nothing; else the default (one hop on a Space) applies.
+    trusted_proxies_set: bool = False
     allow_custom_base_url: bool = False
     allow_local_base_url: bool = False
     # The browser boundary (providers/boundary.py).
@@ -103,7 +107,9 @@ class Settings:
 def load_settings(
     environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> Settings:
-    env = _merged_environment(os.environ if environ is None else environ, dotenv_path)
+    environ = os.environ if environ is None else environ
+    _check_gradio_port(environ)
+    env = _merged_environment(environ, dotenv_path)
     for name in _SDK_AMBIENT:
         if env.get(name):
             raise ConfigError(
@@ -130,11 +136,11 @@ def load_settings(
         system_prompt=env.get("SYSTEM_PROMPT", "You are a helpful assistant."),
         request_timeout=_number(env, "REQUEST_TIMEOUT", 60.0, low=1, high=3600),
         max_reply_seconds=_number(env, "MAX_REPLY_SECONDS", 600.0, low=1, high=86_400),
-        max_message_chars=int(_number(env, "MAX_MESSAGE_CHARS", 16_000, low=100, high=1_000_000)),
-        max_history_messages=int(_number(env, "MAX_HISTORY_MESSAGES", 40, low=0, high=1000)),
-        max_output_tokens=int(_number(env, "MAX_OUTPUT_TOKENS", 8192, low=16, high=1_000_000)),
-        concurrency_limit=int(_number(env, "CONCURRENCY_LIMIT", 200, low=1, high=10_000)),
-        queue_max_size=int(_number(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000)),
+        max_message_chars=_whole(env, "MAX_MESSAGE_CHARS", 16_000, low=100, high=1_000_000),
+        max_history_messages=_whole(env, "MAX_HISTORY_MESSAGES", 40, low=0, high=1000),
+        max_output_tokens=_whole(env, "MAX_OUTPUT_TOKENS", 8192, low=16, high=1_000_000),
+        concurrency_limit=_whole(env, "CONCURRENCY_LIMIT", 200, low=1, high=10_000),
+        queue_max_size=_whole(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000),
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
         model_list_ttl=_number(env, "MODEL_LIST_TTL", 3600.0, low=0, high=7 * 86_400),
         allowed_models=_allowed_models(env, providers),
@@ -168,6 +174,14 @@ def _examples(env: Mapping[str, str]) -> tuple[str, ...]:
     return prompts
 
 
+def _check_gradio_port(environ: Mapping[str, str]) -> None:
+    # Gradio parses this when it is imported and fails with a bare traceback. Only the process
+    # environment counts: Gradio never sees .env.
+    raw = environ.get("GRADIO_SERVER_PORT", "").strip()
+    if raw and not (raw.isdigit() and 1 <= int(raw) <= 65535):
+        raise ConfigError("GRADIO_SERVER_PORT must be a port number from 1 to 65535, such as 7860.")
+
+
 def _gate_settings(env: Mapping[str, str]) -> dict[str, Any]:
     codes = tuple(c.strip() for c in env.get("ACCESS_CODE", "").split(",") if c.strip())
     if any(len(code) < 8 for code in codes):
@@ -177,7 +191,7 @@ def _gate_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "access_code_byo_exempt": _flag(env, "ACCESS_CODE_BYO_EXEMPT", default=False),
         "allowed_hf_users": _names(env, "ALLOWED_HF_USERS"),
         "allowed_hf_orgs": _names(env, "ALLOWED_HF_ORGS"),
-        "trusted_proxies": _trusted_proxies(env),
+        **_trusted_proxies(env),
         "allow_custom_base_url": _flag(env, "ALLOW_CUSTOM_BASE_URL", default=False),
         "allow_local_base_url": _flag(env, "ALLOW_LOCAL_BASE_URL", default=False),
     }
@@ -205,17 +219,24 @@ def _quota_settings(env: Mapping[str, str], *, has_server_keys: bool, gated: boo
         raise ConfigError("RATE_LIMIT must look like 10/minute or 10/minute;200/day (or off).") from None
     tokens_raw = env.get("DAILY_TOKEN_LIMIT", "").strip()
     if tokens_raw:
-        daily_tokens: int | None = int(_number(env, "DAILY_TOKEN_LIMIT", 0, low=0, high=10**12)) or None
+        daily_tokens: int | None = _whole(env, "DAILY_TOKEN_LIMIT", 0, low=0, high=10**12) or None
     else:
         daily_tokens = DEFAULT_OPEN_DAILY_TOKENS if open_defaults else None
     storage = env.get("RATE_LIMIT_STORAGE", "").strip() or "memory://"
     try:
-        open_storage(storage)
+        store = CounterStore(storage)
     except Exception:  # noqa: BLE001 - any failure here is the operator's URI; say so plainly
         raise ConfigError(
             "RATE_LIMIT_STORAGE must be memory:// or a storage URI such as redis://host:6379 "
             "that the limits library supports."
         ) from None
+    # A well-formed URI to a store that is not there would fail every chat later: find out now.
+    # The message names the host and port only; the URI may hold a password.
+    if not store.ping():
+        raise ConfigError(
+            f"RATE_LIMIT_STORAGE: the counter store at {describe_storage(storage)} does not answer. Start it, "
+            f"correct the address or password, or unset RATE_LIMIT_STORAGE to count in memory (one process)."
+        )
     return {"rate_limit": rate_limit, "daily_token_limit": daily_tokens, "rate_limit_storage": storage}
 
 
@@ -257,8 +278,20 @@ def _names(env: Mapping[str, str], name: str) -> frozenset[str]:
     return frozenset(n.strip().lower() for n in env.get(name, "").split(",") if n.strip())
 
 
-def _trusted_proxies(env: Mapping[str, str]) -> str:
-    spec = env.get("TRUSTED_PROXIES", "").strip()
+def on_a_space(env: Mapping[str, str]) -> bool:
+    """The Hub sets SPACE_ID and SPACE_HOST in every Space ("Helper environment variables",
+    https://huggingface.co/docs/hub/spaces-overview#helper-environment-variables). Both must be
+    there: one variable left in someone's shell must not make a laptop trust forwarded headers."""
+    return bool(env.get("SPACE_ID", "").strip() and env.get("SPACE_HOST", "").strip())
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> dict[str, Any]:
+    on_space = on_a_space(env)
+    explicit = "TRUSTED_PROXIES" in env
+    # On a Space every visitor arrives through the Hub's proxy, which appends the visitor's address
+    # to X-Forwarded-For: trust exactly that one hop, or every visitor would share one quota and
+    # one access-code throttle. An explicit TRUSTED_PROXIES, even empty, wins.
+    spec = env.get("TRUSTED_PROXIES", "").strip() if explicit or not on_space else "*"
     try:
         TrustedProxies(spec)
     except ValueError:
@@ -266,7 +299,7 @@ def _trusted_proxies(env: Mapping[str, str]) -> str:
             "TRUSTED_PROXIES must be * or a comma-separated list of addresses or networks, "
             "such as 127.0.0.1,10.0.0.0/8."
         ) from None
-    return spec
+    return {"trusted_proxies": spec, "on_space": on_space, "trusted_proxies_set": explicit}
 
 
 def _merged_environment(environ: Mapping[str, str], dotenv_path: str | os.PathLike[str] | None) -> dict[str, str]:
@@ -344,6 +377,20 @@ def _default_provider(
         return chosen
     # Open on a provider that works without asking the visitor for anything, when there is one.
     return next((pid for pid in ids if pid in server_keys), ids[0])
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (low <= value <= high and value.is_integer()):
+        # Written out with separators: "{:g}" turned 1,000,000 into "1e+06".
+        raise ConfigError(f"{name} must be a whole number from {low:,} to {high:,}.")
+    return int(value)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:

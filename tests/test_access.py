@@ -199,11 +199,14 @@ def test_client_identity_trusts_forwarded_headers_only_from_listed_proxies() -> 
 
 def test_exposure_warning(fake: FakeProvider) -> None:
     open_settings = load_settings(routed_env(fake, GROQ_API_KEY=canary("server")), dotenv_path=None)
-    assert exposure_warning(open_settings, host="127.0.0.1", share=False) is None
-    warning = exposure_warning(open_settings, host="0.0.0.0", share=False)
+    assert exposure_warning(open_settings, host="127.0.0.1") is None
+    warning = exposure_warning(open_settings, host="0.0.0.0", port=7860)
     assert warning and "GROQ_API_KEY" in warning and "ACCESS_CODE" in warning
-    assert exposure_warning(open_settings, host="127.0.0.1", share=True)
+    assert "any of its network addresses, port 7860" in warning and "share link" not in warning
+    assert "reach 192.0.2.7:8080" in (exposure_warning(open_settings, host="192.0.2.7", port=8080) or "")
+    shared = exposure_warning(open_settings, host="127.0.0.1", share_url="https://abc.gradio.live")
+    assert shared and "through the public share link https://abc.gradio.live" in shared
     gated = load_settings(routed_env(fake, GROQ_API_KEY=canary("server"), ACCESS_CODE=CODE), dotenv_path=None)
-    assert exposure_warning(gated, host="0.0.0.0", share=True) is None
+    assert exposure_warning(gated, host="0.0.0.0", share_url="https://abc.gradio.live") is None
     byo_only = load_settings(routed_env(fake), dotenv_path=None)
-    assert exposure_warning(byo_only, host="0.0.0.0", share=True) is None
+    assert exposure_warning(byo_only, host="0.0.0.0", share_url="https://abc.gradio.live") is None

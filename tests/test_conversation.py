@@ -126,9 +126,17 @@ def test_system_prompt_from_the_settings_box_is_cleaned_and_capped() -> None:
     assert long == "p" * 100
 
 
-@pytest.mark.parametrize("system_prompt", ["", "   ", None, 42, ["x"]])
-def test_blank_or_non_text_system_prompt_falls_back_to_the_servers(system_prompt: object) -> None:
+@pytest.mark.parametrize("system_prompt", [None, 42, ["x"]])
+def test_non_text_system_prompt_falls_back_to_the_servers(system_prompt: object) -> None:
     assert build(system_prompt=system_prompt).messages[0] == {"role": "system", "content": "Server prompt."}
+
+
+@pytest.mark.parametrize("system_prompt", ["", "   ", "\x00\x1b"])
+def test_an_empty_system_prompt_sends_no_system_message(system_prompt: object) -> None:
+    history = [{"role": "system", "content": "Evil prompt."}, {"role": "user", "content": "hi"}]
+    messages = build(system_prompt=system_prompt, history=history).messages
+    assert [m["role"] for m in messages] == ["user"]
+    assert all("Evil" not in m["content"] for m in messages)
 
 
 def test_thought_bubbles_are_dropped() -> None:

@@ -1,0 +1,184 @@
+"""When the counter store (Redis) goes away and comes back, with a real redis-server stopped and
+restarted mid-run: server-key chats fail closed with a fixed message, visitor-key chats go on
+uncounted, a finished reply stays finished, the log says so once, and all of it recovers by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from providers import ConfigError, Settings, load_settings
+from tests import gradio_raw as raw
+from tests.conftest import RunningApp, canary, free_port, routed_env
+from tests.fake_provider import FakeProvider
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+PAUSED = "Usage limits can't be checked right now"
+RECOVERY_LIMIT = 60.0  # how long to keep asking while Redis starts again; not a speed check
+
+
+class RedisServer:
+    """A throwaway redis-server on one port that a test can stop and start again."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("redis-server is not installed; .ci/run must install it")
+            pytest.skip("redis-server is not installed")
+        self.binary = binary
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _app(launch: Callable[[Settings], RunningApp], fake: FakeProvider, redis: RedisServer) -> RunningApp:
+    env = routed_env(fake, GROQ_API_KEY=canary("server"), RATE_LIMIT="100/minute", RATE_LIMIT_STORAGE=redis.url)
+    return launch(load_settings(env, dotenv_path=None))
+
+
+def _chat(
+    running: RunningApp, provider_id: str, *, model: str = "m", visitor_key: str | None = None
+) -> raw.EventResult:
+    cfg = raw.config(running.url)
+    headers = {"x-provider-key": visitor_key} if visitor_key else None
+    data = raw.chat_data(cfg, "hello counter", provider_id, model)
+    return raw.run_event(running.url, raw.fn_index(cfg, "chat"), data, headers=headers)
+
+
+def _wait_for_recovery(running: RunningApp) -> None:
+    deadline = time.monotonic() + RECOVERY_LIMIT
+    while not running.service.usage_today("ip:127.0.0.1").available:
+        assert time.monotonic() < deadline, "the counter store never came back"
+        time.sleep(0.2)
+
+
+def test_scripts_in_both_key_modes_through_an_outage_and_back(
+    launch: Callable[[Settings], RunningApp],
+    provider: FakeProvider,
+    redis: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    running = _app(launch, provider, redis)
+    visitor = canary("visitor")
+    assert _chat(running, "groq").success
+    assert _chat(running, "openai", visitor_key=visitor).success
+    assert running.service.usage_today("ip:127.0.0.1").requests == 2
+    capfd.readouterr()
+
+    redis.stop()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        before = len(provider.chat_requests)
+        refused = [_chat(running, "groq") for _ in range(3)]
+        # A script on a server key gets the fixed message, and the key is not spent.
+        assert all(not r.success and PAUSED in (r.error or "") for r in refused)
+        assert len(provider.chat_requests) == before
+        with pytest.raises(AppError) as caught:
+            Client(running.url, verbose=False).predict("hi", "groq", "m", "", 0.5, 50, api_name="/chat")
+        assert PAUSED in str(caught.value) and "upstream Gradio app" not in str(caught.value)
+        # A visitor's own key needs no counter: the chat goes through, whole, uncounted.
+        own = [_chat(running, "openai", visitor_key=visitor) for _ in range(3)]
+        assert all(r.success for r in own)
+        assert all("counter" in (r.output or [""])[0] for r in own)
+        assert len(provider.chat_requests) == before + 3
+        usage = running.service.usage_today("ip:127.0.0.1")
+        assert not usage.available and not running.service.counter_available
+
+    outage_warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(outage_warnings) == 1, [r.getMessage() for r in outage_warnings]
+    assert outage_warnings[0].name == "byok_chat.counter" and outage_warnings[0].exc_info is None
+    assert "RATE_LIMIT_STORAGE" in outage_warnings[0].getMessage()
+    uncounted = [r.getMessage() for r in caplog.records if "not counted: counter store unavailable" in r.getMessage()]
+    assert len(uncounted) == 3
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err + printed.out
+
+    redis.start()
+    _wait_for_recovery(running)
+    assert _chat(running, "groq").success
+    assert _chat(running, "openai", visitor_key=visitor).success
+    # The restarted Redis is empty: counting starts again from the chats after the outage.
+    assert running.service.usage_today("ip:127.0.0.1").requests == 2
+    assert any("answering again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_reply_that_finishes_during_the_outage_is_still_a_reply(
+    launch: Callable[[Settings], RunningApp], provider: FakeProvider, redis: RedisServer
+) -> None:
+    running = _app(launch, provider, redis)
+    results: list[raw.EventResult] = []
+    # Admitted while Redis is up; Redis goes away while the reply streams; charging it then fails.
+    chat = threading.Thread(target=lambda: results.append(_chat(running, "groq", model="drip-100-20")))
+    chat.start()
+    deadline = time.monotonic() + 30
+    while not provider.chat_requests:
+        assert time.monotonic() < deadline, "the chat never reached the provider"
+        time.sleep(0.02)
+    redis.stop()
+    chat.join(60)
+    (result,) = results
+    assert result.success, result.raw
+    assert (result.output or [""])[0] == "drip " * 20
+
+
+def test_an_unreachable_store_stops_start_up_naming_the_variable_without_the_password(fake: FakeProvider) -> None:
+    password = "pw-canary-" + canary("redis")[-12:]
+    uri = f"redis://operator:{password}@127.0.0.1:{free_port()}/0"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(routed_env(fake, RATE_LIMIT_STORAGE=uri), dotenv_path=None)
+    message = str(caught.value)
+    assert message.startswith("RATE_LIMIT_STORAGE") and "does not answer" in message
+    assert password not in message and "operator" not in message
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "PYTEST"))}
+    env.update(RATE_LIMIT_STORAGE=uri)
+    done = subprocess.run([sys.executable, str(APP)], env=env, capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "byok-chat: configuration error: RATE_LIMIT_STORAGE" in done.stderr
+    assert "Traceback" not in output and password not in output
