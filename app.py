@@ -1076,14 +1076,13 @@ def main(argv: list[str] | None = None) -> None:
             f"byok-chat: cannot listen on {host} port {args.port or os.environ.get('GRADIO_SERVER_PORT') or 7860}: "
             f"it is in use or not allowed. Choose another with --port or GRADIO_SERVER_PORT."
         ) from None
-    print(f"byok-chat is running on {demo.local_url}", flush=True)
+    everywhere = " (listening on every network address of this machine)" if host in {"0.0.0.0", "::"} else ""
+    print(f"byok-chat is running on {demo.local_url}{everywhere}", flush=True)
     if demo.share_url:
         print(f"Public share link (temporary): {demo.share_url}", flush=True)
-    elif args.share and not settings.on_space:
-        log.warning(
-            "Could not open a share link (no connection to Gradio's share server); the app is only on %s.",
-            demo.local_url,
-        )
+    elif args.share:
+        why = "Spaces have their own address" if settings.on_space else "no connection to Gradio's share server"
+        log.warning("No share link was made (%s).", why)
     warning = exposure_warning(settings, host=host, port=demo.server_port, share_url=demo.share_url)
     if warning:
         log.warning(warning)

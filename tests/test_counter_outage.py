@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from providers import ConfigError, Settings, load_settings
+from providers.access import GATE_PATH
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp, canary, free_port, routed_env
 from tests.fake_provider import FakeProvider
@@ -182,3 +184,65 @@ def test_an_unreachable_store_stops_start_up_naming_the_variable_without_the_pas
     assert done.returncode != 0
     assert "byok-chat: configuration error: RATE_LIMIT_STORAGE" in done.stderr
     assert "Traceback" not in output and password not in output
+
+
+def test_the_gate_answers_503_during_the_outage_and_cookies_keep_working(
+    launch: Callable[[Settings], RunningApp], fake: FakeProvider, redis: RedisServer
+) -> None:
+    code = "counter-outage-access-code"
+    env = routed_env(fake, GROQ_API_KEY=canary("server"), ACCESS_CODE=code, RATE_LIMIT_STORAGE=redis.url)
+    running = launch(load_settings(env, dotenv_path=None))
+    with httpx.Client(base_url=running.url) as visitor:
+        assert visitor.post(GATE_PATH, data={"code": code}).status_code == 303
+        redis.stop()
+        # Wrong guesses cannot be counted, so no code is checked at all...
+        with httpx.Client(base_url=running.url) as stranger:
+            refused = stranger.post(GATE_PATH, data={"code": code})
+            assert refused.status_code == 503 and "cannot be checked right now" in refused.text
+            assert stranger.get("/config", headers={"x-access-code": code}).status_code == 503
+        # ...while a visitor already let in keeps the page.
+        assert visitor.get("/config").status_code == 200
+    redis.start()
+    _wait_for_recovery(running)
+    assert httpx.post(running.url + GATE_PATH, data={"code": code}).status_code == 303
+
+
+@pytest.mark.browser
+def test_the_page_through_an_outage_in_both_key_modes(
+    launch: Callable[[Settings], RunningApp], provider: FakeProvider, redis: RedisServer
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser_helpers import BOT, LAUNCH_ARGS, VIEWPORT, WAIT_MS, ChatPage, chromium_path
+
+    running = _app(launch, provider, redis)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS)
+        try:
+            chat = ChatPage(browser.new_context(viewport=VIEWPORT).new_page(), running.url).open()
+            assert chat.chat("before the outage") == "You said: before the outage"
+
+            redis.stop()
+            sent = len(provider.chat_requests)
+            chat.send("during the outage")
+            expect(chat.page.get_by_text(PAUSED).first).to_be_visible(timeout=WAIT_MS)
+            chat.wait_done()
+            assert len(provider.chat_requests) == sent, "the server key was spent with no counter"
+            assert "Error" not in chat.page.locator(BOT).last.inner_text()
+
+            # The visitor's own key needs no counter.
+            chat.choose_provider("OpenAI")
+            chat.enter_key(canary("visitor"))
+            # (How a failed turn travels with the next one is the page's business, not this test's.)
+            reply = chat.chat("my own key")
+            assert reply.startswith("You said:") and reply.endswith("my own key")
+
+            # A page opened during the outage loads, with no error badge where the usage goes.
+            chat.reload()
+            expect(chat.page.locator("#usage")).not_to_contain_text("Error")
+
+            redis.start()
+            _wait_for_recovery(running)
+            assert chat.chat("after the outage") == "You said: after the outage"
+        finally:
+            browser.close()
