@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -162,3 +163,12 @@ def test_the_warning_comes_from_real_requests_and_not_on_a_space(
                 )
     warnings = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
     assert len(warnings) == 1 and "127.0.0.1" in warnings[0]
+
+
+def test_the_readme_no_longer_asks_spaces_for_trusted_proxies() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    deploying = readme.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    spaces = deploying.split("**Docker.**", 1)[0]
+    assert "set `TRUSTED_PROXIES=*`" not in readme
+    assert "Hub's proxy" in spaces and "without any setting" in spaces
+    assert "`TRUSTED_PROXIES` to an empty value" in spaces
