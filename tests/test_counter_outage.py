@@ -186,24 +186,32 @@ def test_an_unreachable_store_stops_start_up_naming_the_variable_without_the_pas
     assert "Traceback" not in output and password not in output
 
 
-def test_the_gate_answers_503_during_the_outage_and_cookies_keep_working(
-    launch: Callable[[Settings], RunningApp], fake: FakeProvider, redis: RedisServer
+def test_the_gate_answers_503_during_the_outage_and_lets_everyone_back_in_after(
+    launch: Callable[[Settings], RunningApp], fake: FakeProvider, redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     code = "counter-outage-access-code"
     env = routed_env(fake, GROQ_API_KEY=canary("server"), ACCESS_CODE=code, RATE_LIMIT_STORAGE=redis.url)
     running = launch(load_settings(env, dotenv_path=None))
-    with httpx.Client(base_url=running.url) as visitor:
-        assert visitor.post(GATE_PATH, data={"code": code}).status_code == 303
-        redis.stop()
-        # Wrong guesses cannot be counted, so no code is checked at all...
-        with httpx.Client(base_url=running.url) as stranger:
-            refused = stranger.post(GATE_PATH, data={"code": code})
-            assert refused.status_code == 503 and "cannot be checked right now" in refused.text
-            assert stranger.get("/config", headers={"x-access-code": code}).status_code == 503
-        # ...while a visitor already let in keeps the page.
+    entered = httpx.post(running.url + GATE_PATH, data={"code": code})
+    assert entered.status_code == 303
+    # httpx sends Secure cookies only over https; a browser sends this one to loopback too.
+    cookie = {"cookie": entered.headers["set-cookie"].split(";", 1)[0]}
+    with httpx.Client(base_url=running.url, headers=cookie) as visitor:
         assert visitor.get("/config").status_code == 200
-    redis.start()
-    _wait_for_recovery(running)
+        redis.stop()
+        with caplog.at_level(logging.WARNING):
+            # Wrong guesses cannot be counted, so no code is checked at all, and a cookie cannot be
+            # told apart from a signed-out one: everybody is told to come back shortly.
+            with httpx.Client(base_url=running.url) as stranger:
+                refused = stranger.post(GATE_PATH, data={"code": code})
+                assert refused.status_code == 503 and "cannot be checked right now" in refused.text
+                assert stranger.get("/config", headers={"x-access-code": code}).status_code == 503
+            for _ in range(3):
+                assert visitor.get("/config").status_code == 503
+        assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+        redis.start()
+        _wait_for_recovery(running)
+        assert visitor.get("/config").status_code == 200
     assert httpx.post(running.url + GATE_PATH, data={"code": code}).status_code == 303
 
 
