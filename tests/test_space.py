@@ -146,23 +146,24 @@ def test_many_forwarded_addresses_from_an_untrusted_peer_warn_once(caplog: pytes
 
 
 def test_the_warning_comes_from_real_requests_and_not_on_a_space(
-    launch: Callable[[Settings], RunningApp], fake: FakeProvider, caplog: pytest.LogCaptureFixture
+    launch: Callable[[Settings], RunningApp], provider: FakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
-    plain = launch(load_settings(routed_env(fake), dotenv_path=None))
-    space = launch(load_settings(routed_env(fake, **SPACE), dotenv_path=None))
+    plain = launch(load_settings(routed_env(provider), dotenv_path=None))
+    space = launch(load_settings(routed_env(provider, **SPACE), dotenv_path=None))
     with caplog.at_level(logging.WARNING, logger="byok_chat.access"):
         for running in (space, plain):
             for i in range(UNTRUSTED_FORWARDS_WARN_AT):
                 cfg = raw.config(running.url)
-                # The usage helper runs on every send; like every event it names the client.
-                raw.run_event(
+                result = raw.run_event(
                     running.url,
                     raw.fn_index(cfg, "chat"),
                     raw.chat_data(cfg, "hi", "ollama", "m"),
                     headers={"x-forwarded-for": f"198.51.100.{i}"},
                 )
+                assert result.success, result.raw
     warnings = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
-    assert len(warnings) == 1 and "127.0.0.1" in warnings[0]
+    assert len(warnings) == 1, [f"{r.name} {r.levelname} {r.getMessage()}" for r in caplog.records]
+    assert "127.0.0.1" in warnings[0]
 
 
 def test_the_readme_no_longer_asks_spaces_for_trusted_proxies() -> None:
