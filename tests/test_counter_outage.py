@@ -247,6 +247,7 @@ def test_the_page_through_an_outage_in_both_key_modes(
 
             # A page opened during the outage loads, with no error badge where the usage goes.
             chat.reload()
+            expect(chat.page.locator("#usage")).to_contain_text("the usage counter is unavailable", timeout=WAIT_MS)
             expect(chat.page.locator("#usage")).not_to_contain_text("Error")
 
             redis.start()
