@@ -163,7 +163,8 @@ def test_local_run_never_uses_hf_token_as_a_login(
             0,
             "groq (default): server key from GROQ_API_KEY",
         ),
-        ({"RATE_LIMIT_STORAGE": "redis://:hunter2secret@127.0.0.1:1"}, 1, "NOT reachable"),
+        # A store that does not answer at start-up is a configuration error, named like any other.
+        ({"RATE_LIMIT_STORAGE": "redis://:hunter2secret@127.0.0.1:1"}, 1, "RATE_LIMIT_STORAGE: the counter store at"),
         ({"ACCESS_CODE": "short"}, 1, "ACCESS_CODE"),
     ],
 )
