@@ -47,8 +47,10 @@ from providers import (
     parse_visitor_key,
 )
 from providers.access import ACCESS_STATE_KEY, GATE_PATH, GateMiddleware, TrustedProxies, peer_and_headers
+from providers.attachments import ACCEPTED_SUFFIXES
 from providers.boundary import (
     BOUND_STATE_KEY,
+    BROWSER_OWNER_KEY,
     BoundaryMiddleware,
     BoundaryPolicy,
     SessionBindings,
@@ -76,7 +78,9 @@ if importlib.util.find_spec("matplotlib") is None:
     sys.modules["matplotlib"] = None  # type: ignore[assignment]
 
 import gradio as gr  # noqa: E402
+from gradio.components.multimodal_textbox import MultimodalData  # noqa: E402
 from gradio.events import EventListener  # noqa: E402
+from pydantic import model_validator  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 import chat_view  # noqa: E402
@@ -171,10 +175,66 @@ def refuse_unknown_providers(dropdown: gr.Dropdown) -> gr.Dropdown:
     return dropdown
 
 
-def null_message_as_empty(textbox: gr.Textbox) -> None:
-    """ChatInterface fails on a null message before our code runs; empty text is refused clearly."""
+def null_message_as_empty(textbox: gr.Textbox | gr.MultimodalTextbox) -> None:
+    """ChatInterface fails on a null message before our code runs; empty text is refused clearly.
+
+    A chat that takes files has a multimodal message box; API callers may still send plain text
+    as the message, as they did before (it is wrapped as a message without files).
+    """
     parse = textbox.preprocess
-    textbox.preprocess = lambda payload: parse("" if payload is None else payload)  # type: ignore[method-assign]
+    empty: Any = ""
+    if isinstance(textbox, gr.MultimodalTextbox):
+        empty = TextOrFiles(text="", files=[])
+        textbox.data_model = TextOrFiles  # type: ignore[misc]
+    textbox.preprocess = lambda payload: parse(empty if payload is None else payload)  # type: ignore[method-assign]
+
+
+class TextOrFiles(MultimodalData):
+    """The multimodal message; any other JSON value is taken as its text, as the plain Textbox did.
+    Files that are not file records are dropped here; the boundary has already refused any path
+    that is not this browser's own upload."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return {"text": value if isinstance(value, str) else str(value), "files": []}
+        text = value.get("text")
+        files = value.get("files")
+        return {
+            "text": text if isinstance(text, str) else "" if text is None else str(text),
+            "files": [f for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
+            if isinstance(files, list)
+            else [],
+        }
+
+
+def chat_input(settings: Settings) -> gr.MultimodalTextbox | None:
+    """The message box with attach, paste and drop, when the operator lets the chat take files.
+    The suffixes only steer the browser's file picker; the server checks every file's bytes."""
+    if settings.max_files_per_message <= 0:
+        return None
+    return gr.MultimodalTextbox(
+        file_types=sorted(ACCEPTED_SUFFIXES),
+        file_count="multiple",
+        sources=["upload"],
+        placeholder="Type a message. Attach, paste or drop images and text files.",
+        show_label=False,
+        autofocus=True,
+        elem_id="chat-input",
+    )
+
+
+def attachment_notice(note: str) -> None:
+    """Tell the visitor what happened to an attachment (a text file cut to fit the message)."""
+    gr.Info(note, title="Attachment")
+
+
+def browser_owner(request: gr.Request) -> str:
+    """The digest of this request's browser cookie, set by the boundary ("" without one)."""
+    scope = request.request.scope if request.request is not None else {}
+    owner = scope.get("state", {}).get(BROWSER_OWNER_KEY, "")
+    return owner if isinstance(owner, str) else ""
 
 
 UNBOUND_SESSION = (
@@ -288,7 +348,7 @@ class PageHandlers:
 
     async def chat(
         self,
-        message: str,
+        message: str | dict[str, Any],
         history: list[dict[str, Any]],
         provider_id: str,
         model: str,
@@ -310,12 +370,15 @@ class PageHandlers:
                 temperature=temperature,
                 max_tokens=max_tokens,
                 base_url=base_url,
+                files=self.service.session_files(
+                    request.session_hash, browser_owner(request), bound=bound_to_this_browser(request)
+                ),
             )
             in_page = from_page(request)
             effort = self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER))
             caller = self.chat_caller(request, keys, provider_id, base_url)
             shown = ""
-            async for reply in self.service.reply(caller, inputs, effort=effort):
+            async for reply in self.service.reply(caller, inputs, effort=effort, notify=attachment_notice):
                 last = reply
                 if in_page:
                     # The page's CSP already stops a remote image from loading; as a link the
@@ -582,6 +645,8 @@ def build_chat(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State) -> gr.C
         ],
         api_name="chat",
         api_description=API_DESCRIPTION,
+        multimodal=handlers.service.takes_files,
+        textbox=chat_input(settings),
         editable=True,
         flagging_mode="never",
         # Starter prompts in the empty chat; message only, so the visitor's settings apply.
@@ -680,6 +745,8 @@ def wire_page_events(
         # its copy of every input value until 10,000 newer sessions push it out: a visitor's
         # key must not outlive the tab, and neither should the memory.
         holder = demo.state_holder
+        if request.session_hash:
+            handlers.service.uploads.end_session(request.session_hash)
         if request.session_hash and request.session_hash in holder:
             holder.delete_state(request.session_hash)
             handlers.efforts.forget(request.session_hash)
@@ -715,7 +782,11 @@ def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Block
     # Only on a Space: elsewhere Gradio would log everyone in as the owner of HF_TOKEN.
     login_button = hf_login_button() if login.button else None
     handlers = PageHandlers(service)
-    with gr.Blocks(title="byok-chat", analytics_enabled=settings.analytics, fill_height=True) as demo:
+    # Uploads are deleted when their session ends; delete_cache (hourly, files older than a day)
+    # is the backstop for files attached and never sent, and for sessions that never ended cleanly.
+    with gr.Blocks(
+        title="byok-chat", analytics_enabled=settings.analytics, fill_height=True, delete_cache=(3600, 86_400)
+    ) as demo:
         keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
         sidebar = build_sidebar(handlers, login_button)
         if login_button is not None:
@@ -997,6 +1068,8 @@ def boundary_policy(settings: Settings) -> BoundaryPolicy:
         allowed_origins=settings.allowed_origins,
         frame_ancestors=settings.frame_ancestors,
         space_host=settings.space_host,
+        uploads=settings.max_files_per_message > 0,
+        max_upload_request_bytes=int(settings.max_upload_mb * 1_000_000) * settings.max_files_per_message + 1_000_000,
     )
 
 
@@ -1004,7 +1077,9 @@ def launch_options(service: ChatService) -> dict[str, Any]:
     policy = boundary_policy(service.settings)
     allow_cross_origin_only_for(policy)
     # Outermost first: origins and session binding are checked before the gate sees a request.
-    middleware = [Middleware(BoundaryMiddleware, policy=policy, bindings=SessionBindings())]
+    middleware = [
+        Middleware(BoundaryMiddleware, policy=policy, bindings=SessionBindings(), uploads=service.uploads.ledger)
+    ]
     if service.gate is not None:
         middleware.append(Middleware(GateMiddleware, gate=service.gate, cookie_attributes=policy.cookie_attributes))
     return {
@@ -1014,6 +1089,8 @@ def launch_options(service: ChatService) -> dict[str, Any]:
         "max_threads": max(40, service.settings.concurrency_limit),
         # Server-side rendering would fetch the page from behind the access gate.
         "ssr_mode": False,
+        # Gradio refuses a bigger file while it is being received (413) and the page says so.
+        "max_file_size": int(service.settings.max_upload_mb * 1_000_000),
         "app_kwargs": {"middleware": middleware},
         "css": PAGE_CSS + chat_view.CSS,
     }

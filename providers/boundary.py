@@ -13,6 +13,11 @@ Gradio trusts things a browser attacker controls:
   navigations (framing is governed by ``frame-ancestors``) and the operator's ``ALLOWED_ORIGINS``.
 - Replies are rendered as HTML and markdown; a Content-Security-Policy keeps the page from fetching
   anything but the app itself, so a reply cannot make the browser call out.
+- Uploads (when the chat takes files) are accepted only from a browser holding the cookie, and
+  recorded as that browser's in an :class:`~providers.attachments.UploadLedger`. A file path in any
+  request, and every ``/gradio_api/file=`` fetch, must be one of the caller's own uploads: Gradio
+  itself would accept any path in its shared upload folder, fetch any URL given as a path, and
+  serve any cached file to whoever names it.
 
 Nothing here imports Gradio: the middleware is plain ASGI and runs in front of every route.
 """
@@ -34,10 +39,12 @@ from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from .access import ASGIApp, Message, Receive, Scope, Send, TrustedProxies, _app_path, peer_and_headers
+from .attachments import UploadLedger, file_paths, is_remote
 
 __all__ = [
     "BOUND_STATE_KEY",
     "BROWSER_COOKIE",
+    "BROWSER_OWNER_KEY",
     "BoundaryMiddleware",
     "BoundaryPolicy",
     "SessionBindings",
@@ -52,6 +59,8 @@ BROWSER_COOKIE = "byok_browser"
 # Set in the request's scope state when its session hash is bound to this browser's cookie: only
 # such a session may hold a visitor's key.
 BOUND_STATE_KEY = "byok_browser_bound"
+# The browser's identity for ownership checks (a digest of its cookie; "" without one).
+BROWSER_OWNER_KEY = "byok_browser_owner"
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 # Gradio's per-session routes name the session in the path.
 _HASH_IN_PATH = re.compile(r"^/gradio_api/heartbeat/([^/]+)/?$")
@@ -71,6 +80,11 @@ _REFUSED_PREFIXES = (
     "/gradio_api/stream/",
 )
 _UPLOAD_PREFIXES = ("/gradio_api/upload", "/gradio_api/upload_progress")
+_FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/")
+_NO_UPLOAD_WITHOUT_COOKIE = "Uploads are accepted only from the app's page, in a browser that keeps the app's cookie."
+_NOT_YOUR_FILE = (
+    "This request refers to a file that was not uploaded from this browser. Attach the file again, or start a new chat."
+)
 # A queue payload carries the visible history; far more than a chat needs, far less than a flood.
 _MAX_JSON_BODY = 16 * 1024 * 1024
 _NAVIGATION_MODES = frozenset({"navigate", "nested-navigate"})
@@ -118,6 +132,8 @@ class BoundaryPolicy:
     # The public host a Hugging Face Space is served on (SPACE_HOST), always https.
     space_host: str | None = None
     uploads: bool = False
+    # The most one upload request may carry (every file at its cap, plus the form's overhead).
+    max_upload_request_bytes: int = 0
 
     def own_origin(self, scope: Scope, headers: Mapping[str, str]) -> str | None:
         """The origin the browser sees, from Host, or the forwarded headers of a trusted proxy."""
@@ -222,10 +238,18 @@ def _owner(cookie: str | None) -> str:
 class BoundaryMiddleware:
     """Install with ``Middleware(BoundaryMiddleware, policy=..., bindings=...)``, outside the gate."""
 
-    def __init__(self, app: ASGIApp, policy: BoundaryPolicy, bindings: SessionBindings | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        policy: BoundaryPolicy,
+        bindings: SessionBindings | None = None,
+        uploads: UploadLedger | None = None,
+    ) -> None:
         self.app = app
         self.policy = policy
         self.bindings = bindings if bindings is not None else SessionBindings()
+        # Without a ledger nobody owns any file: every path in a request is refused.
+        self.uploads = uploads if uploads is not None else UploadLedger()
         self.csp = content_security_policy(policy.frame_ancestors).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -239,23 +263,69 @@ class BoundaryMiddleware:
             await _refuse(scope, send, 404 if refusal == "unused route" else 403, refusal)
             return
         cookie = browser_id(headers)
+        owner = _owner(cookie)
+        scope.setdefault("state", {})[BROWSER_OWNER_KEY] = owner
+        if scope["type"] == "http" and path.startswith(_UPLOAD_PREFIXES):
+            await self._upload(scope, receive, send, headers, owner)
+            return
+        if scope["type"] == "http" and path.startswith(_FILE_PREFIXES):
+            wanted = path.split("=", 1)[1] if path.startswith(_FILE_PREFIXES[0]) else path[len(_FILE_PREFIXES[1]) :]
+            if is_remote(wanted) or not self.uploads.owns(owner, wanted):
+                # Not found, rather than forbidden: whether another browser uploaded it is not
+                # this browser's business.
+                await _refuse(scope, send, 404, "not found")
+                return
         session_hashes = list(_hashes_in_url(scope, path))
         if scope["type"] == "http" and scope["method"] == "POST" and path.startswith("/gradio_api/"):
             body = await _read_body(receive, _MAX_JSON_BODY)
             if body is None:
                 await _refuse(scope, send, 413, "request too large")
                 return
-            session_hashes += _hashes_in_body(body)
+            payload = _json(body)
+            session_hashes += _hashes_in_body(payload)
+            if any(not self.uploads.owns(owner, p) for p in file_paths(_data_of(payload))):
+                log.warning("refused POST %s: a file path that is not this browser's upload", path)
+                await _refuse(scope, send, 403, _NOT_YOUR_FILE)
+                return
             receive = _replay(body, receive)
-        owner = _owner(cookie)
         for session_hash in session_hashes:
             if not self.bindings.claim(session_hash, owner):
                 where = _HASH_IN_PATH.sub("/gradio_api/heartbeat/...", path)
                 log.warning("refused %s %s: the session belongs to another browser", scope.get("method", "WS"), where)
                 await _refuse(scope, send, 403, "This session belongs to another browser.")
                 return
-        scope.setdefault("state", {})[BOUND_STATE_KEY] = bool(cookie and session_hashes)
+        scope["state"][BOUND_STATE_KEY] = bool(cookie and session_hashes)
         await self.app(scope, receive, self._sender(scope, headers, send, issue_cookie=cookie is None))
+
+    async def _upload(self, scope: Scope, receive: Receive, send: Send, headers: Mapping[str, str], owner: str) -> None:
+        """Only a browser with the cookie may upload; what it uploads is recorded as its own."""
+        if not owner:
+            await _refuse(scope, send, 403, _NO_UPLOAD_WITHOUT_COOKIE)
+            return
+        length = headers.get("content-length", "")
+        limit = self.policy.max_upload_request_bytes
+        if limit and length.isdigit() and int(length) > limit:
+            await _refuse(scope, send, 413, "The upload is too large.")
+            return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, self._sender(scope, headers, send, issue_cookie=False))
+            return
+        status = 0
+        chunks: list[bytes] = []
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    paths = _json(b"".join(chunks))
+                    if isinstance(paths, list):
+                        self.uploads.record(owner, [p for p in paths if isinstance(p, str)])
+            await send(message)
+
+        await self.app(scope, receive, self._sender(scope, headers, recording, issue_cookie=False))
 
     def _refusal(self, scope: Scope, headers: Mapping[str, str], path: str) -> str | None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -308,13 +378,21 @@ def _hashes_in_url(scope: Scope, path: str) -> Iterable[str]:
     yield from (h for h in query.get("session_hash", []) if h)
 
 
-def _hashes_in_body(body: bytes) -> list[str]:
+def _json(body: bytes) -> object:
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return []
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _hashes_in_body(payload: object) -> list[str]:
     value = payload.get("session_hash") if isinstance(payload, dict) else None
     return [value] if isinstance(value, str) and value else []
+
+
+def _data_of(payload: object) -> object:
+    # An event's inputs; the rest of a queue payload (event_data, trigger ids) names no files.
+    return payload.get("data") if isinstance(payload, dict) else None
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -27,15 +27,17 @@ import orjson
 
 from .classify import Diagnosis, classify, error_for
 from .classify import retry_after as _retry_after
-from .conversation import CUT_OFF_MARK, ChatRequest
+from .conversation import CUT_OFF_MARK, ChatRequest, content_chars
 from .error_formats import Cause
 from .errors import (
     CannotConnect,
     EmptyReply,
+    ImagesNotAccepted,
     InputRejected,
     ProviderError,
     ProviderTimeout,
     ReplyCutOff,
+    RequestRefused,
 )
 from .keys import Secret
 from .reasoning import ThinkSplitter, effort_options
@@ -328,7 +330,7 @@ class ChatStream:
             if self.usage is None:
                 # Estimated even for a stopped reply, so Stop is no way around a token quota;
                 # reasoning counts, as providers bill it as output.
-                prompt_chars = sum(len(m["content"]) for m in request.messages)
+                prompt_chars = sum(content_chars(m["content"]) for m in request.messages)
                 self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
 
     def _body(self) -> bytes:
@@ -461,4 +463,9 @@ def provider_error(
     per-provider tables in error_formats.py); the body is read for matching only and never reaches
     the message."""
     diagnosis = classify(status, headers or {}, body, request.provider.id)
-    return error_for(diagnosis, request.provider.label, model=request.model)
+    error = error_for(diagnosis, request.provider.label, model=request.model)
+    if request.has_images and type(error) is RequestRefused and status in (400, 415, 422):
+        # OpenAI answers 400 "image_url is only supported by certain models"; others word it their
+        # own way. A request with images refused for no reason we recognise is most likely the images.
+        return ImagesNotAccepted(request.provider.label, status=status)
+    return error

@@ -19,6 +19,7 @@ The tree::
         ├── RateLimited         429, with retry_after when known
         ├── ContextTooLong      the conversation does not fit the model's context
         ├── RequestRefused      a setting the model refuses (named when known), other 4xx
+        ├── ImagesNotAccepted   a model that takes no images (its docs, or a refused request with images)
         ├── ProviderUnavailable 5xx
         ├── ProviderTimeout     no answer within REQUEST_TIMEOUT
         ├── CannotConnect       DNS, refused or reset connections
@@ -43,6 +44,7 @@ __all__ = [
     "ContextTooLong",
     "CounterUnavailable",
     "EmptyReply",
+    "ImagesNotAccepted",
     "InputRejected",
     "InvalidKey",
     "KeyRequired",
@@ -255,6 +257,13 @@ class RequestRefused(ProviderError):
             f"{label} refused the request (HTTP {self.status}). The model may not support one of "
             f"the settings (temperature, max tokens) or the conversation may be too long."
         )
+
+
+class ImagesNotAccepted(ProviderError):
+    title = "Images not accepted"
+
+    def describe(self, label: str) -> str:
+        return f"This model does not accept images; pick a vision model. ({label})"
 
 
 class ProviderUnavailable(ProviderError):

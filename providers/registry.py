@@ -30,6 +30,20 @@ class Provider:
     # How this provider takes a reasoning effort, and for which models; None: the setting is hidden.
     reasoning: ReasoningControl | None = None
     docs: str = ""
+    # Which listed models take images (image_url content parts) and which do not, from the page
+    # in vision_docs. Any other model, a typed or custom one, may be sent images: the provider
+    # decides, and its refusal becomes ImagesNotAccepted.
+    image_models: frozenset[str] = frozenset()
+    text_only_models: frozenset[str] = frozenset()
+    vision_docs: str = ""
+
+    def takes_images(self, model: str) -> bool | None:
+        """True or False when the provider's docs say so for this model; None when unknown."""
+        if model in self.image_models:
+            return True
+        if model in self.text_only_models:
+            return False
+        return None
 
     @property
     def base_url_env(self) -> str:
@@ -64,6 +78,8 @@ PROVIDERS: tuple[Provider, ...] = (
             docs="https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort",
         ),
         docs="https://platform.openai.com/docs/api-reference/chat/create",
+        image_models=frozenset({"gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5"}),
+        vision_docs="https://platform.openai.com/docs/guides/images-vision",
     ),
     Provider(
         id="anthropic",
@@ -73,6 +89,9 @@ PROVIDERS: tuple[Provider, ...] = (
         models=("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-6"),
         default_model="claude-sonnet-4-6",
         docs="https://platform.claude.com/docs/en/api/openai-sdk",
+        # Every current Claude model takes images; the compatibility layer accepts base64 image_url.
+        image_models=frozenset({"claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-6"}),
+        vision_docs="https://platform.claude.com/docs/en/build-with-claude/vision",
     ),
     Provider(
         id="gemini",
@@ -89,6 +108,8 @@ PROVIDERS: tuple[Provider, ...] = (
             docs="https://ai.google.dev/gemini-api/docs/openai#thinking",
         ),
         docs="https://ai.google.dev/gemini-api/docs/openai",
+        image_models=frozenset({"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"}),
+        vision_docs="https://ai.google.dev/gemini-api/docs/openai#image-understanding",
     ),
     Provider(
         id="groq",
@@ -104,6 +125,10 @@ PROVIDERS: tuple[Provider, ...] = (
             docs="https://console.groq.com/docs/reasoning",
         ),
         docs="https://console.groq.com/docs/openai",
+        # Groq lists its vision models (Llama 4 Scout) on its own page; the three here are text only.
+        image_models=frozenset({"meta-llama/llama-4-scout-17b-16e-instruct"}),
+        text_only_models=frozenset({"llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-120b"}),
+        vision_docs="https://console.groq.com/docs/vision",
     ),
     Provider(
         id="mistral",
@@ -114,6 +139,8 @@ PROVIDERS: tuple[Provider, ...] = (
         default_model="mistral-small-latest",
         stream_usage=False,
         docs="https://docs.mistral.ai/api/",
+        image_models=frozenset({"mistral-medium-latest", "mistral-small-latest", "pixtral-large-latest"}),
+        vision_docs="https://docs.mistral.ai/capabilities/vision/",
     ),
     Provider(
         id="deepseek",
@@ -124,6 +151,9 @@ PROVIDERS: tuple[Provider, ...] = (
         default_model="deepseek-v4-flash",
         reasoning=ReasoningControl(form="deepseek", docs="https://api-docs.deepseek.com/guides/thinking_mode"),
         docs="https://api-docs.deepseek.com/",
+        # DeepSeek's chat API documents text messages only.
+        text_only_models=frozenset({"deepseek-v4-flash", "deepseek-v4-pro"}),
+        vision_docs="https://api-docs.deepseek.com/api/create-chat-completion",
     ),
     Provider(
         id="openrouter",
@@ -135,6 +165,8 @@ PROVIDERS: tuple[Provider, ...] = (
         # One `reasoning` object for every model; models that do not reason ignore it.
         reasoning=ReasoningControl(form="openrouter", docs="https://openrouter.ai/docs/use-cases/reasoning-tokens"),
         docs="https://openrouter.ai/docs/quickstart",
+        image_models=frozenset({"openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"}),
+        vision_docs="https://openrouter.ai/docs/features/multimodal/images",
     ),
     Provider(
         id="together",
@@ -148,6 +180,10 @@ PROVIDERS: tuple[Provider, ...] = (
         ),
         default_model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
         docs="https://docs.together.ai/docs/inference/openai-compatibility",
+        text_only_models=frozenset(
+            {"meta-llama/Llama-3.3-70B-Instruct-Turbo", "deepseek-ai/DeepSeek-V3", "Qwen/Qwen2.5-72B-Instruct-Turbo"}
+        ),
+        vision_docs="https://docs.together.ai/docs/vision-overview",
     ),
     Provider(
         id="hf",
@@ -161,6 +197,10 @@ PROVIDERS: tuple[Provider, ...] = (
         ),
         default_model="openai/gpt-oss-120b",
         docs="https://huggingface.co/docs/inference-providers/tasks/chat-completion",
+        text_only_models=frozenset(
+            {"openai/gpt-oss-120b", "meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-235B-A22B-Instruct-2507"}
+        ),
+        vision_docs="https://huggingface.co/docs/inference-providers/tasks/image-text-to-text",
     ),
     Provider(
         id="ollama",
@@ -171,6 +211,10 @@ PROVIDERS: tuple[Provider, ...] = (
         default_model="llama3.2",
         needs_key=False,
         docs="https://docs.ollama.com/api/openai-compatibility",
+        # Vision depends on the pulled model: gemma3 takes images, llama3.2 and gpt-oss do not.
+        image_models=frozenset({"gemma3"}),
+        text_only_models=frozenset({"llama3.2", "gpt-oss:20b"}),
+        vision_docs="https://docs.ollama.com/api/openai-compatibility",
     ),
     Provider(
         id="lmstudio",

@@ -7,11 +7,12 @@ everything that decides whether a key may be spent happens here, on the server.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .access import AccessGate, TrustedProxies, client_id
+from .attachments import SessionFiles, UploadStore
 from .chat import ChatStream, Reply
 from .conversation import ChatInputs, build_request
 from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
@@ -59,6 +60,23 @@ class ChatService:
             if settings.access_codes
             else None
         )
+        # Every browser's uploads and each session's encoded copies (providers/attachments.py).
+        self.uploads = UploadStore(
+            max_image_bytes=int(settings.max_image_mb * 1_000_000),
+            max_file_bytes=int(settings.max_upload_mb * 1_000_000),
+        )
+
+    @property
+    def takes_files(self) -> bool:
+        return self.settings.max_files_per_message > 0
+
+    def session_files(self, session_hash: str | None, owner: str, *, bound: bool) -> SessionFiles | None:
+        """The files a chat in this session may use: None unless the session is tied to the
+        browser cookie (a script without the page's cookie never sends files)."""
+        if not self.takes_files or not bound or not session_hash or not owner:
+            return None
+        uploads = self.uploads.session(session_hash, owner)
+        return SessionFiles(self.uploads, uploads) if uploads is not None else None
 
     def may_use_server_keys(self, *, gate_passed: bool, oauth_info: Mapping[str, Any] | None) -> bool:
         code_ok = not self.settings.access_codes or gate_passed
@@ -100,9 +118,20 @@ class ChatService:
         """Never raises; ``available`` is False while the counter store is down."""
         return self.quotas.usage_today(client)
 
-    async def reply(self, caller: Caller, inputs: ChatInputs, *, effort: str = "default") -> AsyncIterator[Reply]:
-        """The reply as it grows, its reasoning included; the last update carries the stats."""
+    async def reply(
+        self,
+        caller: Caller,
+        inputs: ChatInputs,
+        *,
+        effort: str = "default",
+        notify: Callable[[str], None] | None = None,
+    ) -> AsyncIterator[Reply]:
+        """The reply as it grows, its reasoning included; the last update carries the stats.
+        ``notify`` hears what the visitor should know about the request (an attachment cut)."""
         request = build_request(self.settings, inputs)
+        for note in request.notes:
+            if notify is not None:
+                notify(note)
         provider = request.provider
         key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)

@@ -74,6 +74,10 @@ class Settings:
     allowed_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     save_history: bool = False
     examples: tuple[str, ...] = ()
+    # Attachments (providers/attachments.py). Uploads: the cap on any one file Gradio accepts.
+    max_image_mb: float = 10.0
+    max_upload_mb: float = 10.0
+    max_files_per_message: int = 4
 
     @property
     def gated(self) -> bool:
@@ -141,6 +145,7 @@ def load_settings(
         max_output_tokens=_whole(env, "MAX_OUTPUT_TOKENS", 8192, low=16, high=1_000_000),
         concurrency_limit=_whole(env, "CONCURRENCY_LIMIT", 200, low=1, high=10_000),
         queue_max_size=_whole(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000),
+        **_attachment_settings(env),
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
         model_list_ttl=_number(env, "MODEL_LIST_TTL", 3600.0, low=0, high=7 * 86_400),
         allowed_models=_allowed_models(env, providers),
@@ -180,6 +185,17 @@ def _check_gradio_port(environ: Mapping[str, str]) -> None:
     raw = environ.get("GRADIO_SERVER_PORT", "").strip()
     if raw and not (raw.isdigit() and 1 <= int(raw) <= 65535):
         raise ConfigError("GRADIO_SERVER_PORT must be a port number from 1 to 65535, such as 7860.")
+
+
+def _attachment_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    image_mb = _number(env, "MAX_IMAGE_MB", 10.0, low=0.1, high=100)
+    # By default the upload cap is the image cap: nothing bigger than a file we would accept
+    # is ever written to disk.
+    upload_mb = _number(env, "MAX_UPLOAD_MB", image_mb, low=0.1, high=1000)
+    if upload_mb < image_mb:
+        raise ConfigError("MAX_UPLOAD_MB must be at least MAX_IMAGE_MB: larger images could never be uploaded.")
+    files = int(_number(env, "MAX_FILES_PER_MESSAGE", 4, low=0, high=20))
+    return {"max_image_mb": image_mb, "max_upload_mb": upload_mb, "max_files_per_message": files}
 
 
 def _gate_settings(env: Mapping[str, str]) -> dict[str, Any]:

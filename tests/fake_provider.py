@@ -38,6 +38,10 @@ request it makes:
     reason-<shape>-<ms>   the same, one chunk every <ms>
     chunks-<n>-<ms>       <n> chunks of one word, <ms> apart (benchmarks)
     echo-<ms>             the plain echo, one word every <ms> (soak: slow, and checkable per chat)
+    novision-*            refuses any image part with OpenAI's 400 (invalid_request_error on image_url)
+
+Every other model takes images, and its echo ends with "[saw <n> images]" when the last user turn
+carried any. ``content_parts`` lists every content part of every message received, in order.
 
 ``GET .../models`` lists LIVE_MODELS. A base URL path segment ``models-<mode>`` (point a provider
 at ``http://127.0.0.1:<port>/models-<mode>/v1``; chats there work as usual) changes that answer:
@@ -118,6 +122,7 @@ class RecordedRequest:
 class FakeProvider:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[RecordedRequest] = []
+        self.content_parts: list[dict[str, Any]] = []
         self.open_streams = 0
         self.active = 0
         self.closed_early = 0
@@ -147,11 +152,27 @@ class FakeProvider:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.content_parts.clear()
             self.closed_early = 0
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+            for message in request.body.get("messages") or []:
+                content = message.get("content") if isinstance(message, dict) else None
+                if isinstance(content, list):
+                    self.content_parts.extend(p for p in content if isinstance(p, dict))
+
+    def image_urls(self, request: RecordedRequest | None = None) -> list[str]:
+        """The image_url URLs of one request (the last chat request by default), in order."""
+        request = request or self.chat_requests[-1]
+        return [
+            part["image_url"]["url"]
+            for message in request.body.get("messages") or []
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+            if part.get("type") == "image_url"
+        ]
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -299,6 +320,12 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                return
+            if model.startswith("novision") and _has_images(body):
+                # The error OpenAI sends when a text-only model is given an image part.
+                message = "Invalid content type. image_url is only supported by certain models."
+                error = {"message": message, "type": "invalid_request_error", "param": "messages", "code": None}
+                self._json(400, {"error": error})
                 return
             if model == "hang":
                 self._wait_for_hangup(600)
@@ -485,15 +512,37 @@ def _reply_plan(model: str, body: dict[str, Any]) -> tuple[list[str], float]:
     if m := re.fullmatch(r"hostile-(\d+)", model):
         reply = hostile_reply(f"http://127.0.0.1:{m.group(1)}")
         return [reply[i : i + 40] for i in range(0, len(reply), 40)], 0.0
-    words = f"You said: {_last_user(body)}".split(" ")
+    words = f"You said: {_last_user(body)}{_images_seen(body)}".split(" ")
     delay = int(m.group(1)) / 1000 if (m := re.fullmatch(r"echo-(\d+)", model)) else 0.0
     return [w + " " for w in words[:-1]] + words[-1:], delay
 
 
 def _last_user(body: dict[str, Any]) -> str:
+    """The last user message's text (its text parts, when it carries images)."""
+    content = _last_user_content(body)
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return content
+
+
+def _images_seen(body: dict[str, Any]) -> str:
+    content = _last_user_content(body)
+    count = sum(1 for p in content if p.get("type") == "image_url") if isinstance(content, list) else 0
+    return f" [saw {count} images]" if count else ""
+
+
+def _last_user_content(body: dict[str, Any]) -> Any:
     return next(
         (m.get("content", "") for m in reversed(body.get("messages") or []) if m.get("role") == "user"),
         "",
+    )
+
+
+def _has_images(body: dict[str, Any]) -> bool:
+    return any(
+        isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+        for m in body.get("messages") or []
+        if isinstance(m, dict)
     )
 
 

@@ -21,6 +21,7 @@ from providers import (
     clean_text,
     load_settings,
 )
+from providers.attachments import FileRejected
 
 BASE = load_settings({"SYSTEM_PROMPT": "Server prompt."}, dotenv_path=None)
 
@@ -73,23 +74,31 @@ def test_browser_and_api_history_shapes_give_the_same_messages() -> None:
     assert build(history=typed).messages == expected
 
 
-def test_typed_parts_keep_text_and_drop_files() -> None:
-    history = [
+def test_typed_parts_keep_text_and_refuse_files_without_the_session_uploads() -> None:
+    text_only = [
         {
             "role": "user",
             "content": [
                 {"type": "text", "text": "look"},
-                {"type": "file", "file": {"path": "/etc/passwd"}},
                 {"type": "text", "text": "at this"},
                 {"type": "text", "text": 42},
             ],
         },
         {"role": "assistant", "content": {"type": "text", "text": "ok"}},
     ]
-    assert build(history=history).messages[1:3] == (
+    assert build(history=text_only).messages[1:3] == (
         {"role": "user", "content": "look\nat this"},
         {"role": "assistant", "content": "ok"},
     )
+    # A file in history can only come from this session's own uploads; with none, it is refused.
+    forged = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "look"}, {"type": "file", "file": {"path": "/etc/passwd"}}],
+        }
+    ]
+    with pytest.raises(FileRejected, match="only from the app's page"):
+        build(history=forged)
 
 
 def test_message_may_be_a_multimodal_dict() -> None:
