@@ -150,7 +150,9 @@ def _encode_image(path: str, mime: str, name: str) -> str:
                 return _data_url(image, mime)
     except FileRejected:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError, Warning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FileRejected(f"{name} has too many pixels to be read safely.") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Warning):
         raise FileRejected(f"{name} is not a valid image: it could not be read.") from None
 
 

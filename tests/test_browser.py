@@ -235,7 +235,8 @@ def test_retry_undo_edit_and_clear(
     assert chat.chat("second message") == "You said: second message"
     chat.chat_button("Edit", 0).click()
     page.locator("textarea.edit-textarea").fill("edited message")
-    page.locator('button[aria-label="Submit"]').click()
+    # The edit box's own Submit, not the message box's (which has the same label).
+    page.locator('button[aria-label="Submit"]:not([data-testid="submit-button"])').click()
     # The answer, then the line of numbers under it.
     expect(chat.last_bot()).to_have_text(re.compile(r"^You said: edited message\s+\d+ in · "), timeout=WAIT_MS)
     chat.wait_done()
