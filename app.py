@@ -221,6 +221,10 @@ def chat_input(settings: Settings) -> gr.MultimodalTextbox | None:
         placeholder="Type a message. Attach, paste or drop images and text files.",
         show_label=False,
         autofocus=True,
+        # ChatInterface shows Stop while a reply streams only if the box it is given has one.
+        submit_btn=True,
+        stop_btn=True,
+        scale=7,
         elem_id="chat-input",
     )
 

@@ -34,7 +34,9 @@ VIEWPORT = {"width": 1200, "height": 800}
 WAIT_MS = 15_000
 
 SUBMIT = 'button[data-testid="submit-button"]'
-STOP = 'button[data-testid="stop-button"]'
+# The plain Textbox's stop button has a test id; the multimodal box's (the chat takes files) only
+# its class.
+STOP = 'button[data-testid="stop-button"], [aria-label="Multimedia input field"] button.stop-button'
 USER = '[data-testid="user"]'
 BOT = '[data-testid="bot"]'
 PASSWORD = 'input[type="password"]'
