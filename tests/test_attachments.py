@@ -325,7 +325,10 @@ def test_known_text_only_models_are_refused_before_anything_is_sent(
     assert build({"text": "see", "files": [path]}, provider="groq", model="some-new-model").messages[-1]["content"]
     # A chat that began on a vision model goes on without its images on a text-only one.
     build({"text": "see", "files": [path]})
-    history = [{"role": "user", "content": [{"type": "file", "file": {"path": path}}, {"type": "text", "text": "see"}]}]
+    history = [
+        {"role": "user", "content": [{"type": "file", "file": {"path": path}}, {"type": "text", "text": "see"}]},
+        {"role": "assistant", "content": "a cat"},
+    ]
     request = build("go on", history, provider="groq", model="llama-3.3-70b-versatile")
     assert all(isinstance(m["content"], str) for m in request.messages)
     assert "this model cannot see it" in request.messages[1]["content"]
