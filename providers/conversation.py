@@ -354,6 +354,9 @@ def _content_text(content: object) -> str:
 
 
 def _part_text(part: object) -> str:
+    # A multimodal message that went through the API is kept as [{"path": ...}, ..., "its text"].
+    if isinstance(part, str):
+        return part
     if isinstance(part, Mapping) and part.get("type") == "text":
         text = part.get("text")
         return text if isinstance(text, str) else ""

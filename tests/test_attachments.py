@@ -359,3 +359,15 @@ def test_every_registry_row_with_a_vision_answer_cites_its_docs() -> None:
     openai_row = next(p for p in PROVIDERS if p.id == "openai")
     assert openai_row.takes_images("gpt-4.1-mini") is True
     assert openai_row.takes_images("someone-elses-model") is None
+
+
+def test_history_kept_by_the_api_names_files_and_text_its_own_way(
+    build: Build, files: SessionFiles, tmp_path: Path
+) -> None:
+    """ChatInterface's API keeps a multimodal message as [{"path": ...}, "its text"]."""
+    path = uploaded(files.store, OWNER, tmp_path, "api.png", image_bytes())
+    sent = build({"text": "look", "files": [path]}).messages[-1]["content"][1]
+    history = [{"role": "user", "content": [{"path": path}, "look"]}, {"role": "assistant", "content": "a dot"}]
+    user, reply, now = build("more?", history).messages[1:]
+    assert user["content"] == [{"type": "text", "text": "look"}, sent]
+    assert reply == {"role": "assistant", "content": "a dot"} and now == {"role": "user", "content": "more?"}

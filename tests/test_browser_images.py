@@ -163,14 +163,13 @@ def test_a_30_mb_file_and_a_renamed_exe_are_refused_and_nothing_is_sent(
     expect(chat.page.locator(ATTACHED)).to_have_count(1, timeout=WAIT_MS)
     chat.textbox.fill("look at my holiday")
     chat.page.locator('#chat-input button[data-testid="submit-button"]').click()
-    chat.toast("holiday.png is not really a PNG image")
+    expect(chat.last_bot()).to_contain_text("holiday.png is not really a PNG image", timeout=WAIT_MS)
     chat.wait_done()
     assert not provider.chat_requests
 
-    # The chat goes on (the failed turn's text is kept, as after any error); the refused file is
-    # left out of what follows.
+    # The chat goes on; the failed turn, and the refused file with it, is left out of what follows.
     chat.send("just text then")
-    expect(chat.last_bot()).to_contain_text("just text then", timeout=WAIT_MS)
+    expect(chat.last_bot()).to_have_text("You said: just text then", timeout=WAIT_MS)
     chat.wait_done()
     assert provider.image_urls() == []
     assert "MZ" not in repr(provider.chat_requests[-1].body)
@@ -197,7 +196,7 @@ def test_no_key_leaks_with_images_in_play(
     expect(page.locator(ATTACHED)).to_have_count(1, timeout=WAIT_MS)
     chat.textbox.fill("and again")
     page.locator('#chat-input button[data-testid="submit-button"]').click()
-    chat.toast("pick a vision model")
+    expect(chat.last_bot()).to_contain_text("pick a vision model", timeout=WAIT_MS)
     chat.wait_done()
     capture.settle(page)
     kept.append(browser_state(page, context))
@@ -207,8 +206,8 @@ def test_no_key_leaks_with_images_in_play(
     chat.enter_key(visitor_key)
     chat.set_model("openai/gpt-4o-mini")
     attach(chat, photo)
-    # The turn the text-only model refused is merged into this one, its image included.
-    assert send_with_files(chat, "with my key", 1).endswith("with my key [saw 2 images]")
+    # The turn the text-only model refused is left out of what goes upstream.
+    assert send_with_files(chat, "with my key", 1) == "You said: with my key [saw 1 images]"
     capture.settle(page)
     kept.append(browser_state(page, context))
     chat.reload()
@@ -226,7 +225,7 @@ def test_no_key_leaks_with_images_in_play(
             mime, data = decode_data_url(url)
             assert mime == "image/jpeg" and len(data) < photo.stat().st_size  # downscaled copy
     streams = capture.streams()
-    for reply in ("You said: describe", "with my key [saw 2 images]", "You said: after reload"):
+    for reply in ("You said: describe", "You said: with my key", "You said: after reload"):
         assert reply in streams, f"the event-stream capture missed {reply!r}"
     assert capture.unread() == []
     assert find_any(capture.everything(), canaries) == [], "a key reached the browser in a response body"
