@@ -304,6 +304,11 @@ class BoundaryMiddleware:
             return
         length = headers.get("content-length", "")
         limit = self.policy.max_upload_request_bytes
+        if scope["method"] == "POST" and not length.isdigit():
+            # Browsers always say how much they send; without it only Gradio's per-file cap
+            # (times its 1,000 files a request) would bound what lands on disk.
+            await _refuse(scope, send, 411, "An upload must state its Content-Length.")
+            return
         if limit and length.isdigit() and int(length) > limit:
             await _refuse(scope, send, 413, "The upload is too large.")
             return

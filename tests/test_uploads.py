@@ -121,6 +121,18 @@ def test_an_upload_over_the_cap_is_refused(app: RunningApp) -> None:
     flood = upload(visit, app.url, "flood.png", b"\x00" * 6_000_000)
     assert flood.status_code == 413
 
+    def chunks() -> Iterator[bytes]:
+        yield b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n\r\n'
+        yield b"\x89PNG\r\n\x1a\n--x--\r\n"
+
+    # A body of unstated length is refused: it could carry up to Gradio's 1,000 files.
+    unstated = httpx.post(
+        f"{app.url}/gradio_api/upload",
+        content=chunks(),
+        headers={**visit.headers, "content-type": "multipart/form-data; boundary=x"},
+    )
+    assert unstated.status_code == 411
+
 
 def test_a_png_reaches_the_provider_as_a_data_url(app: RunningApp, provider: FakeProvider) -> None:
     visit = raw.open_page(app.url)
