@@ -371,3 +371,16 @@ def test_history_kept_by_the_api_names_files_and_text_its_own_way(
     user, reply, now = build("more?", history).messages[1:]
     assert user["content"] == [{"type": "text", "text": "look"}, sent]
     assert reply == {"role": "assistant", "content": "a dot"} and now == {"role": "user", "content": "more?"}
+
+
+def test_attachment_limits_from_the_environment() -> None:
+    from providers import ConfigError
+
+    defaults = load_settings({}, dotenv_path=None)
+    assert (defaults.max_image_mb, defaults.max_upload_mb, defaults.max_files_per_message) == (10, 10, 4)
+    raised = load_settings({"MAX_IMAGE_MB": "5", "MAX_UPLOAD_MB": "20", "MAX_FILES_PER_MESSAGE": "0"}, dotenv_path=None)
+    assert (raised.max_image_mb, raised.max_upload_mb, raised.max_files_per_message) == (5, 20, 0)
+    with pytest.raises(ConfigError, match="MAX_UPLOAD_MB must be at least MAX_IMAGE_MB"):
+        load_settings({"MAX_IMAGE_MB": "10", "MAX_UPLOAD_MB": "2"}, dotenv_path=None)
+    with pytest.raises(ConfigError, match="MAX_FILES_PER_MESSAGE"):
+        load_settings({"MAX_FILES_PER_MESSAGE": "many"}, dotenv_path=None)
