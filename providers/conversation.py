@@ -181,7 +181,7 @@ def _message_attachments(message: object, files: SessionFiles | None, settings: 
 def _with_text_files(text: str, attachments: list[Attachment], limit: int) -> tuple[str, list[str]]:
     """Append each text file as a fenced block named after it, within ``limit`` characters in all;
     a file that does not fit is cut, and both the model and the visitor are told where."""
-    parts = [text.strip()] if text.strip() else []
+    parts = [text] if text.strip() else []
     notes: list[str] = []
     room = limit - len(text)
     for attachment in attachments:

@@ -232,8 +232,6 @@ def test_page_navigations_from_other_sites_still_load_the_page(apps: Callable[..
         ("GET", "/?deep_link=abc"),
         ("GET", "/monitoring"),
         ("GET", "/monitoring/summary"),
-        ("POST", "/gradio_api/upload"),
-        ("GET", "/gradio_api/upload_progress?upload_id=x"),
         ("GET", "/gradio_api/run-history/records"),
         ("GET", "/gradio_api/proxy=https://example.com/"),
     ],
@@ -242,6 +240,19 @@ def test_unused_routes_are_refused(apps: Callable[..., RunningApp], method: str,
     running = apps()
     response = httpx.request(method, running.url + path, files={"files": ("a.txt", b"x")} if method == "POST" else None)
     assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/gradio_api/upload"), ("GET", "/gradio_api/upload_progress")])
+def test_uploads_are_refused_without_the_page_cookie_and_unused_when_files_are_off(
+    apps: Callable[..., RunningApp], method: str, path: str
+) -> None:
+    """The chat takes files by default: an upload needs the browser cookie (tests/test_uploads.py
+    has the rest). With MAX_FILES_PER_MESSAGE=0 the routes are unused and refused outright."""
+    files = {"files": ("a.png", b"x")} if method == "POST" else None
+    on, off = apps(), apps(MAX_FILES_PER_MESSAGE="0")
+    response = httpx.request(method, on.url + path, files=files, params={"upload_id": "x"})
+    assert response.status_code == 403 and "only from the app's page" in response.text
+    assert httpx.request(method, off.url + path, files=files, params={"upload_id": "x"}).status_code == 404
 
 
 def test_every_html_response_carries_the_policy_and_no_frame_denial(apps: Callable[..., RunningApp]) -> None:

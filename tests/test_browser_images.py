@@ -88,10 +88,14 @@ def send_with_files(chat: ChatPage, text: str, count: int) -> str:
     """Type, wait for the attachments to finish uploading, send, and return the reply."""
     expect(chat.page.locator(ATTACHED)).to_have_count(count, timeout=WAIT_MS)
     before = len(chat.bots())
+    usage = chat.page.locator("#usage").inner_text()
     chat.textbox.fill(text)
     chat.page.locator('#chat-input button[data-testid="submit-button"]').click()
     chat.wait_done()
     expect(chat.page.locator(BOT)).to_have_count(before + 1, timeout=WAIT_MS)
+    # The usage line is refreshed by an event after each reply: once it changed, the page has
+    # nothing left in flight for this chat (a reload would otherwise cut that request short).
+    expect(chat.page.locator("#usage")).not_to_have_text(usage, timeout=WAIT_MS)
     return chat.bots()[-1]
 
 
