@@ -378,7 +378,7 @@ class ChatStream:
                         await response.aclose()
                     error_headers = response.headers
                     diagnosis = classify(response.status_code, error_headers, error_body, request.provider.id)
-                    failure = error_for(diagnosis, request.provider.label, model=request.model)
+                    failure = images_refused(error_for(diagnosis, request.provider.label, model=request.model), request)
             except TimeoutError:
                 raise ProviderTimeout(request.provider.label) from None
             except httpx2.TimeoutException:
@@ -463,9 +463,12 @@ def provider_error(
     per-provider tables in error_formats.py); the body is read for matching only and never reaches
     the message."""
     diagnosis = classify(status, headers or {}, body, request.provider.id)
-    error = error_for(diagnosis, request.provider.label, model=request.model)
-    if request.has_images and type(error) is RequestRefused and status in (400, 415, 422):
-        # OpenAI answers 400 "image_url is only supported by certain models"; others word it their
-        # own way. A request with images refused for no reason we recognise is most likely the images.
-        return ImagesNotAccepted(request.provider.label, status=status)
+    return images_refused(error_for(diagnosis, request.provider.label, model=request.model), request)
+
+
+def images_refused(error: ProviderError, request: ChatRequest) -> ProviderError:
+    """OpenAI answers 400 "image_url is only supported by certain models"; others word it their own
+    way. A request with images refused for no reason we recognise is most likely the images."""
+    if request.has_images and type(error) is RequestRefused and error.status in (400, 415, 422):
+        return ImagesNotAccepted(request.provider.label, status=error.status)
     return error

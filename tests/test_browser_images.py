@@ -7,6 +7,7 @@ tests/fake_provider.py, which records the content parts it received.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,6 +100,11 @@ def send_with_files(chat: ChatPage, text: str, count: int) -> str:
     return chat.bots()[-1]
 
 
+def answer(bot_text: str) -> str:
+    """A reply's answer, without the line of numbers the page shows under it."""
+    return re.split(r"\n+\d+ in · ", bot_text, maxsplit=1)[0].strip()
+
+
 def shown_images_loaded(page: Page) -> list[bool]:
     """Each image shown in the user's messages, and whether the browser could load it."""
     return page.evaluate(
@@ -114,7 +120,8 @@ def test_an_attached_png_reaches_the_provider_as_a_data_url_and_history_resends_
     png = tmp_path / "red-square.png"
     png.write_bytes(image_bytes("PNG", (120, 80), "red"))
     attach(chat, png)
-    assert send_with_files(chat, "what colour is this?", 1) == "You said: what colour is this? [saw 1 images]"
+    # Each answer has its line of numbers under it.
+    assert answer(send_with_files(chat, "what colour is this?", 1)) == "You said: what colour is this? [saw 1 images]"
     (url,) = provider.image_urls()
     mime, sent = decode_data_url(url)
     assert mime == "image/png" and sent.startswith(b"\x89PNG")
@@ -125,7 +132,7 @@ def test_an_attached_png_reaches_the_provider_as_a_data_url_and_history_resends_
     assert shown_images_loaded(chat.page) == [True]
 
     # The next turn re-sends the server's own copy, byte for byte, and only that.
-    assert chat.chat("and now?") == "You said: and now?"
+    assert answer(chat.chat("and now?")) == "You said: and now?"
     assert provider.image_urls() == [url]
     roles = [m["role"] for m in provider.chat_requests[-1].body["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
@@ -173,7 +180,7 @@ def test_a_30_mb_file_and_a_renamed_exe_are_refused_and_nothing_is_sent(
 
     # The chat goes on; the failed turn, and the refused file with it, is left out of what follows.
     chat.send("just text then")
-    expect(chat.last_bot()).to_have_text("You said: just text then", timeout=WAIT_MS)
+    expect(chat.last_bot()).to_have_text(re.compile(r"^You said: just text then\s+\d+ in · "), timeout=WAIT_MS)
     chat.wait_done()
     assert provider.image_urls() == []
     assert "MZ" not in repr(provider.chat_requests[-1].body)
@@ -211,11 +218,11 @@ def test_no_key_leaks_with_images_in_play(
     chat.set_model("openai/gpt-4o-mini")
     attach(chat, photo)
     # The turn the text-only model refused is left out of what goes upstream.
-    assert send_with_files(chat, "with my key", 1) == "You said: with my key [saw 1 images]"
+    assert answer(send_with_files(chat, "with my key", 1)) == "You said: with my key [saw 1 images]"
     capture.settle(page)
     kept.append(browser_state(page, context))
     chat.reload()
-    assert chat.chat("after reload") == "You said: after reload"
+    assert answer(chat.chat("after reload")) == "You said: after reload"
     capture.settle(page)
     kept.append(browser_state(page, context))
     capture.recover(page)
