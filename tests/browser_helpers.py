@@ -102,8 +102,12 @@ class ChatPage:
 
     def send(self, text: str) -> None:
         expect(self.textbox).to_be_editable(timeout=WAIT_MS)
+        sent = self.page.locator(USER).count()
         self.textbox.fill(text)
         self.page.locator(SUBMIT).click()
+        # The page takes the message asynchronously (the multimodal box first waits for its
+        # uploads): until the message shows, the box still looks idle and wait_done would pass.
+        expect(self.page.locator(USER)).not_to_have_count(sent, timeout=WAIT_MS)
 
     def wait_done(self) -> None:
         """The reply finished: ChatInterface gives the submit button and the textbox back."""

@@ -90,8 +90,10 @@ def send_with_files(chat: ChatPage, text: str, count: int) -> str:
     expect(chat.page.locator(ATTACHED)).to_have_count(count, timeout=WAIT_MS)
     before = len(chat.bots())
     usage = chat.page.locator("#usage").inner_text()
+    sent = chat.page.locator(USER).count()
     chat.textbox.fill(text)
     chat.page.locator('#chat-input button[data-testid="submit-button"]').click()
+    expect(chat.page.locator(USER)).not_to_have_count(sent, timeout=WAIT_MS)
     chat.wait_done()
     expect(chat.page.locator(BOT)).to_have_count(before + 1, timeout=WAIT_MS)
     # The usage line is refreshed by an event after each reply: once it changed, the page has
