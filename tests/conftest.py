@@ -15,6 +15,10 @@ from typing import Any
 
 import pytest
 
+# Gradio's temp dir defaults to one folder per machine, shared with every other run (and the app's
+# earlier runs): give each test run its own, so what a test finds there is what this run wrote.
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="byok-test-gradio-"))
+
 from providers import PROVIDERS, Settings, load_settings
 from providers.service import ChatService
 from tests.fake_provider import FakeProvider
