@@ -479,11 +479,16 @@ class PageHandlers:
         except InputRejected as rejected:
             # Said under the box, where the visitor is looking, rather than in a toast.
             return self.refused_key_view(provider, keys, request, str(rejected))
-        if key is not None and not bound_to_this_browser(request):
+        if key is None:
+            # An empty box (the blur after the page blanked it, or Check with nothing typed)
+            # changes nothing: redrawing the view here could land after "Forget my key" and
+            # show a forgotten key as set.
+            return gr.skip(), gr.skip(), gr.skip(), keys
+        if not bound_to_this_browser(request):
             # Only a session tied to this browser's cookie may hold a key: a session hash alone
             # must never open one. Scripts send X-Provider-Key with each call instead.
             return self.refused_key_view(provider, keys, request, UNBOUND_SESSION)
-        if key is not None and provider.needs_key and isinstance(keys, SessionKeys):
+        if provider.needs_key and isinstance(keys, SessionKeys):
             keys.set(provider.id, key, endpoint=endpoint if provider.id == VISITOR_ENDPOINT.id else "")
         _, status, forget, chat = self.provider_view(provider, keys, request)
         # Returning the state registers it with Gradio's state holder, which is what lets
