@@ -19,8 +19,11 @@ import pytest
 # earlier runs): give each test run its own, so what a test finds there is what this run wrote.
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="byok-test-gradio-"))
 
+from playwright.sync_api import Browser, sync_playwright
+
 from providers import PROVIDERS, Settings, load_settings
 from providers.service import ChatService
+from tests.browser_helpers import LAUNCH_ARGS, VIEWPORT, ChatPage, chromium_path
 from tests.fake_provider import FakeProvider
 
 
@@ -196,3 +199,29 @@ def tracked_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.deploy_helpers import copy_tracked
 
     return copy_tracked(tmp_path_factory.mktemp("space") / "app")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test module (Debian's; see tests/browser_helpers.py)."""
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tabs(browser: Browser) -> Iterator[Callable[[str], ChatPage]]:
+    """Open the app in a fresh browser context each call (a new visitor): no cookie, storage or
+    session carries over."""
+    contexts = []
+
+    def open_tab(url: str) -> ChatPage:
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        contexts.append(context)
+        return ChatPage(context.new_page(), url).open()
+
+    yield open_tab
+    for context in contexts:
+        context.close()

@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from providers import load_settings
 from tests.browser_helpers import (
     BOT,
     ERROR_BUBBLE,
-    LAUNCH_ARGS,
     PASSWORD,
     STOP,
     SUBMIT,
@@ -31,7 +30,6 @@ from tests.browser_helpers import (
     Capture,
     ChatPage,
     browser_state,
-    chromium_path,
     find_any,
     words,
 )
@@ -54,15 +52,6 @@ EMPTY_CHAT = "#chat .placeholder-content"
 
 class ChatStuckAfterError(AssertionError):
     """The chat box stayed disabled after an error message."""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -105,21 +94,6 @@ def gated_app(fake: FakeProvider) -> Iterator[RunningApp]:
     app = start_app(load_settings(env, dotenv_path=None))
     yield app
     app.close()
-
-
-@pytest.fixture
-def tabs(browser: Browser) -> Iterator[Callable[[str], ChatPage]]:
-    """Open the app in a fresh browser context each call (a new visitor)."""
-    contexts = []
-
-    def open_tab(url: str) -> ChatPage:
-        context = browser.new_context(viewport=VIEWPORT)
-        contexts.append(context)
-        return ChatPage(context.new_page(), url).open()
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 def bearer_tokens(provider: FakeProvider, prefix: str) -> list[str | None]:

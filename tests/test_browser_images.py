@@ -12,19 +12,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from providers import load_settings
 from tests.browser_helpers import (
     BOT,
-    LAUNCH_ARGS,
     USER,
     VIEWPORT,
     WAIT_MS,
     Capture,
     ChatPage,
     browser_state,
-    chromium_path,
     find_any,
 )
 from tests.conftest import RunningApp, canary, routed_env, start_app
@@ -48,34 +46,11 @@ PASTE = """async ([b64, name]) => {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
 def app(fake: FakeProvider) -> Iterator[RunningApp]:
     """OpenAI on a server key, so the page opens on a vision model (gpt-4.1-mini)."""
     running = start_app(load_settings(routed_env(fake, OPENAI_API_KEY=SERVER_KEY), dotenv_path=None))
     yield running
     running.close()
-
-
-@pytest.fixture
-def tabs(browser: Browser) -> Iterator[Callable[[str], ChatPage]]:
-    contexts = []
-
-    def open_tab(url: str) -> ChatPage:
-        context = browser.new_context(viewport=VIEWPORT)
-        contexts.append(context)
-        return ChatPage(context.new_page(), url).open()
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 def attach(chat: ChatPage, *paths: Path) -> None:

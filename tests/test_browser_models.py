@@ -11,20 +11,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from providers import load_settings
 from tests import gradio_raw
 from tests.browser_helpers import (
     BOT,
-    LAUNCH_ARGS,
     TOAST,
     USER,
-    VIEWPORT,
     WAIT_MS,
     ChatPage,
     browser_state,
-    chromium_path,
     find_any,
     saved_conversations,
 )
@@ -35,15 +32,6 @@ pytestmark = pytest.mark.browser
 
 SERVER_KEY = canary("browser-models-server")
 ALLOWED = ("fake-model", "fake-cheap")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -62,20 +50,6 @@ def saved_app(fake: FakeProvider) -> Iterator[RunningApp]:
     app = start_app(load_settings(env, dotenv_path=None))
     yield app
     app.close()
-
-
-@pytest.fixture
-def tabs(browser: Browser) -> Iterator[Callable[[str], ChatPage]]:
-    contexts = []
-
-    def open_tab(url: str) -> ChatPage:
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-        contexts.append(context)
-        return ChatPage(context.new_page(), url).open()
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 def wait_until(condition: Callable[[], bool], page: Page) -> bool:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from providers import load_settings
-from tests.browser_helpers import BOT, LAUNCH_ARGS, STOP, VIEWPORT, WAIT_MS, ChatPage, chromium_path
+from tests.browser_helpers import BOT, STOP, VIEWPORT, WAIT_MS, ChatPage
 from tests.conftest import RunningApp, canary, routed_env, start_app
 from tests.fake_provider import FakeProvider
 
@@ -19,15 +19,6 @@ pytestmark = pytest.mark.browser
 
 SERVER_KEY = canary("browser-reasoning")
 THOUGHT_START = "Let me think about"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
