@@ -1,8 +1,10 @@
-"""The benchmark's clients: a raw Gradio queue client (httpx), gradio_client, and the openai SDK.
+"""The benchmark's clients: a raw Gradio queue client (asyncio streams), gradio_client, and the
+openai SDK.
 
-The raw client does what the browser does for one chat: POST ``/gradio_api/queue/join``, then read
-the session's event stream from ``/gradio_api/queue/data``. Time to first token (TTFT) is measured
-from the join request to the first event that carries the reply's first chunk.
+The raw client does what the browser does for one chat: open a connection, POST
+``/gradio_api/queue/join``, then read the session's event stream from ``/gradio_api/queue/data``.
+Time to first token (TTFT) is measured from opening the connection to the first event that carries
+the reply's first chunk.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import httpx2
@@ -105,7 +109,6 @@ def _handle(message: dict[str, Any], state: _StreamState) -> None:
 
 
 async def chat_raw(
-    http: httpx.AsyncClient,
     endpoint: Endpoint,
     *,
     message: str,
@@ -114,7 +117,13 @@ async def chat_raw(
     session_hash: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> ChatResult:
-    """One chat over the raw queue protocol; never raises (a failure is a result)."""
+    """One chat over the raw queue protocol on a connection of its own; never raises.
+
+    Plain asyncio streams, not httpx: httpx's pool walks every open connection on each request
+    and each close, so at 200 simultaneous chats the client spent three times the app's CPU on
+    bookkeeping and the two competed for the same two cores. A browser tab opens its own
+    connection, which is what this does: join, then read the session's stream on it.
+    """
     session = session_hash or secrets.token_hex(8)
     state = _StreamState(ChatResult(ok=False), time.perf_counter(), expected_chunks * len("tok "))
     body = {
@@ -124,43 +133,102 @@ async def chat_raw(
         "event_data": None,
         "trigger_id": None,
     }
-    stage = "join"
+    stage = "connect"
+    writer: asyncio.StreamWriter | None = None
     try:
-        joined = await http.post(f"{endpoint.url}/gradio_api/queue/join", json=body, headers=headers)
-        if joined.status_code != 200:
-            state.result.error = f"join {joined.status_code}"
+        conn = _Connection.of(endpoint.url, headers)
+        reader, writer = await asyncio.open_connection(conn.host, conn.port)
+        stage = "join"
+        writer.write(conn.request("POST", "/gradio_api/queue/join", json.dumps(body).encode()))
+        status, fields = await _read_head(reader)
+        async for _ in _read_body(reader, fields):
+            pass
+        if status != 200:
+            state.result.error = f"join {status}"
             return state.result
         stage = "stream"
-        await _read_stream(http, endpoint.url, session, state, headers)
-    except (httpx.HTTPError, OSError, json.JSONDecodeError) as exc:
+        writer.write(conn.request("GET", f"/gradio_api/queue/data?session_hash={session}"))
+        status, fields = await _read_head(reader)
+        if status != 200:
+            state.result.error = f"stream {status}"
+            return state.result
+        await _read_events(_read_body(reader, fields), state)
+    except (OSError, EOFError, ValueError, asyncio.IncompleteReadError) as exc:
         # Which request failed, and how far the stream had got.
         got = "after first token" if state.result.ttft is not None else f"after {state.result.events} events"
         state.result.error = f"{stage} {got}: {type(exc).__name__}: {exc}"[:200]
+    finally:
+        if writer is not None:
+            writer.close()
     state.result.total = time.perf_counter() - state.started
     return state.result
 
 
-async def _read_stream(
-    http: httpx.AsyncClient, url: str, session: str, state: _StreamState, headers: dict[str, str] | None
-) -> None:
-    params = {"session_hash": session}
-    async with http.stream("GET", f"{url}/gradio_api/queue/data", params=params, headers=headers) as response:
-        if response.status_code != 200:
-            state.result.error = f"stream {response.status_code}"
+@dataclass(frozen=True)
+class _Connection:
+    host: str
+    port: int
+    prefix: str
+    extra: bytes
+
+    @classmethod
+    def of(cls, url: str, headers: dict[str, str] | None) -> _Connection:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or parts.hostname is None:
+            raise ValueError(f"the raw client speaks plain http only: {url}")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+        extra = f"host: {host}\r\n" + extra
+        return cls(parts.hostname, parts.port or 80, parts.path.rstrip("/"), extra.encode())
+
+    def request(self, method: str, path: str, body: bytes = b"") -> bytes:
+        head = f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode() + self.extra
+        if method == "POST":
+            head += f"content-type: application/json\r\ncontent-length: {len(body)}\r\n".encode()
+        return head + b"\r\n" + body
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    fields = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return status, fields
+
+
+async def _read_body(reader: asyncio.StreamReader, fields: dict[str, str]) -> AsyncIterator[bytes]:
+    """The response body as it arrives: chunked, by length, or until the server closes."""
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            yield await reader.readexactly(size)
+            await reader.readexactly(2)
+        await reader.readuntil(b"\r\n")
+    elif "content-length" in fields:
+        if length := int(fields["content-length"]):
+            yield await reader.readexactly(length)
+    else:
+        while data := await reader.read(65536):
+            yield data
+
+
+async def _read_events(body: AsyncIterator[bytes], state: _StreamState) -> None:
+    buffer = b""
+    async for raw in body:
+        state.result.stream_bytes += len(raw)
+        buffer += raw
+        # SSE events end with a blank line; parse only the complete ones.
+        *events, buffer = buffer.split(b"\n\n")
+        for event in events:
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    state.result.events += 1
+                    _handle(json.loads(line[5:]), state)
+        if state.done:
             return
-        buffer = b""
-        async for raw in response.aiter_raw():
-            state.result.stream_bytes += len(raw)
-            buffer += raw
-            # SSE events end with a blank line; parse only the complete ones.
-            *events, buffer = buffer.split(b"\n\n")
-            for event in events:
-                for line in event.split(b"\n"):
-                    if line.startswith(b"data:"):
-                        state.result.events += 1
-                        _handle(json.loads(line[5:]), state)
-            if state.done:
-                return
+    raise EOFError("the stream ended before the reply completed")
 
 
 def http_client(connections: int) -> httpx.AsyncClient:

@@ -82,28 +82,23 @@ async def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     fields = job["endpoint"]
     endpoint = Endpoint(fields["url"], fields["fn_index"], fields["api_name"], tuple(fields["input_types"]))
     n, plan = job["n"], job["plan"]
-    http = client.http_client(2 * n + 50)
-    try:
-        # Connections are opened by the chats themselves, as new visitors' are.
-        await asyncio.sleep(max(0.0, job["start_at"] - time.time()))
-        cpu_before = time.process_time()
-        results = await asyncio.gather(
-            *(
-                client.chat_raw(
-                    http,
-                    endpoint,
-                    message=f"hello {plan}",
-                    model=plan,
-                    expected_chunks=job["expected"],
-                    session_hash=secrets.token_hex(8),
-                )
-                for _ in range(n)
+    # Connections are opened by the chats themselves, as new visitors' are.
+    await asyncio.sleep(max(0.0, job["start_at"] - time.time()))
+    cpu_before = time.process_time()
+    results = await asyncio.gather(
+        *(
+            client.chat_raw(
+                endpoint,
+                message=f"hello {plan}",
+                model=plan,
+                expected_chunks=job["expected"],
+                session_hash=secrets.token_hex(8),
             )
+            for _ in range(n)
         )
-        ended = time.time()
-        cpu = time.process_time() - cpu_before
-    finally:
-        await http.aclose()
+    )
+    ended = time.time()
+    cpu = time.process_time() - cpu_before
     return {"results": [dataclasses.asdict(r) for r in results], "cpu": cpu, "ended": ended}
 
 

@@ -109,7 +109,6 @@ class Bench:
             # Behind the sticky proxy: the routing cookie a browser holds after its page load.
             headers = {"cookie": f"{COOKIE}={session}"} if cookie else None
             return await client.chat_raw(
-                self.http,
                 endpoint,
                 message=message,
                 model=model,
@@ -226,17 +225,10 @@ async def burst(b: Bench, target: Target, n: int, plan: str = BURST_PLAN) -> Bur
     if b.pool is not None and target.endpoint is not None and n >= b.sizes.split_from:
         return await split_burst(b, target, n, plan)
     expected = chunks_of(plan)
-    # New connections for every burst, as new visitors bring: a pooled connection left idle by the
-    # previous burst can be closed by the server just as it is reused, which no browser reports.
-    shared, b.http = b.http, client.http_client(2 * n + 50)
     cpu_before = sum(p.cpu() for p in target.cpu_of)
     fake_before, client_before = b.fake.cpu(), time.process_time()
     started = time.perf_counter()
-    try:
-        results = await asyncio.gather(*(target.chat(f"hello {plan}", plan, expected) for _ in range(n)))
-    finally:
-        await b.http.aclose()
-        b.http = shared
+    results = await asyncio.gather(*(target.chat(f"hello {plan}", plan, expected) for _ in range(n)))
     wall = time.perf_counter() - started
     app_cpu = sum(p.cpu() for p in target.cpu_of) - cpu_before
     ttfts = [x.ttft for x in results if x.ok and x.ttft is not None]
@@ -458,7 +450,7 @@ async def session_with_heartbeat(b: Bench, endpoint: Endpoint, holders: list[asy
     await asyncio.wait_for(opened.wait(), 30)
     plan = "chunks-5-10"
     result = await client.chat_raw(
-        b.http, endpoint, message=f"hello {plan}", model=plan, expected_chunks=5, session_hash=session
+        endpoint, message=f"hello {plan}", model=plan, expected_chunks=5, session_hash=session
     )
     return result.ok
 
@@ -485,7 +477,7 @@ async def sessions_rss(b: Bench, app: Server, endpoint: Endpoint) -> tuple[list[
     round is memory kept per session; growth that does not is the allocator's high-water mark."""
     rss = [app.rss() / MB]
     for _ in range(10):
-        await client.chat_raw(b.http, endpoint, message="warm chunks-5-10", model="chunks-5-10", expected_chunks=5)
+        await client.chat_raw(endpoint, message="warm chunks-5-10", model="chunks-5-10", expected_chunks=5)
     rss.append(app.rss() / MB)
     ok, holders = await session_round(b, endpoint)
     await asyncio.sleep(2)
