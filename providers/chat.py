@@ -40,6 +40,7 @@ from .errors import (
     RequestRefused,
 )
 from .keys import Secret
+from .pool import PoolTransport
 from .reasoning import ThinkSplitter, effort_options
 from .urlguard import close_guarded_pools, guarded_pool
 
@@ -62,7 +63,7 @@ def _http_pool() -> httpx2.AsyncClient:
     pool = _POOLS.get(loop)
     if pool is None or pool.is_closed:
         pool = httpx2.AsyncClient(
-            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+            transport=PoolTransport(limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200)),
             # A provider API has no reason to redirect a POST; following one could carry the
             # request body to a host the operator never configured.
             follow_redirects=False,

@@ -31,6 +31,7 @@ import httpcore2
 import httpx2
 
 from .errors import InputRejected
+from .pool import PoolTransport
 
 __all__ = [
     "BlockedAddress",
@@ -335,8 +336,9 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-class GuardedTransport(httpx2.AsyncHTTPTransport):
-    """httpx2's own transport over a ``GuardedBackend``, refusing every 3xx answer."""
+class GuardedTransport(PoolTransport):
+    """The shared transport's pool over a ``GuardedBackend``, refusing every 3xx answer. No proxy:
+    a proxy would connect on our behalf, to addresses we never vetted."""
 
     def __init__(
         self,
@@ -346,15 +348,8 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         resolver: Resolver | None = None,
         backend: httpcore2.AsyncNetworkBackend | None = None,
     ) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        # AsyncHTTPTransport has no network_backend argument, so its pool is replaced with one
-        # built the same way plus our backend. No proxy: a proxy would connect on our behalf,
-        # to addresses we never vetted.
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=httpx2.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
+        super().__init__(
+            limits=limits,
             network_backend=GuardedBackend(allow_local=allow_local, resolver=resolver, backend=backend),
         )
 
