@@ -1094,8 +1094,9 @@ def launch_options(service: ChatService) -> dict[str, Any]:
     return {
         "run_history": False,
         "show_error": False,
-        # Gradio runs at most max_threads jobs at once, async ones included.
-        "max_threads": max(40, service.settings.concurrency_limit),
+        # Gradio runs at most max_threads jobs at once, async ones and page events included: room
+        # for every chat CONCURRENCY_LIMIT allows, and for newcomers' page events beside them.
+        "max_threads": service.settings.concurrency_limit + 40,
         # Server-side rendering would fetch the page from behind the access gate.
         "ssr_mode": False,
         # Gradio refuses a bigger file while it is being received (413) and the page says so.
