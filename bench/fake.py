@@ -5,6 +5,9 @@ switches would be part of what we measure. This one runs every stream on one eve
 It knows only what the benchmark needs:
 
     chunks-<n>-<ms>   <n> chunks of one word ("tok "), <ms> apart; the first at once
+    think-chunks-<n>-<ms>
+                      the same, the first half as reasoning (``delta.reasoning_content``,
+                      DeepSeek's field) and the second half as the answer
     any other name    the plan named in the last user message (``chunks-<n>-<ms>`` anywhere in
                       it), else chunks-20-50. gr.load_chat fixes the model at start-up, so the
                       benchmark picks its reply shape through the message.
@@ -73,8 +76,10 @@ async def stream_reply(writer: asyncio.StreamWriter, body: dict[str, object]) ->
     writer.write(_HEAD)
     # The same bytes every time: pre-encode once, so the fake spends nothing per chunk.
     token = sse(chunk(model, {"content": "tok "}))
+    thought = sse(chunk(model, {"reasoning_content": "tok "}))
+    thinking = count // 2 if model.startswith("think-") else 0
     for index in range(count):
-        writer.write(token)
+        writer.write(thought if index < thinking else token)
         await writer.drain()
         if gap and index < count - 1:
             await asyncio.sleep(gap)

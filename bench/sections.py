@@ -132,6 +132,7 @@ LABEL = {
     "bare": "bare ChatInterface",
     "loadchat": "gr.load_chat",
     "direct": "openai SDK direct",
+    "thinking": "byok-chat, first half thinking",
 }
 
 
@@ -350,10 +351,13 @@ class Long:
 
 
 async def one_long(b: Bench, name: str, chunks: int) -> Long:
-    plan = f"chunks-{chunks}-0"
+    # "thinking" is byok-chat streaming reasoning chunks, then answer chunks: each kind's cost shows
+    # against the plain row. Only the answer comes back to an API caller.
+    plan, expected = (f"think-chunks-{chunks}-0", chunks // 2) if name == "thinking" else (f"chunks-{chunks}-0", chunks)
+    name = "byok" if name == "thinking" else name
     app = b.apps[name]
     before = app.cpu()
-    result = await b.raw_chat(b.endpoints[name])(f"hello {plan}", plan, chunks)
+    result = await b.raw_chat(b.endpoints[name])(f"hello {plan}", plan, expected)
     # The last SSE bytes leave before the generator is fully torn down: let it finish.
     await asyncio.sleep(0.2)
     return Long(
@@ -380,9 +384,9 @@ async def section_long(b: Bench) -> None:
     sizes = b.sizes
     r.text(f"## 3. Long replies (chunks sent back to back), one chat at a time, {sizes.length_runs} runs each")
     r.text()
-    names = [*b.byoks(), "bare", "loadchat"]
-    for name in names:
-        await measure_idle(b.apps[name])
+    names = [*b.byoks(), "thinking", "bare", "loadchat"]
+    for app_name in dict.fromkeys("byok" if name == "thinking" else name for name in names):
+        await measure_idle(b.apps[app_name])
     found: dict[tuple[str, int], list[Long]] = {}
     for chunks in sizes.lengths:
         for _ in range(sizes.length_runs):
