@@ -16,8 +16,9 @@ WORKDIR /home/user/app
 COPY --chown=1000 requirements.txt .
 RUN pip install --no-cache-dir --user -r requirements.txt
 # No key is baked in: pass them at run time (docker run --env-file .env ...) or as Space secrets.
-COPY --chown=1000 app.py chat_view.py gradio_tuning.py ./
+COPY --chown=1000 app.py ./
 COPY --chown=1000 providers ./providers
+COPY --chown=1000 ui ./ui
 
 EXPOSE 7860
 CMD ["python", "app.py"]

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 
-# Where API callers put their own key and the access code (app.py reads them).
+# Where API callers put their own key and the access code (ui/handlers.py reads them).
 KEY_HEADER = "X-Provider-Key"
 CODE_HEADER = "X-Access-Code"
 

@@ -1,7 +1,7 @@
 """Driving byok-chat in headless Chromium: the app, one chat page, and what the page received.
 
 Selectors are Gradio 6.31's own (data-testid and aria-label on the chatbot's buttons) plus the
-elem_ids app.py sets on wrapper divs (#provider, #model, #key-box, #key-status, #forget-key).
+elem_ids the page (ui/) sets on wrapper divs (#provider, #model, #key-box, #key-status, #forget-key).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ USER = '[data-testid="user"]'
 BOT = '[data-testid="bot"]'
 PASSWORD = 'input[type="password"]'
 TOAST = '[data-testid="toast-body"]'
-# A failed chat: one titled bubble in the chat (app.py's error_bubble), styled by its CSS.
+# A failed chat: one titled bubble in the chat (ui/handlers.py's error_bubble), styled by its CSS.
 ERROR_BUBBLE = f"{BOT} .thought-group"
 # The muted line under an answer: "11 in · 6 out · first token 0.14 s · total 0.2 s".
 STATS_LINE = re.compile(r"\s*~?[\d,]+ in · ~?[\d,]+ out · .*\Z", re.DOTALL)

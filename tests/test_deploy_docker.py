@@ -16,17 +16,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import canary
-from tests.deploy_helpers import REPO, tracked_files
+from tests.deploy_helpers import REPO
 from tests.docker_recipe import UID, lay_out, read
 
 RECIPE = read(REPO / "Dockerfile")
-APP_MODULES = sorted(name for name in tracked_files() if "/" not in name and name.endswith(".py"))
+# What the project ships (pyproject.toml): the image must hold exactly that, plus requirements.txt.
+_SHIPPED = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+APP_FILES = sorted([*_SHIPPED["packages"], *(f"{module}.py" for module in _SHIPPED["py-modules"])])
 
 
 def test_recipe_runs_as_an_unprivileged_user_and_bakes_in_no_key() -> None:
@@ -38,7 +41,7 @@ def test_recipe_runs_as_an_unprivileged_user_and_bakes_in_no_key() -> None:
     assert not [name for name in RECIPE.env if name.endswith(("_API_KEY", "_TOKEN")) or "ACCESS_CODE" in name]
     copied = {source for sources, _ in RECIPE.copies for source in sources}
     # The app's own modules, all of them (a module left out would fail only inside the image).
-    assert copied == {"requirements.txt", "providers", *APP_MODULES}
+    assert copied == {"requirements.txt", *APP_FILES}
     assert any("-r requirements.txt" in run for run in RECIPE.runs)
 
 
@@ -95,7 +98,7 @@ def test_the_image_answers_on_0_0_0_0_7860_chats_and_writes_only_home_and_temp(
     workdir = lay_out(RECIPE, tracked_copy, image_root)
     # The fresh venv was made from the repository's requirements.txt: the same file the image copies.
     assert (workdir / "requirements.txt").read_bytes() == (REPO / "requirements.txt").read_bytes()
-    assert sorted(p.name for p in workdir.iterdir()) == sorted(["providers", "requirements.txt", *APP_MODULES])
+    assert sorted(p.name for p in workdir.iterdir()) == sorted(["requirements.txt", *APP_FILES])
     key = canary("docker")
     config = {
         "root": str(image_root),

@@ -1,0 +1,286 @@
+"""The page's event handlers and the texts they show."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import gradio as gr
+
+from providers import (
+    CUT_OFF_MARK,
+    STOPPED_MARK,
+    VISITOR_ENDPOINT,
+    ByokError,
+    ChatInputs,
+    InputRejected,
+    Provider,
+    Reply,
+    ReplyCutOff,
+    SessionKeys,
+    parse_visitor_key,
+)
+from providers.access import ACCESS_STATE_KEY, peer_and_headers
+from providers.boundary import link_remote_media
+from providers.quota import describe_limits
+from providers.service import Caller, ChatService
+from ui import chat_view
+from ui.browser import UNBOUND_SESSION, bound_to_this_browser, browser_owner, from_page, oauth_info
+
+# API callers bring their own key in this header, never in event data: event inputs are kept in
+# Gradio's per-session memory and deep-link snapshots.
+KEY_HEADER = "x-provider-key"
+# ...and may pick a reasoning effort with this one (the page uses the settings dropdown).
+EFFORT_HEADER = "x-reasoning-effort"
+KEY_PLACEHOLDER = "Paste your key, then press Enter"
+KEY_SET_PLACEHOLDER = "Key set; paste another to replace it"
+# Shown under an error: the failed message stays on screen but is not sent again by itself.
+LEFT_OUT = "*Your message above is left out of the conversation; press Retry to send it again.*"
+
+
+def attachment_notice(note: str) -> None:
+    """Tell the visitor what happened to an attachment (a text file cut to fit the message)."""
+    gr.Info(note, title="Attachment")
+
+
+def error_bubble(error: ByokError) -> gr.ChatMessage:
+    """A failed chat in the page: one titled bubble, styled as an error by PAGE_CSS. Titled
+    messages are UI only: they and the message they answer never go upstream again. No "status":
+    Gradio folds a thought whose status is "done", which would hide the message."""
+    return gr.ChatMessage(role="assistant", content=f"{error}\n\n{LEFT_OUT}", metadata={"title": f"⚠ {error.title}"})
+
+
+def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the reply the visitor stopped, so it does not look complete."""
+    if not history or history[-1].get("role") != "assistant" or (history[-1].get("metadata") or {}).get("title"):
+        return history
+    last = history[-1]
+    parts = last.get("content")
+    text = parts if isinstance(parts, str) else "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+    if text.endswith((STOPPED_MARK, CUT_OFF_MARK)):
+        return history
+    return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+class PageHandlers:
+    """The page's event handlers and the texts they show. Every handler builds its Caller from the
+    HTTP request, so nothing the browser sends names a client or unlocks a server key."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+        self.settings = service.settings
+        first = self.settings.provider(self.settings.default_provider)
+        assert first is not None
+        self.first = first
+        self.efforts = chat_view.EffortChoices()
+
+    def provider(self, provider_id: object) -> Provider:
+        return self.settings.provider(provider_id) or self.first
+
+    def caller(self, request: gr.Request, visitor_key: Any = None) -> Caller:
+        scope = request.request.scope if request.request is not None else {}
+        peer, headers = peer_and_headers(scope)
+        return self.service.caller(
+            peer=peer,
+            headers=headers,
+            gate_passed=bool(scope.get("state", {}).get(ACCESS_STATE_KEY)),
+            oauth_info=oauth_info(request),
+            visitor_key=visitor_key,
+        )
+
+    def chat_caller(self, request: gr.Request, keys: SessionKeys, provider_id: object, base_url: object) -> Caller:
+        endpoint = base_url if isinstance(base_url, str) and provider_id == VISITOR_ENDPOINT.id else ""
+        visitor_key = keys.get(str(provider_id), endpoint=endpoint) if isinstance(keys, SessionKeys) else None
+        if visitor_key is None:
+            visitor_key = parse_visitor_key(request.headers.get(KEY_HEADER, ""))
+        return self.caller(request, visitor_key)
+
+    async def chat(
+        self,
+        message: str | dict[str, Any],
+        history: list[dict[str, Any]],
+        provider_id: str,
+        model: str,
+        system_prompt: str,
+        temperature: float,
+        max_tokens: float,
+        keys: SessionKeys,
+        request: gr.Request,
+        base_url: str = "",
+    ) -> AsyncIterator[str | gr.ChatMessage | list[gr.ChatMessage]]:
+        last: Reply | None = None
+        try:
+            inputs = ChatInputs(
+                message=message,
+                history=history,
+                provider_id=provider_id,
+                model=model,
+                system_prompt=system_prompt,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                base_url=base_url,
+                files=self.service.session_files(
+                    request.session_hash, browser_owner(request), bound=bound_to_this_browser(request)
+                ),
+            )
+            in_page = from_page(request)
+            effort = self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER))
+            caller = self.chat_caller(request, keys, provider_id, base_url)
+            shown = ""
+            async for reply in self.service.reply(caller, inputs, effort=effort, notify=attachment_notice):
+                last = reply
+                if in_page:
+                    # The page's CSP already stops a remote image from loading; as a link the
+                    # visitor still sees where it pointed.
+                    yield chat_view.page_messages(reply, link_remote_media)
+                elif reply.text != shown:
+                    # API callers get the answer text, as before: no thinking, no numbers line.
+                    shown = reply.text
+                    yield link_remote_media(shown)
+        except ByokError as error:
+            if isinstance(error, ReplyCutOff) and error.partial:
+                # In the page the mark is the one signal; a script also gets it as a warning.
+                if not from_page(request):
+                    gr.Warning(str(error), title=error.title)
+                thinking = link_remote_media(last.reasoning) if from_page(request) and last is not None else ""
+                seconds = last.thinking_seconds if last is not None else None
+                yield chat_view.cut_off_messages(thinking, seconds, link_remote_media(error.partial))
+            elif from_page(request):
+                # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
+                # runs none of its follow-up steps after an error): show the error and go on.
+                yield error_bubble(error)
+            else:
+                raise gr.Error(error.script_message, title=error.title, print_exception=False) from None
+
+    def key_status(self, provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
+        if provider.id in keys:
+            return f"Your {provider.label} key is set for this browser session only."
+        if not provider.needs_key:
+            return f"{provider.label} needs no key."
+        if not box_shown:
+            return f"{provider.label} uses the server's key: no key needed."
+        if self.settings.server_key(provider.id) is not None:
+            # The box shows only because this visitor may not use the server's key: say why.
+            return self.service.server_key_refusal(provider)[0]
+        return (
+            f"Enter your {provider.label} key and press Enter. It is kept in server memory for "
+            f"this session only: never saved, never logged, gone when you reload."
+        )
+
+    def empty_chat_text(self, provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
+        """What an empty chat says: the mode this visitor is in, and the first thing to do."""
+        if provider.id in keys:
+            return f"**{provider.label}, with your own key.**\n\nType a message below to start."
+        if not provider.needs_key:
+            return f"**{provider.label} needs no key.**\n\nType a message below to start."
+        if not box_shown:
+            return f"**{provider.label} runs on this server's key.**\n\nType a message below to start."
+        return (
+            f"**{provider.label} needs your own API key.**\n\nPaste it into the key box in the sidebar "
+            f"and press Enter, then type a message below."
+        )
+
+    def provider_view(
+        self, provider: Provider, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        """The key box, key status, Forget button and empty-chat text for one provider."""
+        may_use = self.caller(request).may_use_server_keys
+        shown = self.service.key_box_needed(provider, may_use_server_keys=may_use)
+        key_set = provider.id in keys
+        box = gr.update(
+            visible=shown,
+            value="",
+            label=f"Your {provider.label} API key",
+            placeholder=KEY_SET_PLACEHOLDER if key_set else KEY_PLACEHOLDER,
+        )
+        return (
+            box,
+            self.key_status(provider, keys, shown),
+            gr.update(visible=key_set),
+            gr.update(placeholder=self.empty_chat_text(provider, keys, shown)),
+        )
+
+    def usage_text(self, request: gr.Request) -> str:
+        usage = self.service.usage_today(self.caller(request).client)
+        if not usage.available:
+            return "Your usage today: unknown right now (the usage counter is unavailable)."
+        tokens = (
+            f"{usage.tokens:,} of {usage.token_limit:,} tokens" if usage.token_limit else plural(usage.tokens, "token")
+        )
+        line = f"Your usage today: {plural(usage.requests, 'chat')}, {tokens}."
+        if self.settings.server_keys:
+            limits = describe_limits(self.service.quotas)
+            line += f" Limits on the server's keys: {limits}." if limits else " No limits on the server's keys."
+        return line
+
+    def capture_key(
+        self, provider_id: str, keys: SessionKeys, endpoint: str, raw: str, request: gr.Request
+    ) -> tuple[str, dict[str, Any], dict[str, Any], SessionKeys]:
+        """Keep a typed key in this session's state. The key box is not an output (see
+        wire_key_events): the page blanks it, and the key status says what happened."""
+        provider = self.provider(provider_id)
+        try:
+            key = parse_visitor_key(raw)
+        except InputRejected as rejected:
+            # Said under the box, where the visitor is looking, rather than in a toast.
+            return self.refused_key_view(provider, keys, request, str(rejected))
+        if key is None:
+            # An empty box (the blur after the page blanked it, or Check with nothing typed)
+            # changes nothing: redrawing the view here could land after "Forget my key" and
+            # show a forgotten key as set.
+            return gr.skip(), gr.skip(), gr.skip(), keys
+        if not bound_to_this_browser(request):
+            # Only a session tied to this browser's cookie may hold a key: a session hash alone
+            # must never open one. Scripts send X-Provider-Key with each call instead.
+            return self.refused_key_view(provider, keys, request, UNBOUND_SESSION)
+        if provider.needs_key and isinstance(keys, SessionKeys):
+            keys.set(provider.id, key, endpoint=endpoint if provider.id == VISITOR_ENDPOINT.id else "")
+        _, status, forget, chat = self.provider_view(provider, keys, request)
+        # Returning the state registers it with Gradio's state holder, which is what lets
+        # end_session delete it (and run its delete_callback).
+        return status, forget, chat, keys
+
+    def refused_key_view(
+        self, provider: Provider, keys: SessionKeys, request: gr.Request, why: str
+    ) -> tuple[str, dict[str, Any], dict[str, Any], SessionKeys]:
+        _, _, forget, chat = self.provider_view(provider, keys, request)
+        return f"⚠ {why}", forget, chat, keys
+
+    def forget_key(
+        self, provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        provider = self.provider(provider_id)
+        keys.forget(provider.id)
+        return self.provider_view(provider, keys, request)
+
+    def switch_provider(
+        self, provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        provider = self.provider(provider_id)
+        # The operator's list on a restricted server key; the live list follows (ModelListEvents).
+        shown = self.service.shown_models(provider, self.chat_caller(request, keys, provider.id, ""))
+        model = gr.update(choices=list(shown), value=self.settings.initial_model(provider))
+        return (model, *self.provider_view(provider, keys, request))
+
+    def check_button(self, provider_id: str, request: gr.Request) -> dict[str, Any]:
+        """ "Check my key" is shown with the key box."""
+        may_use = self.caller(request).may_use_server_keys
+        return gr.update(visible=self.service.key_box_needed(self.provider(provider_id), may_use_server_keys=may_use))
+
+    def effort_view(self, provider_id: str, model: str) -> dict[str, Any]:
+        # Shown only where this provider and model take an effort; hidden, it is never sent.
+        return gr.update(visible=chat_view.effort_shown(self.provider(provider_id), model))
+
+    def remember_effort(self, effort: str, request: gr.Request) -> None:
+        # Kept per session beside the chat event, not as one of its inputs: the public endpoint
+        # keeps its shape.
+        self.efforts.set(request.session_hash, effort)
+
+    def on_load(
+        self, provider_id: str, keys: SessionKeys, request: gr.Request
+    ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any], str]:
+        return (*self.provider_view(self.provider(provider_id), keys, request), self.usage_text(request))

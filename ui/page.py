@@ -1,0 +1,97 @@
+"""The whole page, and how it is served: the Blocks, and the launch options that put the browser
+boundary and the access gate in front of every route."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gradio as gr
+from starlette.middleware import Middleware
+
+from providers import SessionKeys, Settings
+from providers.access import GateMiddleware, TrustedProxies
+from providers.boundary import BoundaryMiddleware, BoundaryPolicy, SessionBindings, normalise_origin
+from providers.hflogin import LoginPlan, login_plan
+from providers.service import ChatService
+from ui import chat_view
+from ui.chat import build_chat
+from ui.handlers import PageHandlers
+from ui.login import hf_login_button, wire_login_button
+from ui.model_lists import wire_model_lists
+from ui.sidebar import build_sidebar
+from ui.style import PAGE_CSS
+from ui.transcripts import wire_transcripts
+from ui.wiring import wire_key_check, wire_key_events, wire_page_events
+
+
+def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Blocks:
+    settings = service.settings
+    login = login or login_plan(settings, os.environ)
+    # Only on a Space: elsewhere Gradio would log everyone in as the owner of HF_TOKEN.
+    login_button = hf_login_button() if login.button else None
+    handlers = PageHandlers(service)
+    # Uploads are deleted when their session ends; delete_cache (hourly, files older than a day)
+    # is the backstop for files attached and never sent, and for sessions that never ended cleanly.
+    with gr.Blocks(
+        title="byok-chat", analytics_enabled=settings.analytics, fill_height=True, delete_cache=(3600, 86_400)
+    ) as demo:
+        keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
+        sidebar = build_sidebar(handlers, login_button)
+        if login_button is not None:
+            wire_login_button(login_button, demo)
+        chat_ui = build_chat(handlers, sidebar, keys)
+        key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys)
+        wire_page_events(demo, handlers, sidebar, chat_ui, keys)
+        wire_model_lists(demo, handlers, sidebar, keys, key_events)
+        wire_key_check(handlers, sidebar, keys, key_events)
+        wire_transcripts(sidebar.transcript, chat_ui, sidebar.system_prompt, sidebar.model, settings)
+    demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
+    return demo
+
+
+def boundary_policy(settings: Settings) -> BoundaryPolicy:
+    return BoundaryPolicy(
+        trusted=TrustedProxies(settings.trusted_proxies),
+        allowed_origins=settings.allowed_origins,
+        frame_ancestors=settings.frame_ancestors,
+        space_host=settings.space_host,
+        uploads=settings.max_files_per_message > 0,
+        max_upload_request_bytes=int(settings.max_upload_mb * 1_000_000) * settings.max_files_per_message + 1_000_000,
+    )
+
+
+def launch_options(service: ChatService) -> dict[str, Any]:
+    policy = boundary_policy(service.settings)
+    allow_cross_origin_only_for(policy)
+    # Outermost first: origins and session binding are checked before the gate sees a request.
+    middleware = [
+        Middleware(BoundaryMiddleware, policy=policy, bindings=SessionBindings(), uploads=service.uploads.ledger)
+    ]
+    if service.gate is not None:
+        middleware.append(Middleware(GateMiddleware, gate=service.gate, cookie_attributes=policy.cookie_attributes))
+    return {
+        "run_history": False,
+        "show_error": False,
+        # Gradio runs at most max_threads jobs at once, async ones and page events included: room
+        # for every chat CONCURRENCY_LIMIT allows, and for newcomers' page events beside them.
+        "max_threads": service.settings.concurrency_limit + 40,
+        # Server-side rendering would fetch the page from behind the access gate.
+        "ssr_mode": False,
+        # Gradio refuses a bigger file while it is being received (413) and the page says so.
+        "max_file_size": int(service.settings.max_upload_mb * 1_000_000),
+        "app_kwargs": {"middleware": middleware},
+        "css": PAGE_CSS + chat_view.CSS,
+    }
+
+
+def allow_cross_origin_only_for(policy: BoundaryPolicy) -> None:
+    """Gradio's CORS layer answers any Origin with credentials on a non-loopback host, preflights
+    included, in front of our middleware. Only the operator's ALLOWED_ORIGINS get CORS headers."""
+    from gradio.route_utils import CustomCORSMiddleware
+
+    def is_valid_origin(self: CustomCORSMiddleware, request_headers: Any) -> bool:
+        origin = normalise_origin(request_headers.get("origin", ""))
+        return origin is not None and origin in policy.allowed_origins
+
+    CustomCORSMiddleware.is_valid_origin = is_valid_origin  # type: ignore[method-assign]

@@ -1,0 +1,138 @@
+"""The sidebar: provider, model, the key box and its status, settings, conversation tools, usage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from providers import EFFORTS, VISITOR_ENDPOINT, Provider, SessionKeys
+from providers.access import GATE_PATH
+from ui import chat_view
+from ui.handlers import KEY_PLACEHOLDER, PageHandlers
+from ui.inputs import refuse_non_numbers, refuse_unknown_providers
+from ui.transcripts import TranscriptControls, transcript_controls
+
+
+@dataclass
+class Sidebar:
+    """The sidebar's components that events read or update."""
+
+    provider: gr.Dropdown
+    model: gr.Dropdown
+    key_box: gr.Textbox
+    endpoint: gr.Textbox
+    status: gr.Markdown
+    forget: gr.Button
+    system_prompt: gr.Textbox
+    temperature: gr.Slider
+    max_tokens: gr.Slider
+    effort: gr.Dropdown
+    usage: gr.Markdown
+    model_note: gr.Markdown
+    check: KeyCheck
+    transcript: TranscriptControls
+
+
+def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -> Sidebar:
+    settings, first = handlers.settings, handlers.first
+    with gr.Sidebar(open=True):
+        gr.Markdown("### byok-chat")
+        if login_button is not None:
+            login_button.render()
+        provider = refuse_unknown_providers(
+            gr.Dropdown(
+                choices=[(p.label, p.id) for p in settings.providers],
+                value=first.id,
+                label="Provider",
+                elem_id="provider",
+            )
+        )
+        model = gr.Dropdown(
+            choices=list(handlers.service.catalog.curated(first, on_server_key=first.id in settings.server_keys)),
+            value=settings.initial_model(first),
+            allow_custom_value=True,
+            filterable=True,
+            label="Model",
+            info="Pick one, search, or type any model id.",
+            elem_id="model",
+        )
+        model_note = gr.Markdown("", elem_id="model-note")
+        box_shown = handlers.service.key_box_needed(first, may_use_server_keys=not settings.access_code_byo_exempt)
+        key_box = gr.Textbox(
+            type="password",
+            value="",
+            label=f"Your {first.label} API key",
+            placeholder=KEY_PLACEHOLDER,
+            visible=box_shown,
+            elem_id="key-box",
+            html_attributes=gr.InputHTMLAttributes(autocomplete="off", spellcheck=False),
+        )
+        # Only when the operator allows it; what the visitor types is checked on the server.
+        endpoint = gr.Textbox(
+            value="",
+            label="Your endpoint's base URL",
+            placeholder="https://api.example.com/v1",
+            visible=first.id == VISITOR_ENDPOINT.id,
+            render=settings.allow_custom_base_url,
+            elem_id="endpoint-url",
+        )
+        status = gr.Markdown(handlers.key_status(first, SessionKeys(), box_shown), elem_id="key-status")
+        forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
+        check = key_check_controls(box_shown)
+        if settings.access_codes:
+            gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
+        with gr.Accordion("Settings", open=False):
+            system_prompt = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
+            temperature = refuse_non_numbers(gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature"))
+            max_tokens = refuse_non_numbers(
+                gr.Slider(
+                    16,
+                    settings.max_output_tokens,
+                    value=min(1024, settings.max_output_tokens),
+                    step=1,
+                    label="Max tokens",
+                )
+            )
+            effort = reasoning_effort_box(first, settings.initial_model(first))
+        transcript = transcript_controls(settings.save_history)
+        usage = gr.Markdown("", elem_id="usage")
+    return Sidebar(
+        provider,
+        model,
+        key_box,
+        endpoint,
+        status,
+        forget,
+        system_prompt,
+        temperature,
+        max_tokens,
+        effort,
+        usage,
+        model_note,
+        check,
+        transcript,
+    )
+
+
+def reasoning_effort_box(provider: Provider, model: str) -> gr.Dropdown:
+    return gr.Dropdown(
+        choices=list(EFFORTS),
+        value=EFFORTS[0],
+        label="Reasoning effort",
+        info="How hard a reasoning model thinks. Default leaves it to the provider.",
+        visible=chat_view.effort_shown(provider, model),
+        elem_id="reasoning-effort",
+    )
+
+
+@dataclass
+class KeyCheck:
+    button: gr.Button
+    result: gr.Markdown
+
+
+def key_check_controls(visible: bool) -> KeyCheck:
+    """ "Check my key": asks the provider's GET /models, which costs no tokens."""
+    button = gr.Button("Check my key", size="sm", visible=visible, elem_id="check-key")
+    return KeyCheck(button, gr.Markdown("", elem_id="key-check"))

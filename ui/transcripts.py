@@ -1,0 +1,122 @@
+"""Export and import of a conversation, done in the page: no file is written on the server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from providers import InputRejected, Settings
+from providers.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
+from ui.events import PRIVATE
+
+
+@dataclass
+class TranscriptControls:
+    include_reasoning: gr.Checkbox
+    export_markdown: gr.Button
+    export_json: gr.Button
+    import_json: gr.Button
+    payload: gr.Textbox
+    imported: gr.Textbox
+
+
+# Saves the export the server formatted as a file, from the page itself: no file is written on
+# the server, and the download is a blob: URL of the page's own origin.
+DOWNLOAD_JS = """(payload) => {
+    if (!payload) return;
+    const file = JSON.parse(payload);
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([file.text], {type: file.type}));
+    link.download = file.name;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}"""
+
+
+def transcript_controls(save_history: bool) -> TranscriptControls:
+    if save_history:
+        gr.Markdown("Chats are saved in this browser only, never on the server.", elem_id="saved-note")
+    with gr.Accordion("Conversation", open=False, elem_id="conversation"):
+        include = gr.Checkbox(False, label="Include reasoning in exports", elem_id="include-reasoning")
+        with gr.Row():
+            as_markdown = gr.Button("Export Markdown", size="sm", elem_id="export-md")
+            as_json = gr.Button("Export JSON", size="sm", elem_id="export-json")
+        import_button = gr.Button("Import JSON", size="sm", elem_id="import-json")
+        payload = gr.Textbox(visible=False, elem_id="export-payload")
+        imported = gr.Textbox(visible=False, elem_id="import-payload")
+    return TranscriptControls(include, as_markdown, as_json, import_button, payload, imported)
+
+
+def wire_transcripts(
+    controls: TranscriptControls,
+    chat_ui: gr.ChatInterface,
+    system_box: gr.Textbox,
+    model_box: gr.Dropdown,
+    settings: Settings,
+) -> None:
+    def exporter(kind: str) -> Callable[..., str]:
+        def export(history: Any, system_prompt: Any, model: Any, reasoning: Any) -> str:
+            include = reasoning is True
+            if kind == "md":
+                text = export_markdown(history, system_prompt, model, include_reasoning=include)
+                return json.dumps({"name": "conversation.md", "type": "text/markdown", "text": text})
+            text = export_json(history, system_prompt, model, include_reasoning=include)
+            return json.dumps({"name": "conversation.json", "type": "application/json", "text": text})
+
+        return export
+
+    sources = [chat_ui.chatbot, system_box, model_box, controls.include_reasoning]
+    for button, kind in ((controls.export_markdown, "md"), (controls.export_json, "json")):
+        button.click(exporter(kind), sources, controls.payload, **PRIVATE).then(
+            None, controls.payload, None, js=DOWNLOAD_JS, **PRIVATE
+        )
+
+    def import_chat(text: Any) -> tuple[Any, ...]:
+        if text is None or text == "":
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()  # the visitor closed the file picker
+        try:
+            if text == TOO_LARGE or not isinstance(text, str):
+                raise InputRejected(
+                    f"That file is too large to import (the limit is {MAX_IMPORT_BYTES // 1_000_000} MB)."
+                )
+            raw = text.encode("utf-8", "surrogatepass")
+            imported = parse_import(raw, max_message_chars=settings.max_message_chars)
+        except InputRejected as rejected:
+            gr.Warning(str(rejected), title="Import refused")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        system = imported.system_prompt if imported.system_prompt is not None else gr.skip()
+        # A new conversation (conversation_id None): a saved chat is never overwritten by an import.
+        return imported.messages, imported.messages, system, None
+
+    # The page reads the file and sends its text with the event: no upload route, no file on the
+    # server's disk.
+    controls.import_json.click(
+        import_chat,
+        controls.imported,
+        [chat_ui.chatbot, chat_ui.chatbot_state, system_box, chat_ui.conversation_id],
+        js=PICK_FILE_JS.replace("MAX_BYTES", str(MAX_IMPORT_BYTES)).replace("TOO_LARGE", json.dumps(TOO_LARGE)),
+        **PRIVATE,
+    )
+
+
+TOO_LARGE = "(file too large)"
+# Opens the file picker and resolves to the chosen file's text ("" when the picker is closed).
+PICK_FILE_JS = """async () => new Promise((resolve) => {
+    const input = document.createElement("input");
+    input.type = "file";
+    input.accept = ".json,application/json";
+    input.addEventListener("cancel", () => resolve(""));
+    input.addEventListener("change", () => {
+        const file = input.files && input.files[0];
+        if (!file) return resolve("");
+        if (file.size > MAX_BYTES) return resolve(TOO_LARGE);
+        file.text().then(resolve, () => resolve(""));
+    });
+    input.click();
+})"""
