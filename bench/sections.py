@@ -173,7 +173,7 @@ async def section_ttft(b: Bench) -> None:
     gc = await asyncio.to_thread(ttft_gradio_client, b, [*b.byoks(), "loadchat", "bare"])
     floor50, floor95 = pct(raw["direct"], 50), pct(raw["direct"], 95)
     rows = []
-    for client_name, table in (("raw httpx", raw), ("gradio_client", gc)):
+    for client_name, table in (("raw", raw), ("gradio_client", gc)):
         for name, values in table.items():
             p50, p95 = pct(values, 50), pct(values, 95)
             shown = "-" if name == "direct" else client_name
