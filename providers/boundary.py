@@ -13,8 +13,9 @@ Gradio trusts things a browser attacker controls:
   navigations (framing is governed by ``frame-ancestors``) and the operator's ``ALLOWED_ORIGINS``.
 - Replies are rendered as HTML and markdown; a Content-Security-Policy keeps the page from fetching
   anything but the app itself, so a reply cannot make the browser call out.
-- Uploads (when the chat takes files) are accepted only from a browser holding the cookie, and
-  recorded as that browser's in an :class:`~providers.attachments.UploadLedger`. A file path in any
+- Uploads (when the chat takes files) are accepted only from a browser holding the cookie, within
+  its client address's ``UPLOAD_LIMIT_MB`` (cookies are free, so the budget follows the address),
+  and recorded as that browser's in an :class:`~providers.attachments.UploadLedger`. A file path in any
   request, and every ``/gradio_api/file=`` fetch, must be one of the caller's own uploads: Gradio
   itself would accept any path in its shared upload folder, fetch any URL given as a path, and
   serve any cached file to whoever names it.
@@ -28,18 +29,20 @@ import hashlib
 import ipaddress
 import json
 import logging
+import math
 import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
-from .access import ASGIApp, Message, Receive, Scope, Send, TrustedProxies, _app_path, peer_and_headers
+from .access import ASGIApp, Message, Receive, Scope, Send, TrustedProxies, _app_path, client_id, peer_and_headers
 from .attachments import UploadLedger, file_paths, is_remote
+from .errors import CounterUnavailable, TooManyUploads
 
 __all__ = [
     "BOUND_STATE_KEY",
@@ -82,6 +85,7 @@ _REFUSED_PREFIXES = (
 _UPLOAD_PREFIXES = ("/gradio_api/upload", "/gradio_api/upload_progress")
 _FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/")
 _NO_UPLOAD_WITHOUT_COOKIE = "Uploads are accepted only from the app's page, in a browser that keeps the app's cookie."
+_UPLOADS_PAUSED = "Uploads are paused: the usage counter can't be reached right now. Try again shortly."
 _NOT_YOUR_FILE = (
     "This request refers to a file that was not uploaded from this browser. Attach the file again, or start a new chat."
 )
@@ -244,19 +248,22 @@ class BoundaryMiddleware:
         policy: BoundaryPolicy,
         bindings: SessionBindings | None = None,
         uploads: UploadLedger | None = None,
+        count_upload: Callable[[str, int], None] | None = None,
     ) -> None:
         self.app = app
         self.policy = policy
         self.bindings = bindings if bindings is not None else SessionBindings()
         # Without a ledger nobody owns any file: every path in a request is refused.
         self.uploads = uploads if uploads is not None else UploadLedger()
+        # (client, bytes) -> None, or TooManyUploads / CounterUnavailable: each client's upload budget.
+        self.count_upload = count_upload
         self.csp = content_security_policy(policy.frame_ancestors).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        _, headers = peer_and_headers(scope)
+        peer, headers = peer_and_headers(scope)
         path = _app_path(scope)
         refusal = self._refusal(scope, headers, path)
         if refusal:
@@ -266,7 +273,7 @@ class BoundaryMiddleware:
         owner = _owner(cookie)
         scope.setdefault("state", {})[BROWSER_OWNER_KEY] = owner
         if scope["type"] == "http" and path.startswith(_UPLOAD_PREFIXES):
-            await self._upload(scope, receive, send, headers, owner)
+            await self._upload(scope, receive, send, headers, owner, client_id(peer, headers, self.policy.trusted))
             return
         if scope["type"] == "http" and path.startswith(_FILE_PREFIXES):
             wanted = path.split("=", 1)[1] if path.startswith(_FILE_PREFIXES[0]) else path[len(_FILE_PREFIXES[1]) :]
@@ -297,24 +304,37 @@ class BoundaryMiddleware:
         scope["state"][BOUND_STATE_KEY] = bool(cookie and session_hashes)
         await self.app(scope, receive, self._sender(scope, headers, send, issue_cookie=cookie is None))
 
-    async def _upload(self, scope: Scope, receive: Receive, send: Send, headers: Mapping[str, str], owner: str) -> None:
-        """Only a browser with the cookie may upload; what it uploads is recorded as its own."""
+    async def _upload(
+        self, scope: Scope, receive: Receive, send: Send, headers: Mapping[str, str], owner: str, client: str
+    ) -> None:
+        """Only a browser with the cookie may upload, within its client's budget (a cookie costs
+        nothing to get, an address does); what it uploads is recorded as its own."""
         if not owner:
-            await _refuse(scope, send, 403, _NO_UPLOAD_WITHOUT_COOKIE)
+            await _refuse(scope, send, 403, _NO_UPLOAD_WITHOUT_COOKIE, plain=True)
             return
         length = headers.get("content-length", "")
         limit = self.policy.max_upload_request_bytes
         if scope["method"] == "POST" and not length.isdigit():
             # Browsers always say how much they send; without it only Gradio's per-file cap
             # (times its 1,000 files a request) would bound what lands on disk.
-            await _refuse(scope, send, 411, "An upload must state its Content-Length.")
+            await _refuse(scope, send, 411, "An upload must state its Content-Length.", plain=True)
             return
         if limit and length.isdigit() and int(length) > limit:
-            await _refuse(scope, send, 413, "The upload is too large.")
+            await _refuse(scope, send, 413, "The upload is too large.", plain=True)
             return
         if scope["method"] != "POST":
             await self.app(scope, receive, self._sender(scope, headers, send, issue_cookie=False))
             return
+        if self.count_upload is not None:
+            try:
+                # Counted as stated, before anything is received or written to disk.
+                self.count_upload(client, int(length))
+            except TooManyUploads as refused:
+                await _refuse(scope, send, 429, str(refused), retry_after=refused.retry_after, plain=True)
+                return
+            except CounterUnavailable:
+                await _refuse(scope, send, 503, _UPLOADS_PAUSED, plain=True)
+                return
         status = 0
         chunks: list[bytes] = []
 
@@ -430,17 +450,23 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+async def _refuse(
+    scope: Scope, send: Send, status: int, detail: str, *, retry_after: float | None = None, plain: bool = False
+) -> None:
+    """A refusal as JSON ``{"error": ...}``; ``plain`` for routes whose answer the page shows as it
+    is (Gradio's upload widget puts the body of a failed upload in its error toast)."""
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = json.dumps({"error": detail}).encode()
+    body = (detail if plain else json.dumps({"error": detail})).encode()
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", b"text/plain; charset=utf-8" if plain else b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
         (b"x-content-type-options", b"nosniff"),
     ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

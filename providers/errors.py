@@ -7,6 +7,7 @@ The tree::
     ├── InputRejected           a request we refuse before contacting a provider
     │   └── ModelNotAllowed     a model the operator's <ID>_MODELS leaves out, on the server key
     ├── TooManyChecks           key checks and model-list fetches per client, throttled
+    ├── TooManyUploads          this client uploaded its UPLOAD_LIMIT_MB for now
     ├── AccessDenied            the access gate or the Hugging Face allow-list said no
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
     ├── CounterUnavailable      the counter store is down, so server keys cannot be metered
@@ -59,6 +60,7 @@ __all__ = [
     "ReplyCutOff",
     "RequestRefused",
     "TooManyChecks",
+    "TooManyUploads",
     "UnknownModel",
 ]
 
@@ -108,6 +110,14 @@ class TooManyChecks(ByokError):
     def __init__(self, *, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(f"Too many key checks from here. Try again in {_seconds(retry_after)}.")
+
+
+class TooManyUploads(ByokError):
+    title = "Upload limit reached"
+
+    def __init__(self, limit: str, *, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"You have uploaded {limit} from here. Try again in {_seconds(retry_after)}.")
 
 
 class AccessDenied(ByokError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,12 +23,13 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
-from .errors import CounterUnavailable, QuotaExceeded, TooManyChecks
+from .errors import CounterUnavailable, QuotaExceeded, TooManyChecks, TooManyUploads
 
 __all__ = [
     "CounterStore",
     "Quotas",
     "UsageToday",
+    "describe_limit",
     "describe_limits",
     "describe_storage",
     "open_storage",
@@ -171,6 +173,7 @@ class Quotas:
         rate_limits: list[RateLimitItem],
         daily_tokens: int | None,
         check_limits: list[RateLimitItem] | None = None,
+        upload_limits_mb: list[RateLimitItem] | None = None,
     ) -> None:
         self._store = store
         self._storage = store.storage
@@ -179,6 +182,7 @@ class Quotas:
         self.rate_limits = rate_limits
         self.daily_tokens = RateLimitItemPerDay(daily_tokens) if daily_tokens else None
         self.check_limits = parse_rate_limits(DEFAULT_CHECK_LIMIT) if check_limits is None else check_limits
+        self.upload_limits_mb = upload_limits_mb or []
 
     def admit_check(self, client: str) -> None:
         """Count one key check (or model-list fetch with a visitor's key), or raise TooManyChecks
@@ -189,6 +193,25 @@ class Quotas:
         for item in self.check_limits:
             if not self._requests.hit(item, "checks", client):
                 raise TooManyChecks(retry_after=self._reset_in(self._requests, item, client, kind="checks"))
+
+    def admit_upload(self, client: str, size: int) -> None:
+        """Count an upload of ``size`` bytes, or raise TooManyUploads (or CounterUnavailable:
+        uploads nobody counts could fill the server's disk)."""
+        if self.upload_limits_mb:
+            self._store.run(lambda: self._admit_upload(client, size))
+
+    def _admit_upload(self, client: str, size: int) -> None:
+        # Counted in kilobytes on fixed windows: a counter per window, whatever the size (a
+        # moving window keeps one entry per unit counted).
+        kilobytes = max(1, math.ceil(size / 1000))
+        windows = [(item, type(item)(item.amount * 1000, item.multiples)) for item in self.upload_limits_mb]
+        # All windows are tested before any is counted: a refused upload uses up nothing.
+        for item, in_kb in windows:
+            if not self._tokens.test(in_kb, "uploads", client, cost=kilobytes):
+                wait = self._tokens.get_window_stats(in_kb, "uploads", client).reset_time - time.time()
+                raise TooManyUploads(describe_limit(item, " MB"), retry_after=max(1.0, wait))
+        for _, in_kb in windows:
+            self._tokens.hit(in_kb, "uploads", client, cost=kilobytes)
 
     def admit(self, client: str) -> None:
         """Count one request on a server key, or raise QuotaExceeded or CounterUnavailable."""
@@ -216,7 +239,7 @@ class Quotas:
         for item in self.rate_limits:
             if not self._requests.hit(item, "requests", client):
                 raise QuotaExceeded(
-                    f"your requests ({_per(item)})", retry_after=self._reset_in(self._requests, item, client)
+                    f"your requests ({describe_limit(item)})", retry_after=self._reset_in(self._requests, item, client)
                 )
 
     def _charge(self, client: str, tokens: int) -> None:
@@ -247,9 +270,11 @@ class Quotas:
         return max(1.0, limiter.get_window_stats(item, kind, client).reset_time - time.time())
 
 
-def _per(item: RateLimitItem) -> str:
+def describe_limit(item: RateLimitItem, counted: str = "") -> str:
+    """ "10 per minute"; with ``counted`` " MB", "200 MB per hour"."""
     unit = item.GRANULARITY.name
-    return f"{item.amount:,} per {unit}" if item.multiples == 1 else f"{item.amount:,} per {item.multiples} {unit}s"
+    every = unit if item.multiples == 1 else f"{item.multiples} {unit}s"
+    return f"{item.amount:,}{counted} per {every}"
 
 
 def _today() -> str:
@@ -259,7 +284,7 @@ def _today() -> str:
 def describe_limits(quotas: Quotas) -> str:
     """The limits in force on server keys, for people: "10 per minute, 200 per day, 200,000 tokens
     per day", or "" when there are none."""
-    parts = [_per(item) for item in quotas.rate_limits]
+    parts = [describe_limit(item) for item in quotas.rate_limits]
     if quotas.daily_tokens is not None:
         parts.append(f"{quotas.daily_tokens.amount:,} tokens per day")
     return ", ".join(parts)

@@ -18,7 +18,7 @@ from .conversation import ChatInputs, build_request
 from .errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
 from .keys import Secret, resolve_key
 from .models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
-from .quota import CounterStore, Quotas, UsageToday, describe_storage, parse_rate_limits
+from .quota import CounterStore, Quotas, UsageToday, describe_limit, describe_storage, parse_rate_limits
 from .registry import VISITOR_ENDPOINT, Provider
 from .settings import Settings
 from .urlguard import check_visitor_url
@@ -47,6 +47,7 @@ class ChatService:
             daily_tokens=settings.daily_token_limit,
             # Key checks are throttled like chats: by RATE_LIMIT when the operator set one.
             check_limits=parse_rate_limits(settings.rate_limit) if settings.rate_limit else None,
+            upload_limits_mb=parse_rate_limits(settings.upload_limit_mb),
         )
         self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)
@@ -390,12 +391,15 @@ def startup_summary(settings: Settings) -> str:
     if settings.daily_token_limit:
         limits.append(f"{settings.daily_token_limit:,} tokens/day")
     quotas = f"{'; '.join(limits)} per client on server keys" if limits else "off"
+    upload_limits = ", ".join(describe_limit(i, " MB") for i in parse_rate_limits(settings.upload_limit_mb))
+    uploads = f"{upload_limits} per client" if upload_limits else "no limit"
     gates = []
     if settings.access_codes:
         gates.append("access code" + (" (own-key use open to all)" if settings.access_code_byo_exempt else ""))
     if settings.allowed_hf_users or settings.allowed_hf_orgs:
         gates.append("Hugging Face login")
     return (
-        f"byok-chat: server keys: {keys} | quotas: {quotas} | gate: {' + '.join(gates) or 'none'} | "
+        f"byok-chat: server keys: {keys} | quotas: {quotas} | "
+        f"uploads: {uploads if settings.max_files_per_message else 'off'} | gate: {' + '.join(gates) or 'none'} | "
         f"client = {client_identity(settings)} | counted in {describe_storage(settings.rate_limit_storage)}"
     )

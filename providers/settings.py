@@ -31,6 +31,8 @@ __all__ = ["Settings", "load_settings"]
 # The openai SDK reads these itself and would attach them to requests for *every* provider.
 _SDK_AMBIENT = ("OPENAI_CUSTOM_HEADERS", "OPENAI_ADMIN_KEY")
 _MODEL_NAME = re.compile(r"[\x21-\x7e]{1,200}")
+# Megabytes one client address may upload: bounds the disk a visitor can fill.
+DEFAULT_UPLOAD_LIMIT_MB = "200/hour;1000/day"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +80,8 @@ class Settings:
     max_image_mb: float = 10.0
     max_upload_mb: float = 10.0
     max_files_per_message: int = 4
+    # UPLOAD_LIMIT_MB: megabytes one client address may upload per window, "" = no limit.
+    upload_limit_mb: str = DEFAULT_UPLOAD_LIMIT_MB
 
     @property
     def gated(self) -> bool:
@@ -195,7 +199,19 @@ def _attachment_settings(env: Mapping[str, str]) -> dict[str, Any]:
     if upload_mb < image_mb:
         raise ConfigError("MAX_UPLOAD_MB must be at least MAX_IMAGE_MB: larger images could never be uploaded.")
     files = int(_number(env, "MAX_FILES_PER_MESSAGE", 4, low=0, high=20))
-    return {"max_image_mb": image_mb, "max_upload_mb": upload_mb, "max_files_per_message": files}
+    upload_limit = env.get("UPLOAD_LIMIT_MB", "").strip() or DEFAULT_UPLOAD_LIMIT_MB
+    if upload_limit.lower() in {"off", "none", "0"}:
+        upload_limit = ""
+    try:
+        parse_rate_limits(upload_limit)
+    except ValueError:
+        raise ConfigError("UPLOAD_LIMIT_MB must look like 200/hour or 200/hour;1000/day (or off).") from None
+    return {
+        "max_image_mb": image_mb,
+        "max_upload_mb": upload_mb,
+        "max_files_per_message": files,
+        "upload_limit_mb": upload_limit,
+    }
 
 
 def _gate_settings(env: Mapping[str, str]) -> dict[str, Any]:

@@ -384,3 +384,8 @@ def test_attachment_limits_from_the_environment() -> None:
         load_settings({"MAX_IMAGE_MB": "10", "MAX_UPLOAD_MB": "2"}, dotenv_path=None)
     with pytest.raises(ConfigError, match="MAX_FILES_PER_MESSAGE"):
         load_settings({"MAX_FILES_PER_MESSAGE": "many"}, dotenv_path=None)
+    assert defaults.upload_limit_mb == "200/hour;1000/day"
+    assert load_settings({"UPLOAD_LIMIT_MB": "50/minute"}, dotenv_path=None).upload_limit_mb == "50/minute"
+    assert load_settings({"UPLOAD_LIMIT_MB": "off"}, dotenv_path=None).upload_limit_mb == ""
+    with pytest.raises(ConfigError, match="UPLOAD_LIMIT_MB must look like 200/hour"):
+        load_settings({"UPLOAD_LIMIT_MB": "lots"}, dotenv_path=None)

@@ -220,3 +220,25 @@ def test_no_key_leaks_with_images_in_play(
     for state in kept:
         assert '"local"' in state and '"cookies"' in state
         assert find_any(state, canaries) == [], "a key is kept in the browser's storage or page"
+
+
+def test_an_upload_over_the_address_budget_is_refused_in_words(
+    fake: FakeProvider, tabs: Callable[[str], ChatPage], tmp_path: Path
+) -> None:
+    env = routed_env(fake, OPENAI_API_KEY=SERVER_KEY, MAX_IMAGE_MB="1", UPLOAD_LIMIT_MB="1/hour")
+    running = start_app(load_settings(env, dotenv_path=None))
+    try:
+        chat = tabs(running.url)
+        photos = []
+        for colour in ("red", "green"):
+            photo = tmp_path / f"{colour}.png"
+            photo.write_bytes(image_bytes(color=colour) + b"\x00" * 600_000)
+            photos.append(photo)
+        attach(chat, photos[0])
+        expect(chat.page.locator(ATTACHED)).to_have_count(1, timeout=WAIT_MS)
+        attach(chat, photos[1])
+        said = chat.toast("You have uploaded 1 MB per hour from here")
+        assert "Try again in" in said and "{" not in said, said
+        expect(chat.page.locator(ATTACHED)).to_have_count(1)
+    finally:
+        running.close()

@@ -26,6 +26,7 @@ from providers.access import GATE_PATH
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp, canary, free_port, routed_env
 from tests.fake_provider import FakeProvider
+from tests.media import image_bytes
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 PAUSED = "Usage limits can't be checked right now"
@@ -213,6 +214,27 @@ def test_the_gate_answers_503_during_the_outage_and_lets_everyone_back_in_after(
         _wait_for_recovery(running)
         assert visitor.get("/config").status_code == 200
     assert httpx.post(running.url + GATE_PATH, data={"code": code}).status_code == 303
+
+
+def test_uploads_pause_during_the_outage_and_resume_after(
+    launch: Callable[[Settings], RunningApp], fake: FakeProvider, redis: RedisServer
+) -> None:
+    """Uploads nobody counts could fill the disk: they wait for the store, like server keys."""
+    env = routed_env(fake, RATE_LIMIT_STORAGE=redis.url, UPLOAD_LIMIT_MB="100/hour")
+    running = launch(load_settings(env, dotenv_path=None))
+    visit = raw.open_page(running.url)
+
+    def upload() -> httpx.Response:
+        files = {"files": ("dot.png", image_bytes(), "image/png")}
+        return httpx.post(f"{running.url}/gradio_api/upload", files=files, headers=visit.headers, timeout=30)
+
+    assert upload().status_code == 200
+    redis.stop()
+    paused = upload()
+    assert paused.status_code == 503 and paused.text.startswith("Uploads are paused")
+    redis.start()
+    _wait_for_recovery(running)
+    assert upload().status_code == 200
 
 
 @pytest.mark.browser

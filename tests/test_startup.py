@@ -72,7 +72,8 @@ def test_the_summary_line_names_keys_quotas_gate_and_client(fake: FakeProvider) 
     summary = startup_summary(load_settings(env, dotenv_path=None))
     assert summary == (
         "byok-chat: server keys: GROQ_API_KEY | quotas: 10/minute;200/day; 200,000 tokens/day per client on "
-        "server keys | gate: none | client = connection address | counted in memory://"
+        "server keys | uploads: 200 MB per hour, 1,000 MB per day per client | gate: none | "
+        "client = connection address | counted in memory://"
     )
     gated = startup_summary(load_settings(routed_env(fake, ACCESS_CODE="a-long-access-code"), dotenv_path=None))
     assert "server keys: none (visitors bring their own)" in gated

@@ -83,7 +83,7 @@ def plant_history(app: RunningApp, visit: Visit, history: list[dict[str, Any]]) 
 def test_an_upload_without_the_page_cookie_is_refused(app: RunningApp) -> None:
     refused = upload(None, app.url, "dot.png", image_bytes())
     assert refused.status_code == 403
-    assert "only from the app's page" in refused.json()["error"]
+    assert refused.text.startswith("Uploads are accepted only from the app's page")
     progress = httpx.get(f"{app.url}/gradio_api/upload_progress", params={"upload_id": "x"})
     assert progress.status_code == 403
     # A made-up cookie is not the app's: it is refused the same way as none.
@@ -273,3 +273,47 @@ def test_no_uploads_when_the_operator_turns_files_off(fake: FakeProvider) -> Non
         assert "multimodaltextbox" not in kinds
     finally:
         running.close()
+
+
+# --- each client address's upload budget (UPLOAD_LIMIT_MB) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def budget_app(fake: FakeProvider) -> Iterator[RunningApp]:
+    # One proxy hop trusted, so a test can arrive as another address through it.
+    env = routed_env(fake, MAX_IMAGE_MB="1", UPLOAD_LIMIT_MB="2/hour", TRUSTED_PROXIES="127.0.0.1")
+    running = start_app(load_settings(env, dotenv_path=None))
+    yield running
+    running.close()
+
+
+def _files_on_disk(app: RunningApp) -> int:
+    return sum(1 for p in Path(app.demo.server_app.uploaded_file_dir).rglob("*") if p.is_file())
+
+
+def test_each_address_uploads_within_its_budget_however_many_cookies_it_holds(budget_app: RunningApp) -> None:
+    app = budget_app
+    alice = raw.open_page(app.url)
+    # 0.9 MB each: two fit in 2 MB an hour, the third does not.
+    for colour in ("red", "green"):
+        assert upload(alice, app.url, f"{colour}.png", image_bytes(color=colour) + b"\x00" * 900_000).status_code == 200
+    on_disk = _files_on_disk(app)
+    third = upload(alice, app.url, "blue.png", image_bytes(color="blue") + b"\x00" * 900_000)
+    assert third.status_code == 429
+    assert third.text.startswith("You have uploaded 2 MB per hour from here. Try again in ")
+    assert 1 <= int(third.headers["retry-after"]) <= 3600
+    assert _files_on_disk(app) == on_disk  # refused before anything was received
+    # A cookie costs nothing to get; the budget follows the address.
+    fresh_cookie = raw.open_page(app.url)
+    assert upload(fresh_cookie, app.url, "blue.png", image_bytes(color="blue") + b"\x00" * 900_000).status_code == 429
+    # A refused upload used up nothing: what is left still takes a small file.
+    assert upload(alice, app.url, "small.png", image_bytes(color="white")).status_code == 200
+    # Another address (through the trusted proxy) has a budget of its own.
+    elsewhere = raw.open_page(app.url)
+    response = httpx.post(
+        f"{app.url}/gradio_api/upload",
+        files={"files": ("far.png", image_bytes(color="black"), "image/png")},
+        headers={**elsewhere.headers, "x-forwarded-for": "203.0.113.7"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text

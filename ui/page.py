@@ -66,7 +66,13 @@ def launch_options(service: ChatService) -> dict[str, Any]:
     allow_cross_origin_only_for(policy)
     # Outermost first: origins and session binding are checked before the gate sees a request.
     middleware = [
-        Middleware(BoundaryMiddleware, policy=policy, bindings=SessionBindings(), uploads=service.uploads.ledger)
+        Middleware(
+            BoundaryMiddleware,
+            policy=policy,
+            bindings=SessionBindings(),
+            uploads=service.uploads.ledger,
+            count_upload=service.quotas.admit_upload,
+        )
     ]
     if service.gate is not None:
         middleware.append(Middleware(GateMiddleware, gate=service.gate, cookie_attributes=policy.cookie_attributes))
