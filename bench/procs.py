@@ -28,7 +28,7 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="byok-bench-"))
 _CLEARED = re.compile(
     r".*_API_KEY|.*_BASE_URL|HF_TOKEN|OPENAI_.*|CUSTOM_.*|DEFAULT_(PROVIDER|MODEL)|SYSTEM_PROMPT"
     r"|REQUEST_TIMEOUT|ACCESS_CODE.*|RATE_LIMIT.*|DAILY_TOKEN_LIMIT|TRUSTED_PROXIES|ALLOW_.*"
-    r"|ALLOWED_HF_.*|GRADIO_SERVER_(NAME|PORT)|MAX_.*|CONCURRENCY_LIMIT|QUEUE_MAX_SIZE"
+    r"|ALLOWED_HF_.*|GRADIO_SERVER_(NAME|PORT)|MAX_.*|UPLOAD_LIMIT_MB|CONCURRENCY_LIMIT|QUEUE_MAX_SIZE"
 )
 APPS = ("byok", "bare", "loadchat")
 
@@ -114,13 +114,14 @@ def app_command(spec: AppSpec, port: int, fake_url: str) -> tuple[list[str], dic
 def _base_command(kind: str, root: Path, port: int, fake_url: str) -> tuple[list[str], dict[str, str]]:
     if kind == "byok":
         # A server key for Groq, pointed at the fake: the key box is hidden, as in production.
-        # Quotas stay on (their checks are part of each chat's cost) but far above the load.
+        # Quotas and the upload budget stay on (their checks are part of the cost) but far above the load.
         env = clean_env(
             GROQ_BASE_URL=fake_url,
             GROQ_API_KEY=BENCH_KEY,
             DEFAULT_PROVIDER="groq",
             RATE_LIMIT="10000000/minute",
             DAILY_TOKEN_LIMIT=str(10**12),
+            UPLOAD_LIMIT_MB="10000000/hour",
         )
         return [sys.executable, str(root / "app.py"), "--port", str(port)], env
     if kind == "bare":
