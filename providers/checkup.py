@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from .hflogin import LoginPlan
-from .service import ChatService, exposure_warning
+from .service import ChatService, describe_uploads, exposure_warning
 
 __all__ = ["report"]
 
@@ -40,6 +40,7 @@ def report(service: ChatService, login: LoginPlan, *, host: str, port: int, shar
     lines.append(login.note)
     lines.append(f"Rate limit per client on server keys: {settings.rate_limit or 'off'}")
     lines.append(f"Daily tokens per client on server keys: {settings.daily_token_limit or 'off'}")
+    lines.append(f"Uploads: {describe_uploads(settings)}")
     lines.append(f"Trusted proxies: {settings.trusted_proxies or 'none (X-Forwarded-For is ignored)'}")
     storage = _without_password(settings.rate_limit_storage)
     try:

@@ -384,6 +384,14 @@ def client_identity(settings: Settings) -> str:
     return address
 
 
+def describe_uploads(settings: Settings) -> str:
+    """The upload budget in words: "200 MB per hour, 1,000 MB per day per client", "no limit" or "off"."""
+    if not settings.max_files_per_message:
+        return "off"
+    limits = ", ".join(describe_limit(item, " MB") for item in parse_rate_limits(settings.upload_limit_mb))
+    return f"{limits} per client" if limits else "no limit"
+
+
 def startup_summary(settings: Settings) -> str:
     """One line: which providers run on server keys, the quotas, the gate and the client identity."""
     keys = _server_key_names(settings) or "none (visitors bring their own)"
@@ -391,8 +399,6 @@ def startup_summary(settings: Settings) -> str:
     if settings.daily_token_limit:
         limits.append(f"{settings.daily_token_limit:,} tokens/day")
     quotas = f"{'; '.join(limits)} per client on server keys" if limits else "off"
-    upload_limits = ", ".join(describe_limit(i, " MB") for i in parse_rate_limits(settings.upload_limit_mb))
-    uploads = f"{upload_limits} per client" if upload_limits else "no limit"
     gates = []
     if settings.access_codes:
         gates.append("access code" + (" (own-key use open to all)" if settings.access_code_byo_exempt else ""))
@@ -400,6 +406,6 @@ def startup_summary(settings: Settings) -> str:
         gates.append("Hugging Face login")
     return (
         f"byok-chat: server keys: {keys} | quotas: {quotas} | "
-        f"uploads: {uploads if settings.max_files_per_message else 'off'} | gate: {' + '.join(gates) or 'none'} | "
+        f"uploads: {describe_uploads(settings)} | gate: {' + '.join(gates) or 'none'} | "
         f"client = {client_identity(settings)} | counted in {describe_storage(settings.rate_limit_storage)}"
     )

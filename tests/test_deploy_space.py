@@ -188,6 +188,7 @@ def test_check_reports_what_would_run_and_exits_0_or_1(
             assert value not in out and "hunter2secret" not in out
     if code == 0:
         assert "Rate limit per client on server keys: 3/minute" in out
+        assert "Uploads: 200 MB per hour, 1,000 MB per day per client" in out
         assert "Counter storage: memory:// (connected)" in out
         assert "openai: visitors bring their own key" in out
         assert "Check passed." in out

@@ -78,6 +78,10 @@ def test_the_summary_line_names_keys_quotas_gate_and_client(fake: FakeProvider) 
     gated = startup_summary(load_settings(routed_env(fake, ACCESS_CODE="a-long-access-code"), dotenv_path=None))
     assert "server keys: none (visitors bring their own)" in gated
     assert "quotas: off" in gated and "gate: access code" in gated
+    no_files = startup_summary(load_settings(routed_env(fake, MAX_FILES_PER_MESSAGE="0"), dotenv_path=None))
+    assert "| uploads: off |" in no_files
+    unlimited = startup_summary(load_settings(routed_env(fake, UPLOAD_LIMIT_MB="off"), dotenv_path=None))
+    assert "| uploads: no limit |" in unlimited
 
 
 def test_a_failed_share_link_is_one_line_and_no_exposure_is_claimed(tmp_path: Path) -> None:
