@@ -199,13 +199,7 @@ def _attachment_settings(env: Mapping[str, str]) -> dict[str, Any]:
     if upload_mb < image_mb:
         raise ConfigError("MAX_UPLOAD_MB must be at least MAX_IMAGE_MB: larger images could never be uploaded.")
     files = int(_number(env, "MAX_FILES_PER_MESSAGE", 4, low=0, high=20))
-    upload_limit = env.get("UPLOAD_LIMIT_MB", "").strip() or DEFAULT_UPLOAD_LIMIT_MB
-    if upload_limit.lower() in {"off", "none", "0"}:
-        upload_limit = ""
-    try:
-        parse_rate_limits(upload_limit)
-    except ValueError:
-        raise ConfigError("UPLOAD_LIMIT_MB must look like 200/hour or 200/hour;1000/day (or off).") from None
+    upload_limit = _limits(env, "UPLOAD_LIMIT_MB", DEFAULT_UPLOAD_LIMIT_MB, example="200/hour or 200/hour;1000/day")
     return {
         "max_image_mb": image_mb,
         "max_upload_mb": upload_mb,
@@ -240,15 +234,8 @@ DEFAULT_OPEN_DAILY_TOKENS = 200_000
 
 def _quota_settings(env: Mapping[str, str], *, has_server_keys: bool, gated: bool) -> dict[str, Any]:
     open_defaults = has_server_keys and not gated
-    rate_limit = env.get("RATE_LIMIT", "").strip()
-    if rate_limit.lower() in {"off", "none", "0"}:
-        rate_limit = ""
-    elif not rate_limit:
-        rate_limit = DEFAULT_OPEN_RATE_LIMIT if open_defaults else ""
-    try:
-        parse_rate_limits(rate_limit)
-    except ValueError:
-        raise ConfigError("RATE_LIMIT must look like 10/minute or 10/minute;200/day (or off).") from None
+    default = DEFAULT_OPEN_RATE_LIMIT if open_defaults else ""
+    rate_limit = _limits(env, "RATE_LIMIT", default, example="10/minute or 10/minute;200/day")
     tokens_raw = env.get("DAILY_TOKEN_LIMIT", "").strip()
     if tokens_raw:
         daily_tokens: int | None = _whole(env, "DAILY_TOKEN_LIMIT", 0, low=0, high=10**12) or None
@@ -409,6 +396,18 @@ def _default_provider(
         return chosen
     # Open on a provider that works without asking the visitor for anything, when there is one.
     return next((pid for pid in ids if pid in server_keys), ids[0])
+
+
+def _limits(env: Mapping[str, str], name: str, default: str, *, example: str) -> str:
+    """A limits string ("10/minute;200/day"): unset gives ``default``, off/none/0 gives "" (none)."""
+    value = env.get(name, "").strip() or default
+    if value.lower() in {"off", "none", "0"}:
+        return ""
+    try:
+        parse_rate_limits(value)
+    except ValueError:
+        raise ConfigError(f"{name} must look like {example} (or off).") from None
+    return value
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
