@@ -17,7 +17,12 @@ COPY --chown=1000 requirements.txt .
 RUN pip install --no-cache-dir --user -r requirements.txt
 # No key is baked in: pass them at run time (docker run --env-file .env ...) or as Space secrets.
 COPY --chown=1000 app.py ./
+COPY --chown=1000 errors ./errors
+COPY --chown=1000 config ./config
 COPY --chown=1000 providers ./providers
+COPY --chown=1000 web ./web
+COPY --chown=1000 conversation ./conversation
+COPY --chown=1000 startup ./startup
 COPY --chown=1000 ui ./ui
 
 EXPOSE 7860

@@ -1,7 +1,7 @@
 """byok-chat: a chat UI for any OpenAI-compatible provider that never leaks an API key.
 
-The entry point: read the configuration, build the page (ui/) and serve it. Provider data, key
-handling, access, quotas, errors and redaction live in providers/, which never imports Gradio.
+The entry point: read the configuration (config/), build the page (ui/) and serve it. The map of
+the packages is docs/architecture.md; only ui/ imports Gradio.
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
 # byok-chat reads forwarded headers itself, only from the proxies in TRUSTED_PROXIES.
 os.environ["FORWARDED_ALLOW_IPS"] = ""
 
-from providers import ConfigError, install_redaction, load_settings
-from providers.checkup import report
-from providers.hflogin import login_plan
-from providers.service import ChatService, exposure_warning, startup_summary
+from config.redact import install_redaction
+from config.settings import load_settings
+from conversation.service import ChatService
+from errors import ConfigError
+from startup.check import report
+from startup.summary import exposure_warning, startup_summary
+from web.hflogin import login_plan
 
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
 try:

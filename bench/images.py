@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
 def _encode_once(data: bytes) -> None:
     import tempfile
 
-    from providers.attachments import read_attachment
+    from conversation.attachments import read_attachment
 
     with tempfile.NamedTemporaryFile(suffix=".jpg") as handle:
         handle.write(data)

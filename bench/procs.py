@@ -106,7 +106,7 @@ class AppSpec:
 def app_command(spec: AppSpec, port: int, fake_url: str) -> tuple[list[str], dict[str, str]]:
     command, env = _base_command(spec.kind, spec.root, port, fake_url)
     env.update(dict(spec.env))
-    # The app's own tree first, so a candidate checkout imports its own providers/.
+    # The app's own tree first, so a candidate checkout imports its own packages.
     env["PYTHONPATH"] = str(spec.root)
     return command, env
 

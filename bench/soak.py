@@ -47,7 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from providers import CUT_OFF_MARK  # noqa: E402
+from conversation.text import CUT_OFF_MARK  # noqa: E402
 from tests.fake_provider import FakeProvider  # noqa: E402
 
 # Fault models and how each must end: "error" (a fixed message) or "cut" (partial + mark).

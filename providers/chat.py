@@ -25,11 +25,8 @@ from dataclasses import dataclass
 import httpx2
 import orjson
 
-from .classify import Diagnosis, classify, error_for
-from .classify import retry_after as _retry_after
-from .conversation import CUT_OFF_MARK, ChatRequest, content_chars
-from .error_formats import Cause
-from .errors import (
+from config.secret import Secret
+from errors import (
     CannotConnect,
     EmptyReply,
     ImagesNotAccepted,
@@ -39,12 +36,16 @@ from .errors import (
     ReplyCutOff,
     RequestRefused,
 )
-from .keys import Secret
+
+from .classify import Diagnosis, classify, error_for
+from .classify import retry_after as _retry_after
+from .error_formats import Cause
 from .pool import PoolTransport
 from .reasoning import ThinkSplitter, effort_options
+from .request import ChatRequest, content_chars
 from .urlguard import close_guarded_pools, guarded_pool
 
-__all__ = ["CUT_OFF_MARK", "ChatStream", "Reply", "ReplyStats", "Usage", "close_pools", "provider_error"]
+__all__ = ["ChatStream", "Reply", "ReplyStats", "Usage", "close_pools", "provider_error"]
 
 log = logging.getLogger("byok_chat.chat")
 
@@ -57,7 +58,7 @@ _MAX_ERROR_BODY = 64 * 1024
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = weakref.WeakKeyDictionary()
 
 
-def _http_pool() -> httpx2.AsyncClient:
+def shared_pool() -> httpx2.AsyncClient:
     """The event loop's shared connection pool (an httpx client is bound to one loop)."""
     loop = asyncio.get_running_loop()
     pool = _POOLS.get(loop)
@@ -353,7 +354,7 @@ class ChatStream:
         """Start the stream. Retries included, the stream or the error comes within REQUEST_TIMEOUT."""
         request = self.request
         # A visitor-typed URL goes through the guard that vets every address it connects to.
-        pool = guarded_pool(allow_local=request.allow_local) if request.visitor_base_url else _http_pool()
+        pool = guarded_pool(allow_local=request.allow_local) if request.visitor_base_url else shared_pool()
         url = request.base_url.rstrip("/") + "/chat/completions"
         key = self._key.reveal() if self._key is not None else NO_KEY_PLACEHOLDER
         headers = {

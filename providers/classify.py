@@ -25,8 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .error_formats import COMMON, SETTINGS, STATUS_CAUSES, Cause, ErrorFormat, format_for
-from .errors import (
+from errors import (
     ContextTooLong,
     InvalidKey,
     NoModelAccess,
@@ -38,6 +37,8 @@ from .errors import (
     RequestRefused,
     UnknownModel,
 )
+
+from .error_formats import COMMON, SETTINGS, STATUS_CAUSES, Cause, ErrorFormat, format_for
 
 __all__ = ["Diagnosis", "classify", "error_for", "retry_after"]
 

@@ -19,12 +19,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx2
 
-from .chat import NO_KEY_PLACEHOLDER, _http_pool
-from .classify import classify, error_for
-from .errors import (
+from config.secret import Secret
+from errors import (
     ByokError,
     CannotConnect,
     InputRejected,
@@ -35,10 +35,14 @@ from .errors import (
     ProviderTimeout,
     RateLimited,
 )
-from .keys import Secret
+
+from .chat import NO_KEY_PLACEHOLDER, shared_pool
+from .classify import classify, error_for
 from .registry import Provider
-from .settings import Settings
 from .urlguard import guarded_pool
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 __all__ = [
     "MAX_LIVE_MODELS",
@@ -97,7 +101,7 @@ async def fetch_model_ids(
     base_url = visitor_base_url or provider.base_url
     # A visitor-typed URL goes through the guard that vets every address it connects to; an
     # operator-configured one through the shared pool the chats use.
-    pool = guarded_pool(allow_local=allow_local) if visitor_base_url else _http_pool()
+    pool = guarded_pool(allow_local=allow_local) if visitor_base_url else shared_pool()
     token = key.reveal() if key is not None else NO_KEY_PLACEHOLDER
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     try:

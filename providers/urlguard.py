@@ -30,7 +30,8 @@ import anyio
 import httpcore2
 import httpx2
 
-from .errors import InputRejected
+from errors import InputRejected
+
 from .pool import PoolTransport
 
 __all__ = [

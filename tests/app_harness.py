@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 import providers.chat as chat_module
-from providers import Settings
-from providers.service import ChatService
+from config.settings import Settings
+from conversation.service import ChatService
 from tests import gradio_raw
 from tests.conftest import start_app
 

@@ -21,8 +21,9 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="byok-test-grad
 
 from playwright.sync_api import Browser, sync_playwright
 
-from providers import PROVIDERS, Settings, load_settings
-from providers.service import ChatService
+from config.settings import Settings, load_settings
+from conversation.service import ChatService
+from providers import PROVIDERS
 from tests.browser_helpers import LAUNCH_ARGS, VIEWPORT, ChatPage, chromium_path
 from tests.fake_provider import FakeProvider
 
@@ -225,3 +226,17 @@ def tabs(browser: Browser) -> Iterator[Callable[[str], ChatPage]]:
     yield open_tab
     for context in contexts:
         context.close()
+
+
+# The fast inner loop is `pytest -m "not slow"`: everything that drives Chromium, builds a deploy
+# venv, starts nginx or LiteLLM, or soaks is marked slow here, from its marker or its folder.
+_SLOW_MARKERS = frozenset({"browser", "gateway", "soak", "slow"})
+_SLOW_FOLDERS = frozenset({"deploy"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in _SLOW_FOLDERS or _SLOW_MARKERS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.slow)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+from tests import REPO
+
 # Long enough for a cold start in a fresh venv (byte-compiling gradio) on two busy cores.
 START_SECONDS = 120
 

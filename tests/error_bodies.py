@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from providers import (
+from errors import (
     ContextTooLong,
     InvalidKey,
     NoModelAccess,
@@ -543,7 +543,7 @@ BODIES: dict[str, ErrorBody] = {
         "openai",
         400,
         {"error": {"message": "No connected db.", "type": "no_db_connection", "param": None, "code": "400"}},
-        "litellm 1.108.7 proxy without a database, any key but the master key (tests/test_gateway.py)",
+        "litellm 1.108.7 proxy without a database, any key but the master key (tests/deploy/test_gateway.py)",
         InvalidKey,
         "Check the key for OpenAI",
     ),

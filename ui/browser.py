@@ -1,5 +1,5 @@
 """What an event knows about the browser behind it: the boundary's cookie binding
-(providers/boundary.py), the Hugging Face login, and Gradio's stored copies of its inputs."""
+(web/boundary.py), the Hugging Face login, and Gradio's stored copies of its inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from providers.boundary import BOUND_STATE_KEY, BROWSER_OWNER_KEY
+from web.boundary import BOUND_STATE_KEY, BROWSER_OWNER_KEY
 
 
 def browser_owner(request: gr.Request) -> str:
@@ -25,7 +25,7 @@ UNBOUND_SESSION = (
 
 
 def bound_to_this_browser(request: gr.Request) -> bool:
-    """Was this event's session hash bound to the browser cookie (providers/boundary.py)?"""
+    """Was this event's session hash bound to the browser cookie (web/boundary.py)?"""
     scope = request.request.scope if request.request is not None else {}
     return bool(scope.get("state", {}).get(BOUND_STATE_KEY))
 

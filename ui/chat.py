@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from providers import SessionKeys
+from config.keys import SessionKeys
 from ui.handlers import PageHandlers
 from ui.inputs import chat_input, null_message_as_empty
 from ui.sidebar import Sidebar

@@ -1,18 +1,20 @@
 """How a reply looks in the page: the collapsible "Thinking" message, the answer, and the muted
-line of numbers under it. UI only; what goes upstream is decided in providers/conversation.py,
+line of numbers under it. UI only; what goes upstream is decided in conversation/request.py,
 which drops titled messages and the numbers line from history.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
 import gradio as gr
 
-from providers import CUT_OFF_MARK, REPLY_STATS_CLASS, Provider, Reply, ReplyStats, parse_effort
+from conversation.text import CUT_OFF_MARK, REPLY_STATS_CLASS
+from providers import Provider, Reply, ReplyStats, parse_effort
 
 __all__ = ["CSS", "THINKING_TITLE", "EffortChoices", "cut_off_messages", "effort_shown", "page_messages"]
 
@@ -104,3 +106,28 @@ class EffortChoices:
     def forget(self, session_hash: str | None) -> None:
         with self._lock:
             self._by_session.pop(session_hash or "", None)
+
+
+# Remote images in replies become links, so the page never fetches from elsewhere (the CSP also
+# blocks it); code spans and blocks are left as written.
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
+_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?(https?://[^)\s>]+)>?(?:\s+\"[^\"\n]*\")?\s*\)", re.I)
+
+
+def link_remote_media(text: str) -> str:
+    """Markdown images with a remote URL, outside code, become links: ``![a](u)`` -> ``[a](u)``."""
+    if "](" not in text:
+        return text
+    out: list[str] = []
+    last = 0
+    for code in _CODE.finditer(text):
+        out.append(_MD_IMAGE.sub(_as_link, text[last : code.start()]))
+        out.append(code.group(0))
+        last = code.end()
+    out.append(_MD_IMAGE.sub(_as_link, text[last:]))
+    return "".join(out)
+
+
+def _as_link(match: re.Match[str]) -> str:
+    label = match.group(1).strip() or "image"
+    return f"[{label}]({match.group(2)})"

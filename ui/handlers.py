@@ -7,25 +7,18 @@ from typing import Any
 
 import gradio as gr
 
-from providers import (
-    CUT_OFF_MARK,
-    STOPPED_MARK,
-    VISITOR_ENDPOINT,
-    ByokError,
-    ChatInputs,
-    InputRejected,
-    Provider,
-    Reply,
-    ReplyCutOff,
-    SessionKeys,
-    parse_visitor_key,
-)
-from providers.access import ACCESS_STATE_KEY, peer_and_headers
-from providers.boundary import link_remote_media
-from providers.quota import describe_limits
-from providers.service import Caller, ChatService
+from config.keys import SessionKeys, parse_visitor_key
+from conversation.request import ChatInputs
+from conversation.service import Caller, ChatService
+from conversation.text import CUT_OFF_MARK, STOPPED_MARK
+from errors import ByokError, InputRejected, ReplyCutOff
+from providers import VISITOR_ENDPOINT, Provider, Reply
 from ui import chat_view
 from ui.browser import UNBOUND_SESSION, bound_to_this_browser, browser_owner, from_page, oauth_info
+from ui.chat_view import link_remote_media
+from web.access import ACCESS_STATE_KEY
+from web.asgi import peer_and_headers
+from web.quota import describe_limits
 
 # API callers bring their own key in this header, never in event data: event inputs are kept in
 # Gradio's per-session memory and deep-link snapshots.

@@ -9,8 +9,8 @@ import gradio as gr
 from gradio.components.multimodal_textbox import MultimodalData
 from pydantic import model_validator
 
-from providers import Settings
-from providers.attachments import ACCEPTED_SUFFIXES
+from config.settings import Settings
+from conversation.attachments import ACCEPTED_SUFFIXES
 
 
 def refuse_non_numbers(slider: gr.Slider) -> gr.Slider:

@@ -1,4 +1,4 @@
-"""The Hugging Face sign-in button, on a Space only (providers/hflogin.py decides where)."""
+"""The Hugging Face sign-in button, on a Space only (web/hflogin.py decides where)."""
 
 from __future__ import annotations
 

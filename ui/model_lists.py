@@ -7,9 +7,10 @@ from typing import Any
 
 import gradio as gr
 
-from providers import Provider, SessionKeys
+from config.keys import SessionKeys
+from conversation.service import Caller, ChatService
+from providers import Provider
 from providers.models import ModelList, SessionModels
-from providers.service import Caller, ChatService
 from ui.events import PRIVATE
 from ui.handlers import PageHandlers
 from ui.sidebar import Sidebar

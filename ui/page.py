@@ -9,11 +9,10 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
-from providers import SessionKeys, Settings
-from providers.access import GateMiddleware, TrustedProxies
-from providers.boundary import BoundaryMiddleware, BoundaryPolicy, SessionBindings, normalise_origin
-from providers.hflogin import LoginPlan, login_plan
-from providers.service import ChatService
+from config.keys import SessionKeys
+from config.network import TrustedProxies, normalise_origin
+from config.settings import Settings
+from conversation.service import ChatService
 from ui import chat_view
 from ui.chat import build_chat
 from ui.handlers import PageHandlers
@@ -23,6 +22,9 @@ from ui.sidebar import build_sidebar
 from ui.style import PAGE_CSS
 from ui.transcripts import wire_transcripts
 from ui.wiring import wire_key_check, wire_key_events, wire_page_events
+from web.access import GateMiddleware
+from web.boundary import BoundaryMiddleware, BoundaryPolicy, SessionBindings
+from web.hflogin import LoginPlan, login_plan
 
 
 def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Blocks:

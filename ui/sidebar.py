@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from providers import EFFORTS, VISITOR_ENDPOINT, Provider, SessionKeys
-from providers.access import GATE_PATH
+from config.keys import SessionKeys
+from providers import EFFORTS, VISITOR_ENDPOINT, Provider
 from ui import chat_view
 from ui.handlers import KEY_PLACEHOLDER, PageHandlers
 from ui.inputs import refuse_non_numbers, refuse_unknown_providers
 from ui.transcripts import TranscriptControls, transcript_controls
+from web.access import GATE_PATH
 
 
 @dataclass

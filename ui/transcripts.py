@@ -9,8 +9,9 @@ from typing import Any
 
 import gradio as gr
 
-from providers import InputRejected, Settings
-from providers.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
+from config.settings import Settings
+from conversation.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
+from errors import InputRejected
 from ui.events import PRIVATE
 
 

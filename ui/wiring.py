@@ -7,7 +7,9 @@ from typing import Any
 
 import gradio as gr
 
-from providers import VISITOR_ENDPOINT, ByokError, SessionKeys
+from config.keys import SessionKeys
+from errors import ByokError
+from providers import VISITOR_ENDPOINT
 from ui.browser import forget_stored_value
 from ui.events import PRIVATE, after_each_reply
 from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped

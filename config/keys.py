@@ -1,0 +1,105 @@
+"""Which key a request uses, and from where: a visitor's typed key, kept per session, or the
+operator's server key for that provider only. Keys travel as :class:`~config.secret.Secret`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+from errors import InputRejected, KeyRequired
+
+from .secret import KEY_SHAPE, MAX_KEY_LENGTH, MIN_KEY_LENGTH, Secret
+
+if TYPE_CHECKING:
+    from providers.registry import Provider
+
+    from .settings import Settings
+
+__all__ = ["SessionKeys", "parse_visitor_key", "resolve_key"]
+
+def parse_visitor_key(raw: object) -> Secret | None:
+    """A visitor's key as typed, or None for an empty box. Refuses shapes no provider issues."""
+    if not isinstance(raw, str):
+        raise InputRejected("The API key must be text.")
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) > MAX_KEY_LENGTH:
+        raise InputRejected(f"That API key is too long (over {MAX_KEY_LENGTH} characters).")
+    if not KEY_SHAPE.fullmatch(value):
+        raise InputRejected(
+            "That API key contains spaces, line breaks or other characters keys never have. Paste it again."
+        )
+    if len(value) < MIN_KEY_LENGTH:
+        raise InputRejected("That API key is too short to be real. Paste the whole key.")
+    return Secret(value)
+
+
+class SessionKeys:
+    """The keys one visitor typed, per provider. Lives in gr.State; never leaves the server.
+
+    A key typed for "Your own endpoint" is kept with the URL it was typed for and is given out
+    only for that URL: a visitor who changes the URL is asked for the key again, so a key never
+    follows the URL box somewhere its owner did not send it.
+
+    Deep copies share nothing with the original: Gradio deep-copies the initial value for every
+    new session, and one visitor's keys must never be visible to another.
+    """
+
+    __slots__ = ("_by_provider", "_versions")
+
+    def __init__(self) -> None:
+        self._by_provider: dict[str, tuple[Secret, str]] = {}
+        # Bumped whenever a provider's key is set or forgotten, so what was fetched with an older
+        # key (a model list) can be told apart without keeping anything derived from the key.
+        self._versions: dict[str, int] = {}
+
+    def set(self, provider_id: str, key: Secret, *, endpoint: str = "") -> None:
+        self._by_provider[provider_id] = (key, endpoint.strip())
+        self._versions[provider_id] = self._versions.get(provider_id, 0) + 1
+
+    def get(self, provider_id: str, *, endpoint: str = "") -> Secret | None:
+        held = self._by_provider.get(provider_id)
+        return held[0] if held is not None and held[1] == endpoint.strip() else None
+
+    def version(self, provider_id: str) -> int:
+        return self._versions.get(provider_id, 0)
+
+    def forget(self, provider_id: str) -> None:
+        if self._by_provider.pop(provider_id, None) is not None:
+            self._versions[provider_id] = self._versions.get(provider_id, 0) + 1
+
+    def clear(self) -> None:
+        self._by_provider.clear()
+
+    def __contains__(self, provider_id: object) -> bool:
+        return provider_id in self._by_provider
+
+    def __len__(self) -> int:
+        return len(self._by_provider)
+
+    def __repr__(self) -> str:
+        return f"SessionKeys(providers={sorted(self._by_provider)})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("SessionKeys cannot be pickled")
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SessionKeys:
+        return SessionKeys()
+
+
+def resolve_key(provider: Provider, settings: Settings, *, visitor_key: Secret | None) -> Secret | None:
+    """The key for one request to ``provider``'s operator-configured base URL.
+
+    A visitor's own key wins when they give one: it is their account, and a wrong visitor key must
+    fail rather than quietly spend the server's. Otherwise the server key of *this* provider, and
+    only this one. Returns None only for providers that need no key (local servers); the caller
+    then sends a placeholder, never None, because the openai SDK would read ``OPENAI_API_KEY``.
+    """
+    if visitor_key is not None:
+        return visitor_key
+    server_key = settings.server_key(provider.id)
+    if server_key is not None:
+        return server_key
+    if provider.needs_key:
+        raise KeyRequired(provider.label, provider.key_env)
+    return None

@@ -1,0 +1,111 @@
+"""What `python app.py` says at start-up: one summary line, one clear line per mistake, no advice
+that does not apply to this app, and an exposure warning only for what is really exposed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from config.settings import load_settings
+from errors import ConfigError
+from startup.summary import startup_summary
+from tests import REPO
+from tests.conftest import canary, free_port, routed_env
+from tests.fake_provider import FakeProvider
+
+APP = REPO / "app.py"
+# Gradio's own lines that are wrong or unhelpful for this app.
+GRADIO_NOISE = ("share=True", "launch()", "frpc", "status.gradio.app", "gradio deploy", "Traceback")
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "PYTEST"))}
+    env.update(extra)
+    return env
+
+
+def _run_until(args: list[str], env: dict[str, str], tmp_path: Path, marker: str) -> str:
+    """Start app.py, wait until its output contains ``marker`` (or it exits), stop it, return the output."""
+    log = tmp_path / "app.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, str(APP), *args], env=env, cwd=tmp_path, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 120
+        while marker not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(20)
+    return log.read_text()
+
+
+def test_a_bad_gradio_server_port_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(APP)],
+        env=_environment(GRADIO_SERVER_PORT="notaport"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        "byok-chat: configuration error: GRADIO_SERVER_PORT must be a port number from 1 to 65535, such as 7860."
+    )
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("value", ["10", "99999999", "100.5"])
+def test_max_output_tokens_range_is_written_out(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MAX_OUTPUT_TOKENS": value}, dotenv_path=None)
+    assert str(caught.value) == "MAX_OUTPUT_TOKENS must be a whole number from 16 to 1,000,000."
+
+
+def test_the_summary_line_names_keys_quotas_gate_and_client(fake: FakeProvider) -> None:
+    # routed_env turns quotas off; the defaults are what an operator gets.
+    env = routed_env(fake, GROQ_API_KEY=canary("s"))
+    del env["RATE_LIMIT"], env["DAILY_TOKEN_LIMIT"]
+    summary = startup_summary(load_settings(env, dotenv_path=None))
+    assert summary == (
+        "byok-chat: server keys: GROQ_API_KEY | quotas: 10/minute;200/day; 200,000 tokens/day per client on "
+        "server keys | uploads: 200 MB per hour, 1,000 MB per day per client | gate: none | "
+        "client = connection address | counted in memory://"
+    )
+    gated = startup_summary(load_settings(routed_env(fake, ACCESS_CODE="a-long-access-code"), dotenv_path=None))
+    assert "server keys: none (visitors bring their own)" in gated
+    assert "quotas: off" in gated and "gate: access code" in gated
+    no_files = startup_summary(load_settings(routed_env(fake, MAX_FILES_PER_MESSAGE="0"), dotenv_path=None))
+    assert "| uploads: off |" in no_files
+    unlimited = startup_summary(load_settings(routed_env(fake, UPLOAD_LIMIT_MB="off"), dotenv_path=None))
+    assert "| uploads: no limit |" in unlimited
+
+
+def test_a_failed_share_link_is_one_line_and_no_exposure_is_claimed(tmp_path: Path) -> None:
+    server_key = canary("share")
+    # A share server address nothing listens on: the link fails the same way with or without a
+    # network, and no public link can ever be made from a test.
+    env = _environment(GROQ_API_KEY=server_key, GRADIO_SHARE_SERVER_ADDRESS=f"127.0.0.1:{free_port()}")
+    port = free_port()
+    output = _run_until(["--port", str(port), "--share"], env, tmp_path, "No share link was made")
+    assert "byok-chat: server keys: GROQ_API_KEY" in output
+    assert "client = connection address" in output
+    assert f"byok-chat is running on http://127.0.0.1:{port}/" in output
+    assert "No share link was made (no connection to Gradio's share server)." in output
+    # Nothing was exposed beyond localhost, so there is nothing to warn about.
+    assert "can be spent by anyone" not in output
+    assert not [noise for noise in GRADIO_NOISE if noise in output], output
+    assert server_key not in output
+
+
+def test_a_plain_start_gives_no_share_advice(tmp_path: Path) -> None:
+    port = free_port()
+    output = _run_until(["--port", str(port)], _environment(), tmp_path, "byok-chat is running on")
+    assert f"byok-chat is running on http://127.0.0.1:{port}/" in output
+    assert "byok-chat: server keys: none" in output
+    assert not [noise for noise in GRADIO_NOISE if noise in output], output

@@ -1,0 +1,129 @@
+"""The shape of the tree, drawn from its imports (docs/architecture.md): no import circle, no
+private names across modules, Gradio only in ui/, and each package importing only the floors
+below it."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import REPO
+
+PACKAGES = ("errors", "config", "providers", "web", "conversation", "startup", "ui")
+# Each package and what it may import of ours. providers.registry (the provider table, plain data)
+# is the one piece of the adapter that configuration reads: settings turns its rows into the
+# configured providers.
+MAY_IMPORT = {
+    "errors": set(),
+    "config": {"errors", "providers.registry", "providers.reasoning"},
+    "providers": {"errors", "config"},
+    "web": {"errors", "config", "providers"},
+    "conversation": {"errors", "config", "providers", "web"},
+    "startup": {"errors", "config", "providers", "web", "conversation"},
+    "ui": {"errors", "config", "providers", "web", "conversation", "startup"},
+}
+
+
+def module_files() -> Iterator[tuple[str, Path]]:
+    for package in PACKAGES:
+        for path in sorted((REPO / package).glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            yield name, path
+    yield "app", REPO / "app.py"
+
+
+def imports_of(name: str, path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(module imported, names taken from it) for every import in the file, TYPE_CHECKING and
+    function-level imports included."""
+    package = name if path.stem == "__init__" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            names = [alias.name for alias in node.names]
+            if node.level and not node.module:
+                for alias in names:  # from . import errors
+                    yield f"{module}.{alias}", []
+            else:
+                yield module, names
+
+
+def ours(module: str) -> bool:
+    return module == "app" or module.split(".")[0] in PACKAGES
+
+
+GRAPH = {name: [(m, names) for m, names in imports_of(name, path)] for name, path in module_files()}
+
+
+def test_every_module_is_drawn() -> None:
+    assert {"config.settings", "providers.chat", "web.boundary", "conversation.request", "ui.page"} <= set(GRAPH)
+
+
+def test_no_import_circle() -> None:
+    edges = {name: {m for m, _ in found if ours(m) and m in GRAPH} for name, found in GRAPH.items()}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(edges[node]):
+            if state.get(target) == 1:
+                cycle = [*path[path.index(target) :], target]
+                pytest.fail("import circle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+
+
+def test_no_module_imports_another_modules_private_name() -> None:
+    tests = {f"tests.{p.stem}": p for p in (REPO / "tests").rglob("*.py")}
+    found = [*GRAPH.items(), *((n, list(imports_of(n, p))) for n, p in tests.items())]
+    private = [
+        f"{name}: from {module} import {imported}"
+        for name, imports in found
+        for module, names in imports
+        if ours(module)
+        for imported in names
+        if imported.startswith("_") and not imported.startswith("__")
+    ]
+    assert private == []
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_imports_only_the_floors_below_it(package: str) -> None:
+    allowed = MAY_IMPORT[package]
+    climbs = sorted(
+        f"{name} -> {module}"
+        for name, imports in GRAPH.items()
+        if name.split(".")[0] == package
+        for module, _ in imports
+        if ours(module)
+        and module.split(".")[0] != package
+        and module.split(".")[0] not in allowed
+        and module not in allowed
+    )
+    assert climbs == []
+
+
+def test_only_the_page_imports_gradio() -> None:
+    gradio_users = {
+        name.split(".")[0]
+        for name, imports in GRAPH.items()
+        if any(module.split(".")[0] in {"gradio", "gradio_client", "starlette", "fastapi"} for module, _ in imports)
+    }
+    assert gradio_users == {"ui"}

@@ -1,0 +1,142 @@
+"""A reasoning model in a real browser: the thinking streams, collapses when the answer starts,
+Stop works mid-thought, the effort setting appears only where it applies, and nothing but the
+answer goes back upstream on the next turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from config.settings import load_settings
+from tests.browser_helpers import BOT, STOP, VIEWPORT, WAIT_MS, ChatPage
+from tests.conftest import RunningApp, canary, routed_env, start_app
+from tests.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.browser
+
+SERVER_KEY = canary("browser-reasoning")
+THOUGHT_START = "Let me think about"
+
+
+@pytest.fixture(scope="module")
+def app(fake: FakeProvider) -> Iterator[RunningApp]:
+    """Groq on a server key, so the page chats without a key box."""
+    running = start_app(load_settings(routed_env(fake, GROQ_API_KEY=SERVER_KEY), dotenv_path=None))
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, app: RunningApp) -> Iterator[Callable[[], ChatPage]]:
+    contexts = []
+
+    def open_tab() -> ChatPage:
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        return ChatPage(context.new_page(), app.url).open()
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+def thinking(chat: ChatPage):
+    return chat.page.locator(BOT).filter(has_text="Thinking").last
+
+
+def test_reasoning_streams_then_collapses_and_never_goes_upstream_again(
+    tab: Callable[[], ChatPage], provider: FakeProvider
+) -> None:
+    chat = tab()
+    page = chat.page
+    chat.set_model("reason-content-150")
+    chat.send("seven times six")
+
+    # While the model thinks, its thoughts stream in an open "Thinking" message...
+    expect(thinking(chat)).to_contain_text(THOUGHT_START, timeout=WAIT_MS)
+    expect(page.get_by_text(THOUGHT_START)).to_be_visible()
+    expect(page.locator(BOT).filter(has_text="You said")).to_have_count(0)
+    # ...which folds away once the answer starts, keeping how long it took.
+    chat.wait_done()
+    expect(page.locator(BOT).filter(has_text="You said: seven times six")).to_have_count(1)
+    expect(page.get_by_text(THOUGHT_START)).to_be_hidden(timeout=WAIT_MS)
+    expect(thinking(chat)).to_contain_text("s", timeout=WAIT_MS)
+
+    # Under the answer: tokens in and out, first token, total time and the reported cost.
+    stats = page.locator(".reply-stats").last
+    expect(stats).to_be_visible()
+    line = stats.inner_text()
+    assert "11 in" in line and " out" in line and "first token" in line and "total" in line, line
+    assert "cost 0.00042" in line, line
+
+    # Opening the thinking again shows it whole.
+    page.get_by_text("Thinking").last.click()
+    expect(page.get_by_text(THOUGHT_START)).to_be_visible(timeout=WAIT_MS)
+
+    # The second turn carries the first answer, and neither the thinking nor the numbers line.
+    provider.reset()
+    chat.set_model("llama-3.3-70b-versatile")
+    chat.send("and eight times nine")
+    chat.wait_done()
+    expect(page.locator(BOT).filter(has_text="You said: and eight times nine")).to_have_count(1)
+    [request] = provider.chat_requests
+    sent = request.body["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[2]["content"] == "You said: seven times six"
+    assert THOUGHT_START not in str(sent) and "reply-stats" not in str(sent) and " in · " not in str(sent)
+
+
+@pytest.mark.parametrize("model", ["reason-field-400", "reason-think-150"])
+def test_stop_while_the_model_is_thinking(tab: Callable[[], ChatPage], provider: FakeProvider, model: str) -> None:
+    chat = tab()
+    page = chat.page
+    chat.set_model(model)
+    chat.send("think hard")
+    expect(thinking(chat)).to_contain_text(THOUGHT_START, timeout=WAIT_MS)
+    page.locator(STOP).click()
+    chat.wait_done()
+    # The provider's stream was closed, not left to run to its end.
+    assert provider.wait_idle(5.0)
+    assert provider.closed_early >= 1
+    expect(page.locator(BOT).filter(has_text="You said")).to_have_count(0)
+    # And the chat goes on. (The stopped turn had no answer, so its question is sent again with
+    # this one: two user turns in a row are joined.)
+    provider.reset()
+    chat.set_model("llama-3.3-70b-versatile")
+    chat.send("still there?")
+    chat.wait_done()
+    expect(page.locator(BOT).filter(has_text="still there?")).to_have_count(1)
+    assert THOUGHT_START not in str(provider.chat_requests[-1].body["messages"])
+
+
+def test_reasoning_effort_shows_only_where_it_applies_and_reaches_the_provider(
+    tab: Callable[[], ChatPage], provider: FakeProvider
+) -> None:
+    chat = tab()
+    page = chat.page
+    page.get_by_role("button", name="Settings ▼").click()
+    effort = page.locator("#reasoning-effort")
+    # Groq's default Llama model takes no effort: the setting is hidden.
+    expect(effort).to_be_hidden(timeout=WAIT_MS)
+    chat.set_model("openai/gpt-oss-120b")
+    expect(effort).to_be_visible(timeout=WAIT_MS)
+    effort.locator("input").click()
+    page.locator('[data-testid="dropdown-option"][aria-label="high"]').click()
+    expect(effort.locator("input")).to_have_value("high", timeout=WAIT_MS)
+    provider.reset()
+    chat.send("how hard?")
+    # The answer on the page, not only the buttons: they can look idle before the send has begun.
+    expect(page.locator(BOT).filter(has_text="You said: how hard?")).to_have_count(1, timeout=WAIT_MS)
+    chat.wait_done()
+    assert provider.chat_requests[-1].body.get("reasoning_effort") == "high"
+    # Back on a model without it, the setting hides and nothing is sent.
+    chat.set_model("llama-3.3-70b-versatile")
+    expect(effort).to_be_hidden(timeout=WAIT_MS)
+    provider.reset()
+    chat.send("and now?")
+    expect(page.locator(BOT).filter(has_text="and now?")).to_have_count(1, timeout=WAIT_MS)
+    chat.wait_done()
+    assert "reasoning_effort" not in provider.chat_requests[-1].body

@@ -1,0 +1,76 @@
+"""Hugging Face login (``ALLOWED_HF_USERS`` / ``ALLOWED_HF_ORGS``): where it works and what it needs.
+
+Gradio's login button runs the real OpenID flow only on a Space (``SYSTEM=spaces`` and
+``SPACE_ID`` set, with the ``OAUTH_*`` variables a Space gets from ``hf_oauth: true``). Anywhere
+else Gradio "logs in" everybody as the owner of the machine's Hugging Face token (``HF_TOKEN``, which
+is also this app's server key for the ``hf`` provider) and sends that token to the Hub's whoami.
+byok-chat never lets that happen: off a Space there is no login button and no login routes, nobody
+is on the allow list, and every visitor brings their own key.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from config.settings import Settings
+from errors import ConfigError
+
+__all__ = ["LoginPlan", "login_plan", "on_space"]
+
+# What a Space with `hf_oauth: true` in its README sets; Gradio reads these at import time.
+SPACE_OAUTH_VARIABLES = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
+
+
+def on_space(environ: Mapping[str, str]) -> bool:
+    """The same test Gradio uses (``gradio.utils.get_space``) to pick real OAuth over its mock."""
+    return environ.get("SYSTEM") == "spaces" and bool(environ.get("SPACE_ID"))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPlan:
+    wanted: bool  # the operator set an allow list
+    button: bool  # show Gradio's login button (and with it, its login routes)
+    note: str  # one line for the start-up log and `--check`
+
+
+def login_plan(settings: Settings, environ: Mapping[str, str]) -> LoginPlan:
+    """Decide how login runs here, or raise ConfigError when a Space is missing what login needs."""
+    if not (settings.allowed_hf_users or settings.allowed_hf_orgs):
+        return LoginPlan(wanted=False, button=False, note="Hugging Face login: off")
+    if not on_space(environ):
+        return LoginPlan(
+            wanted=True,
+            button=False,
+            note=(
+                "Hugging Face login: not available here, only on a Space (SYSTEM=spaces and SPACE_ID set). "
+                "Nobody can log in, so no visitor may use the server keys: everyone brings their own key. "
+                "For a gate off Spaces, set ACCESS_CODE."
+            ),
+        )
+    missing = [name for name in SPACE_OAUTH_VARIABLES if not environ.get(name)]
+    if missing:
+        raise ConfigError(
+            f"ALLOWED_HF_USERS / ALLOWED_HF_ORGS need Hugging Face login, but {', '.join(missing)} "
+            f"is not set. Add `hf_oauth: true` to the README front matter of the Space."
+        )
+    absent = [name for name in ("authlib", "itsdangerous") if importlib.util.find_spec(name) is None]
+    if absent:
+        raise ConfigError(
+            f"Hugging Face login needs {', '.join(absent)}: install gradio with its OAuth extra, "
+            f"`gradio[oauth]`, as requirements.txt does."
+        )
+    who = ", ".join(
+        part
+        for part in (
+            f"users {', '.join(sorted(settings.allowed_hf_users))}" if settings.allowed_hf_users else "",
+            f"members of {', '.join(sorted(settings.allowed_hf_orgs))}" if settings.allowed_hf_orgs else "",
+        )
+        if part
+    )
+    return LoginPlan(
+        wanted=True,
+        button=True,
+        note=f"Hugging Face login: on (provider {environ['OPENID_PROVIDER_URL']}); server keys for {who}",
+    )
