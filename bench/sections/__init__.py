@@ -1,0 +1,24 @@
+"""The six measurements. Each prints its own tables; none compares a number with a target.
+
+One module per section (ttft, concurrency, long, memory, cold, replicas); common holds what they share.
+"""
+
+from bench.sections.cold import section_cold
+from bench.sections.common import QUICK, Bench, Sizes
+from bench.sections.concurrency import section_concurrency
+from bench.sections.long import section_long
+from bench.sections.memory import section_memory
+from bench.sections.replicas import section_replicas
+from bench.sections.ttft import section_ttft
+
+__all__ = [
+    "QUICK",
+    "Bench",
+    "Sizes",
+    "section_cold",
+    "section_concurrency",
+    "section_long",
+    "section_memory",
+    "section_replicas",
+    "section_ttft",
+]
