@@ -202,6 +202,7 @@ def test_a_huge_reply_arrives_whole(harness: LiveApp, provider: FakeProvider) ->
     assert provider.wait_idle(5.0)
 
 
+@pytest.mark.slow  # waits out timeouts on purpose
 def test_a_steady_slow_drip_is_a_legitimate_reply_even_past_the_timeout(
     harness: LiveApp, provider: FakeProvider
 ) -> None:
@@ -215,6 +216,7 @@ def test_a_steady_slow_drip_is_a_legitimate_reply_even_past_the_timeout(
     assert provider.wait_idle(5.0)
 
 
+@pytest.mark.slow  # waits out timeouts on purpose
 def test_faults_in_parallel_do_not_disturb_healthy_chats(harness: LiveApp, provider: FakeProvider) -> None:
     models = ["hang", "stall", "reset", "status-503", "cutoff", "fake-model", "fake-model", "drop"] * 2
     results: dict[int, gradio_raw.EventResult] = {}
@@ -243,6 +245,7 @@ def _app_threads() -> list[str]:
     return sorted(t.name for t in threading.enumerate() if "process_request_thread" not in t.name)
 
 
+@pytest.mark.slow  # waits out timeouts on purpose
 def test_repeated_faults_grow_no_threads_or_tasks(harness: LiveApp, provider: FakeProvider) -> None:
     batch = ["reset", "drop", "cutoff", "malformed", "error-event-echo", "empty", "status-401", "echo-key-401"]
 
@@ -296,6 +299,7 @@ def _stream(fake: FakeProvider, model: str, max_seconds: float) -> Callable[[], 
     return lambda: asyncio.run(bounded())
 
 
+@pytest.mark.slow  # waits out timeouts on purpose
 @pytest.mark.parametrize(
     "model",
     [

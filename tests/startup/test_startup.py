@@ -44,6 +44,7 @@ def _run_until(args: list[str], env: dict[str, str], tmp_path: Path, marker: str
     return log.read_text()
 
 
+@pytest.mark.slow  # starts app.py in a process of its own
 def test_a_bad_gradio_server_port_is_one_clear_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(APP)],
@@ -86,6 +87,7 @@ def test_the_summary_line_names_keys_quotas_gate_and_client(fake: FakeProvider) 
     assert "| uploads: no limit |" in unlimited
 
 
+@pytest.mark.slow  # starts app.py in a process of its own
 def test_a_failed_share_link_is_one_line_and_no_exposure_is_claimed(tmp_path: Path) -> None:
     server_key = canary("share")
     # A share server address nothing listens on: the link fails the same way with or without a
@@ -103,6 +105,7 @@ def test_a_failed_share_link_is_one_line_and_no_exposure_is_claimed(tmp_path: Pa
     assert server_key not in output
 
 
+@pytest.mark.slow  # starts app.py in a process of its own
 def test_a_plain_start_gives_no_share_advice(tmp_path: Path) -> None:
     port = free_port()
     output = _run_until(["--port", str(port)], _environment(), tmp_path, "byok-chat is running on")

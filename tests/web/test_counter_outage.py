@@ -29,6 +29,9 @@ from tests.fake_provider import FakeProvider
 from tests.media import image_bytes
 from web.access import GATE_PATH
 
+# A real redis-server stopped and restarted under running apps: a replica-style integration test.
+pytestmark = pytest.mark.slow
+
 APP = REPO / "app.py"
 PAUSED = "Usage limits can't be checked right now"
 RECOVERY_LIMIT = 60.0  # how long to keep asking while Redis starts again; not a speed check

@@ -208,6 +208,7 @@ def _start_replica(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Pope
     raise TimeoutError("replica did not start")
 
 
+@pytest.mark.slow  # replicas: two app processes and a redis-server
 def test_two_replicas_share_one_limit_through_redis(redis_url: str, provider: FakeProvider, tmp_path: Path) -> None:
     env = routed_env(provider, GROQ_API_KEY=canary("server"), RATE_LIMIT="3/minute", RATE_LIMIT_STORAGE=redis_url)
     replicas = [_start_replica(env, tmp_path), _start_replica(env, tmp_path)]

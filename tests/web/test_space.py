@@ -146,6 +146,7 @@ def test_many_forwarded_addresses_from_an_untrusted_peer_warn_once(caplog: pytes
     assert "10.0.0.10" not in message
 
 
+@pytest.mark.slow  # two apps and twenty chats
 def test_the_warning_comes_from_real_requests_and_not_on_a_space(
     launch: Callable[[Settings], RunningApp], provider: FakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
