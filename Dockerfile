@@ -1,5 +1,5 @@
 # Serves both plain Docker and a Hugging Face Docker Space (which runs containers as UID 1000).
-# CI checks this recipe without a Docker engine (tests/test_deploy_docker.py): it copies what the
+# CI checks this recipe without a Docker engine (tests/deploy/test_deploy_docker.py): it copies what the
 # COPY lines name, installs requirements.txt into a fresh venv and runs the CMD as UID 1000 with
 # this ENV, then lints the file with hadolint.
 FROM python:3.12-slim

@@ -1,4 +1,5 @@
-"""Plain network values the configuration is parsed into: trusted proxies and origins.
+"""Network values the configuration is parsed into: trusted proxies (which also warn, once, about
+a proxy nobody listed), origins, and what counts as a loopback host.
 
 ``TRUSTED_PROXIES`` decides whose ``X-Forwarded-For`` is believed; :func:`normalise_origin` is the
 one spelling origins are compared in (``ALLOWED_ORIGINS``, ``FRAME_ANCESTORS``, a request's own).

@@ -1,8 +1,9 @@
 """A key as a value: masked when printed, never pickled, known to the log filter while alive.
 
 A key is wrapped in :class:`Secret` from the moment we read it, so a stray ``print``, f-string,
-``repr`` or log call shows ``Secret('****')``. Only the provider adapter unwraps it, to put it in
-one request's ``Authorization`` header.
+``repr`` or log call shows ``Secret('****')``. It is unwrapped only where the value itself is needed:
+the provider adapter, for one request's ``Authorization`` header; the gate, to compare an access
+code; the log filter, to mask it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The counter store named by ``RATE_LIMIT_STORAGE`` (memory, Redis, Valkey, memcached...), and
+"""The counter store named by ``RATE_LIMIT_STORAGE`` (memory, Redis, Valkey, memcached...): how it
+is opened and described without its password, how limit strings like ``RATE_LIMIT`` are parsed, and
 the one wrapper every call to it goes through, with the outage rules: one warning when it stops
 answering, one line when it is back, and between the two every call fails fast with
 :class:`~errors.CounterUnavailable` instead of waiting on a dead store.

@@ -1,11 +1,10 @@
 """Files in the chat: who uploaded them, what they really are, and what the provider gets.
 
-Three rules, each enforced here on the server:
+Three rules, enforced on the server:
 
-- A file is used only by the browser that uploaded it. Gradio keeps uploads in one shared folder
-  named by content hash, and its upload route knows nothing of sessions: :class:`UploadLedger`
-  records which browser (the boundary's cookie digest) each upload belongs to. The browser
-  boundary consults it for every file path in a request and every ``/gradio_api/file=`` fetch.
+- A file is used only by the browser that uploaded it. :class:`~web.uploads.UploadLedger` records
+  which browser uploaded each file; the browser boundary consults it for every file path in a
+  request and every ``/gradio_api/file=`` fetch, and :class:`UploadStore` here before it reads one.
 - The bytes decide what a file is, never its name: png, jpeg, webp and gif by their signatures,
   PDF by ``%PDF-``, text by decoding as UTF-8 without NULs.
 - Images reach the provider as base64 ``data:`` URLs (never a URL back to this app), downscaled to

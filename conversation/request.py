@@ -71,17 +71,17 @@ def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
             f"That message is too long ({len(text):,} characters; the limit is "
             f"{settings.max_message_chars:,}). Shorten it or split it up."
         )
-    recent = _recent_history(inputs.history, settings)
-    # Every file this request uses is read in this one call, before any turn is built.
-    files = _read_files(
-        inputs.files,
-        new=_message_files(inputs.message, inputs.files, settings),
-        earlier=[path for entry in recent for path in _history_files(entry)],
-    )
-    attachments = files.new
-    if not text.strip() and not attachments:
+    new_files = _message_files(inputs.message, inputs.files, settings)
+    if not text.strip() and not new_files:
         raise InputRejected("Type a message first.")
     model = _model(inputs.model, provider, settings)
+    recent = _recent_history(inputs.history, settings)
+    # Every file this request uses is read in this one call, once the checks that need no file
+    # have passed, and before any turn is built.
+    files = _read_files(
+        inputs.files, new=new_files, earlier=[path for entry in recent for path in _history_files(entry)]
+    )
+    attachments = files.new
     takes_images = provider.takes_images(model)
     images = [a.data_url for a in attachments if a.kind == "image"]
     if images and takes_images is False:

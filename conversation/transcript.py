@@ -5,7 +5,7 @@ OpenAI's messages format: the system prompt first, then user and assistant turns
 key (no key is ever part of a conversation). Reasoning is included only when asked for, as
 ``reasoning_content`` on the assistant turn it belongs to (the field DeepSeek and others use).
 
-An import is a file from the browser, so it is checked like forged history (conversation.py):
+An import is a file from the browser, so it is checked like forged history (request.py):
 only system, user and assistant roles, text content only (no files, paths, images or URLs as
 content parts), bounded sizes, control characters removed. Unlike history, which is filtered
 quietly, an import that breaks a rule is refused as a whole with a message saying which rule.

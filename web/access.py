@@ -2,8 +2,8 @@
 
 Two pieces, both enforced on the server:
 
-- :func:`client_id` names a client for quotas and throttling: the logged-in user, else the peer
-  address. ``X-Forwarded-For`` is believed only when the peer is a proxy the operator listed in
+- :func:`~web.asgi.client_id` names a client for quotas and throttling: the logged-in user, else
+  the peer address. ``X-Forwarded-For`` is believed only when the peer is a proxy the operator listed in
   ``TRUSTED_PROXIES``; the session hash is chosen by the browser and never names a client.
 - :class:`AccessGate` is an ASGI middleware in front of *every* route of the app (page, config,
   queue, run, files, internal events): without a valid access code nothing is served but the gate

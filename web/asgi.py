@@ -1,5 +1,5 @@
-"""The ASGI pieces the gate and the boundary share: types, the peer and its headers, the path
-inside the app, and the client's name for quotas and throttling."""
+"""ASGI pieces used across the web boundary and by the chat: types, the peer and its headers, the
+path inside the app, and the client's name for quotas and throttling."""
 
 from __future__ import annotations
 

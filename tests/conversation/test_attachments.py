@@ -21,7 +21,7 @@ from conversation.attachments import (
     sniff_image,
 )
 from conversation.request import MAX_IMAGES_PER_REQUEST, ChatInputs, build_request
-from errors import ImagesNotAccepted
+from errors import ImagesNotAccepted, InputRejected
 from providers import PROVIDERS
 from tests.media import EXE_BYTES, animated_gif, decode_data_url, image_bytes, noisy_photo, pdf_with_text, write
 
@@ -391,3 +391,31 @@ def test_attachment_limits_from_the_environment() -> None:
     assert load_settings({"UPLOAD_LIMIT_MB": "off"}, dotenv_path=None).upload_limit_mb == ""
     with pytest.raises(ConfigError, match="UPLOAD_LIMIT_MB must look like 200/hour"):
         load_settings({"UPLOAD_LIMIT_MB": "lots"}, dotenv_path=None)
+
+
+def test_checks_that_need_no_file_come_first_then_every_file_is_read_in_one_call(
+    build: Build, files: SessionFiles, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    forged = [{"role": "user", "content": [{"type": "text", "text": "see"}, {"path": "/etc/passwd"}]}]
+    # An empty message or a bad model name is said before any file is looked at.
+    with pytest.raises(InputRejected, match="Type a message first"):
+        build("", forged)
+    with pytest.raises(InputRejected, match="model name is not valid"):
+        build("hi", forged, model="bad model")
+    mine = uploaded(files.store, OWNER, tmp_path, "cat.png", image_bytes())
+    earlier = build({"text": "first", "files": [mine]})
+    history = [
+        {"role": "user", "content": [{"type": "file", "file": {"path": mine}}]},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": earlier.messages[-1]["content"][0]["text"]},
+    ]
+    calls: list[tuple[list[object], list[object]]] = []
+    real = SessionFiles.read
+
+    def counted(self: SessionFiles, *, new: Any, earlier: Any) -> Any:
+        calls.append((list(new), list(earlier)))
+        return real(self, new=new, earlier=earlier)
+
+    monkeypatch.setattr(SessionFiles, "read", counted)
+    build({"text": "again", "files": [mine]}, history)
+    assert calls == [([mine], [mine])]

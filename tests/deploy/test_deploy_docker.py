@@ -74,7 +74,15 @@ def dockerignored(path: str, patterns: list[str]) -> bool:
 def test_dockerignore_keeps_keys_tests_and_bench_out_of_the_build_context() -> None:
     lines = (REPO / ".dockerignore").read_text().splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    for path in [".env", ".env.local", ".env.production", "tests/test_keys.py", "tests", "bench/run.py", ".git/config"]:
+    for path in [
+        ".env",
+        ".env.local",
+        ".env.production",
+        "tests/config/test_keys.py",
+        "tests",
+        "bench/run.py",
+        ".git/config",
+    ]:
         assert dockerignored(path, patterns), path
     for path in [".env.example", "app.py", "requirements.txt", "config/keys.py"]:
         assert not dockerignored(path, patterns), path

