@@ -33,8 +33,9 @@ from web.hflogin import login_plan
 
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
 try:
-    SERVICE = ChatService(load_settings())
-    LOGIN = login_plan(SERVICE.settings, os.environ)
+    SETTINGS = load_settings()
+    LOGIN = login_plan(SETTINGS, os.environ)
+    SERVICE = ChatService(SETTINGS, hub_sign_in=LOGIN.hub_sign_in)
 except ConfigError as error:
     raise SystemExit(f"byok-chat: configuration error: {error}") from None
 install_redaction()
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
                 share=args.share or None,
                 quiet=True,
                 prevent_thread_lock=True,
-                **launch_options(SERVICE),
+                **launch_options(SERVICE, LOGIN),
             )
     except OSError:
         raise SystemExit(

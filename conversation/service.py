@@ -11,12 +11,24 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from config.keys import resolve_key
+from config.keys import HUB_ROW, HubSignIn, resolve_key
 from config.network import TrustedProxies
 from config.secret import Secret
 from config.settings import Settings
 from config.storage import CounterStore, parse_rate_limits
-from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
+from errors import (
+    CODE_HEADER,
+    KEY_HEADER,
+    AccessDenied,
+    ByokError,
+    CounterUnavailable,
+    InputRejected,
+    InvalidKey,
+    NoHubCredits,
+    OutOfCredit,
+    SignInNeeded,
+    TooManyChecks,
+)
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
 from providers.registry import VISITOR_ENDPOINT, Provider
@@ -24,6 +36,7 @@ from providers.urlguard import check_visitor_url
 from web.access import AccessGate
 from web.asgi import client_id
 from web.quota import Quotas, UsageToday
+from web.signin import SignInTokens
 
 from .attachments import SessionFiles, UploadStore
 from .request import ChatInputs, build_request
@@ -39,11 +52,17 @@ class Caller:
     # False when a gate is configured and this caller has not passed it (BYO-exempt visitors).
     may_use_server_keys: bool
     visitor_key: Secret | None = None
+    # Where a Space offers Hugging Face sign-in: this browser's sign-in (None elsewhere).
+    sign_in: HubSignIn | None = None
+    # The browser (cookie digest) the sign-in belongs to, to forget a token the provider refuses.
+    browser: str = ""
 
 
 class ChatService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, hub_sign_in: bool = False) -> None:
         self.settings = settings
+        # Visitors' Hugging Face sign-in tokens, on a Space that offers sign-in (web/hflogin.py).
+        self.sign_ins = SignInTokens() if hub_sign_in else None
         self.counter = CounterStore(settings.rate_limit_storage)
         self.storage = self.counter.storage
         self.quotas = Quotas(
@@ -96,12 +115,30 @@ class ChatService:
         gate_passed: bool,
         oauth_info: Mapping[str, Any] | None,
         visitor_key: Secret | None,
+        browser: str = "",
+        bound: bool = False,
+        session_hash: str | None = None,
     ) -> Caller:
+        """``browser`` and ``bound`` come from the boundary (web/boundary.py): a sign-in is given only
+        to a session tied to the cookie of the browser that signed in."""
         return Caller(
             client=client_id(peer, headers, self.trusted, username=_hf_username(oauth_info)),
             may_use_server_keys=self.may_use_server_keys(gate_passed=gate_passed, oauth_info=oauth_info),
             visitor_key=visitor_key,
+            sign_in=self._sign_in(browser if bound else "", oauth_info, session_hash),
+            browser=browser if bound else "",
         )
+
+    def _sign_in(
+        self, browser: str, oauth_info: Mapping[str, Any] | None, session_hash: str | None
+    ) -> HubSignIn | None:
+        if self.sign_ins is None:
+            return None
+        return self.sign_ins.sign_in(browser, _hf_username(oauth_info), session_hash)
+
+    def end_session(self, session_hash: str) -> None:
+        if self.sign_ins is not None:
+            self.sign_ins.end_session(session_hash)
 
     def _hf_allowed(self, oauth_info: Mapping[str, Any] | None) -> bool:
         users, orgs = self.settings.allowed_hf_users, self.settings.allowed_hf_orgs
@@ -160,6 +197,9 @@ class ChatService:
                 yield reply
         except ByokError as error:
             outcome = type(error).__name__
+            on_sign_in = caller.sign_in is not None and key is not None and key is caller.sign_in.token
+            if on_sign_in:
+                raise self._sign_in_failure(provider, caller, error) from None
             raise
         except BaseException:
             outcome = "stopped"  # the visitor pressed Stop or closed the tab
@@ -167,10 +207,21 @@ class ChatService:
         finally:
             self._count(caller, request.provider, request.model, stream, on_server_key, outcome)
 
+    def _sign_in_failure(self, provider: Provider, caller: Caller, error: ByokError) -> ByokError:
+        """What a refusal of the visitor's own sign-in means to them: sign in again, or add credits."""
+        if isinstance(error, InvalidKey):
+            if self.sign_ins is not None:
+                self.sign_ins.refused(caller.browser)
+            return SignInNeeded(provider.label, ended=True)
+        if isinstance(error, OutOfCredit):
+            return NoHubCredits(provider.label, status=error.status)
+        return error
+
     def on_server_key(self, provider: Provider, caller: Caller) -> bool:
         """Would a chat from this caller to this provider spend the operator's key?"""
         return (
             caller.visitor_key is None
+            and not _signed_in(provider, caller)
             and caller.may_use_server_keys
             and self.settings.server_key(provider.id) is not None
         )
@@ -254,13 +305,19 @@ class ChatService:
         return f"Key works: {len(ids):,} models available."
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
-        if caller.may_use_server_keys or caller.visitor_key is not None:
-            return resolve_key(provider, self.settings, visitor_key=caller.visitor_key)
+        if caller.may_use_server_keys or caller.visitor_key is not None or _signed_in(provider, caller):
+            return resolve_key(
+                provider,
+                self.settings,
+                visitor_key=caller.visitor_key,
+                sign_in=caller.sign_in,
+                server_key_allowed=caller.may_use_server_keys,
+            )
         if self.settings.server_key(provider.id) is not None:
             page, script = self.server_key_refusal(provider)
             title = None if self.settings.access_codes else "Sign-in needed"
             raise AccessDenied(page, script_message=script, title=title)
-        return resolve_key(provider, self.settings, visitor_key=None)
+        return resolve_key(provider, self.settings, visitor_key=None, sign_in=caller.sign_in)
 
     def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
         """Why this caller may not use the server's key and what they can do instead: for the page,
@@ -302,13 +359,26 @@ class ChatService:
             caller.client,
             provider.id,
             model,
-            "server" if on_server_key else "visitor" if caller.visitor_key else "none",
+            _key_kind(caller, provider, on_server_key),
             outcome,
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
             " (estimated)" if usage and usage.estimated else "",
             "" if counted else " (not counted: counter store unavailable)",
         )
+
+
+def _signed_in(provider: Provider, caller: Caller) -> bool:
+    """Would this caller's Hugging Face sign-in pay for a chat to ``provider`` (typed keys aside)?"""
+    return provider.id == HUB_ROW and caller.sign_in is not None and caller.sign_in.token is not None
+
+
+def _key_kind(caller: Caller, provider: Provider, on_server_key: bool) -> str:
+    if on_server_key:
+        return "server"
+    if caller.visitor_key is not None:
+        return "visitor"
+    return "sign-in" if _signed_in(provider, caller) else "none"
 
 
 def _userinfo(oauth_info: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -97,6 +97,7 @@ def wire_page_events(
         holder = demo.state_holder
         if request.session_hash:
             handlers.service.uploads.end_session(request.session_hash)
+            handlers.service.end_session(request.session_hash)
         if request.session_hash and request.session_hash in holder:
             holder.delete_state(request.session_hash)
             handlers.efforts.forget(request.session_hash)

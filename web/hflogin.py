@@ -1,4 +1,10 @@
-"""Hugging Face login (``ALLOWED_HF_USERS`` / ``ALLOWED_HF_ORGS``): where it works and what it needs.
+"""Hugging Face login: where it works and what it needs.
+
+Two things use it. The allow list (``ALLOWED_HF_USERS`` / ``ALLOWED_HF_ORGS``) lets signed-in users
+chat on the server keys. And on a Space whose login grants the ``inference-api`` scope (front matter
+``hf_oauth: true`` and ``hf_oauth_scopes: [inference-api]``; the Space puts the granted scopes in
+``OAUTH_SCOPES``), a visitor who signs in chats on Hugging Face Inference Providers on their own
+account (web/signin.py keeps the token).
 
 Gradio's login button runs the real OpenID flow only on a Space (``SYSTEM=spaces`` and
 ``SPACE_ID`` set, with the ``OAUTH_*`` variables a Space gets from ``hf_oauth: true``). Anywhere
@@ -17,7 +23,9 @@ from dataclasses import dataclass
 from config.settings import Settings
 from errors import ConfigError
 
-__all__ = ["LoginPlan", "login_plan", "on_space"]
+from .signin import grants_inference
+
+__all__ = ["LoginPlan", "login_plan", "offers_hub_sign_in", "on_space"]
 
 # What a Space with `hf_oauth: true` in its README sets; Gradio reads these at import time.
 SPACE_OAUTH_VARIABLES = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
@@ -33,11 +41,20 @@ class LoginPlan:
     wanted: bool  # the operator set an allow list
     button: bool  # show Gradio's login button (and with it, its login routes)
     note: str  # one line for the start-up log and `--check`
+    # Visitors sign in to chat on Hugging Face Inference Providers on their own account.
+    hub_sign_in: bool = False
+
+
+def offers_hub_sign_in(environ: Mapping[str, str]) -> bool:
+    """On a Space whose login grants the inference-api scope: no other setting."""
+    return on_space(environ) and grants_inference(environ.get("OAUTH_SCOPES"))
 
 
 def login_plan(settings: Settings, environ: Mapping[str, str]) -> LoginPlan:
     """Decide how login runs here, or raise ConfigError when a Space is missing what login needs."""
-    if not (settings.allowed_hf_users or settings.allowed_hf_orgs):
+    allow_list = bool(settings.allowed_hf_users or settings.allowed_hf_orgs)
+    pays = offers_hub_sign_in(environ)
+    if not allow_list and not pays:
         return LoginPlan(wanted=False, button=False, note="Hugging Face login: off")
     if not on_space(environ):
         return LoginPlan(
@@ -51,8 +68,11 @@ def login_plan(settings: Settings, environ: Mapping[str, str]) -> LoginPlan:
         )
     missing = [name for name in SPACE_OAUTH_VARIABLES if not environ.get(name)]
     if missing:
+        needs = (
+            "ALLOWED_HF_USERS / ALLOWED_HF_ORGS need" if allow_list else "Signing in to chat on one's own account needs"
+        )
         raise ConfigError(
-            f"ALLOWED_HF_USERS / ALLOWED_HF_ORGS need Hugging Face login, but {', '.join(missing)} "
+            f"{needs} Hugging Face login, but {', '.join(missing)} "
             f"is not set. Add `hf_oauth: true` to the README front matter of the Space."
         )
     absent = [name for name in ("authlib", "itsdangerous") if importlib.util.find_spec(name) is None]
@@ -69,8 +89,13 @@ def login_plan(settings: Settings, environ: Mapping[str, str]) -> LoginPlan:
         )
         if part
     )
+    uses = [
+        *([f"server keys for {who}"] if allow_list else []),
+        *(["visitors who sign in chat on Hugging Face Inference Providers on their own account"] if pays else []),
+    ]
     return LoginPlan(
-        wanted=True,
+        wanted=allow_list,
         button=True,
-        note=f"Hugging Face login: on (provider {environ['OPENID_PROVIDER_URL']}); server keys for {who}",
+        note=f"Hugging Face login: on (provider {environ['OPENID_PROVIDER_URL']}); {'; '.join(uses)}",
+        hub_sign_in=pays,
     )

@@ -1,0 +1,366 @@
+"""Hugging Face sign-in that pays for the visitor's own chats: where it is on, where its token is
+kept (the server, under the browser's cookie; never Gradio's session cookie), when it is gone, and
+which chats it may pay for. The whole round trip in Chromium is tests/web/test_signin_browser.py."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from config.keys import HubSignIn
+from config.secret import Secret
+from config.settings import Settings
+from conversation.request import ChatInputs
+from conversation.service import Caller, ChatService
+from errors import InvalidKey, KeyRequired, NoHubCredits, OutOfCredit, SignInNeeded
+from tests.conftest import canary
+from tests.fake_provider import FakeProvider
+from web.boundary import BROWSER_OWNER_KEY
+from web.hflogin import login_plan
+from web.signin import SignInCustody, SignInTokens
+
+SPACE = {
+    "SYSTEM": "spaces",
+    "SPACE_ID": "tester/byok-chat",
+    "OAUTH_CLIENT_ID": "client",
+    "OAUTH_CLIENT_SECRET": "secret",
+    "OPENID_PROVIDER_URL": "https://huggingface.co",
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- where the mode is on ---------------------------------------------------------------------
+
+
+def test_on_a_space_granting_inference_api_the_mode_is_on_with_no_other_setting(
+    settings_for: Callable[..., Settings],
+) -> None:
+    plan = login_plan(settings_for(), {**SPACE, "OAUTH_SCOPES": "openid profile inference-api"})
+    assert plan.hub_sign_in and plan.button and not plan.wanted
+    assert "own account" in plan.note
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {**SPACE, "OAUTH_SCOPES": "openid profile"},  # login without the scope
+        {**SPACE, "SYSTEM": "", "OAUTH_SCOPES": "openid profile inference-api"},  # not a Space
+        {"OAUTH_SCOPES": "inference-api"},  # a developer's shell
+    ],
+)
+def test_without_the_scope_or_off_a_space_the_mode_is_absent(
+    settings_for: Callable[..., Settings], environ: dict[str, str]
+) -> None:
+    plan = login_plan(settings_for(), environ)
+    assert not plan.hub_sign_in and not plan.button
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+def store() -> tuple[SignInTokens, Clock, Clock]:
+    wall, clock = Clock(), Clock()
+    return SignInTokens(grace_seconds=60, wall=wall, clock=clock), wall, clock
+
+
+def test_a_token_is_given_only_to_the_browser_and_user_that_signed_in() -> None:
+    tokens, wall, _ = store()
+    token = Secret(canary("hub"))
+    tokens.keep("browser-a", token, username="alice", expires_at=wall.now + 3600)
+    assert tokens.sign_in("browser-a", "Alice", "s1").token is token
+    assert tokens.sign_in("browser-b", "alice", "s2").token is None  # another browser
+    assert tokens.sign_in("", "alice", "s3").token is None  # no cookie
+    assert tokens.sign_in("browser-a", "bob", "s1").token is None  # signed in as someone else now
+    assert tokens.sign_in("browser-a", None, "s1").token is None  # signed out in Gradio's cookie
+
+
+def test_expired_and_refused_tokens_are_gone_and_the_page_can_say_sign_in_again() -> None:
+    tokens, wall, _ = store()
+    tokens.keep("a", Secret(canary("a")), username="alice", expires_at=wall.now + 10)
+    tokens.keep("b", Secret(canary("b")), username="bob", expires_at=wall.now + 3600)
+    wall.now += 11
+    assert tokens.sign_in("a", "alice", "s") == HubSignIn(username="alice", ended=True)
+    tokens.refused("b")
+    assert tokens.sign_in("b", "bob", "s") == HubSignIn(username="bob", ended=True)
+    assert len(tokens) == 0
+    # Signing out is deliberate: afterwards the page just offers sign-in.
+    tokens.forget("b")
+    assert not tokens.sign_in("b", "bob", "s").ended
+
+
+def test_a_token_outlives_a_reload_but_not_the_last_page_of_its_browser() -> None:
+    tokens, wall, clock = store()
+    tokens.keep("a", Secret(canary("a")), username="alice", expires_at=wall.now + 3600)
+    # The page the sign-in returns to picks it up; a reload ends that session and starts another.
+    assert tokens.sign_in("a", "alice", "first").token is not None
+    tokens.end_session("first")
+    clock.now += 5
+    assert tokens.sign_in("a", "alice", "second").token is not None
+    clock.now += 120
+    assert tokens.sign_in("a", "alice", "second").token is not None  # still open: kept
+    tokens.end_session("second")
+    clock.now += 59
+    assert len(tokens) == 1
+    clock.now += 2
+    assert len(tokens) == 0
+    assert tokens.sign_in("a", "alice", "third") == HubSignIn(username="alice")
+
+
+def test_a_sign_in_no_page_picks_up_is_dropped_after_the_grace() -> None:
+    tokens, wall, clock = store()
+    tokens.keep("a", Secret(canary("a")), username="alice", expires_at=wall.now + 3600)
+    clock.now += 61
+    assert len(tokens) == 0
+
+
+# --- custody: Gradio's cookie never carries a token ----------------------------------------------
+
+
+OAUTH_INFO = {
+    "token_type": "bearer",
+    "expires_in": 3600,
+    "scope": "openid profile inference-api",
+    "userinfo": {"preferred_username": "Alice", "orgs": []},
+}
+
+
+def custody_app(tokens: SignInTokens | None, access_token: str, *, fail: bool = False) -> Starlette:
+    """Gradio's login routes in miniature: the callback stores the whole login in the session."""
+
+    async def callback(request: Request) -> RedirectResponse:
+        if fail:
+            raise RuntimeError(f"token exchange failed for {access_token}")
+        request.session["oauth_info"] = {
+            **OAUTH_INFO,
+            "access_token": access_token,
+            "id_token": "eyJ.id.token",
+            "refresh_token": "hf_refresh_" + access_token,
+            "expires_at": 4_000_000_000,
+        }
+        return RedirectResponse("/")
+
+    async def logout(request: Request) -> RedirectResponse:
+        request.session.pop("oauth_info", None)
+        return RedirectResponse("/")
+
+    async def page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("page")
+
+    class NameTheBrowser:  # what web/boundary.py does in front of everything
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            cookie = dict(h.split("=", 1) for h in _cookie_header(scope).split("; ") if "=" in h)
+            scope.setdefault("state", {})[BROWSER_OWNER_KEY] = cookie.get("byok_browser", "")
+            await self.app(scope, receive, send)
+
+    return Starlette(
+        routes=[Route("/login/callback", callback), Route("/logout", logout), Route("/", page)],
+        middleware=[
+            Middleware(SessionMiddleware, secret_key="k", same_site="none", https_only=True),
+            Middleware(NameTheBrowser),
+            Middleware(SignInCustody, tokens=tokens),
+        ],
+    )
+
+
+def _cookie_header(scope: Any) -> str:
+    return next((v.decode() for k, v in scope.get("headers", []) if k == b"cookie"), "")
+
+
+def decoded_session(client: TestClient) -> dict[str, Any]:
+    """Starlette's session cookie is base64 JSON, then a timestamp and a signature: readable by anyone."""
+    raw = client.cookies.get("session")
+    assert raw, "no session cookie"
+    data = raw.split(".")[0]
+    return json.loads(base64.b64decode(data + "=" * (-len(data) % 4)))
+
+
+def run_client(app: Starlette) -> TestClient:
+    client = TestClient(app, base_url="https://app.test", follow_redirects=False)
+    client.cookies.set("byok_browser", "browser-a")
+    return client
+
+
+def test_the_login_cookie_names_the_visitor_but_carries_no_token(provider: FakeProvider) -> None:
+    token = canary("oauth")
+    tokens = SignInTokens()
+    with run_client(custody_app(tokens, token)) as client:
+        client.get("/login/callback?code=x&state=y")
+        stored = decoded_session(client)
+        assert stored["oauth_info"]["userinfo"]["preferred_username"] == "Alice"
+        assert not {"access_token", "id_token", "refresh_token"} & stored["oauth_info"].keys()
+        assert token not in json.dumps(stored) and "hf_refresh_" not in json.dumps(stored)
+        assert tokens.sign_in("browser-a", "alice", "s").token == Secret(token)
+        # Signing out forgets it on the server too.
+        client.get("/logout")
+        assert tokens.sign_in("browser-a", "alice", "s").token is None
+
+
+def test_an_allow_list_login_keeps_no_token_at_all() -> None:
+    token = canary("oauth")
+    with run_client(custody_app(None, token)) as client:
+        client.get("/login/callback?code=x&state=y")
+        assert token not in json.dumps(decoded_session(client))
+
+
+def test_a_cancelled_or_failed_sign_in_returns_to_the_page(caplog: pytest.LogCaptureFixture) -> None:
+    token = canary("oauth")
+    tokens = SignInTokens()
+    with run_client(custody_app(tokens, token)) as client:
+        answer = client.get("/login/callback?error=access_denied&state=y")
+        assert answer.status_code == 303 and answer.headers["location"] == "../"
+        assert len(tokens) == 0
+    with run_client(custody_app(tokens, token, fail=True)) as client:
+        answer = client.get("/login/callback?code=x&state=y")
+        assert answer.status_code == 303 and answer.headers["location"] == "../"
+    assert token not in caplog.text and "RuntimeError" in caplog.text
+
+
+# --- which chats a sign-in pays for --------------------------------------------------------------
+
+
+def signed_in_service(settings: Settings) -> tuple[ChatService, Secret]:
+    service = ChatService(settings, hub_sign_in=True)
+    assert service.sign_ins is not None
+    token = Secret(canary("hub-token"))
+    service.sign_ins.keep("browser-a", token, username="alice", expires_at=4_000_000_000)
+    return service, token
+
+
+def visitor(
+    service: ChatService, *, browser: str = "browser-a", bound: bool = True, key: Secret | None = None
+) -> Caller:
+    return service.caller(
+        peer="198.51.100.7",
+        headers={},
+        gate_passed=False,
+        oauth_info={"userinfo": {"preferred_username": "alice"}},
+        visitor_key=key,
+        browser=browser,
+        bound=bound,
+        session_hash="session-1",
+    )
+
+
+def chat(service: ChatService, caller: Caller, provider_id: str, model: str = "m", base_url: str = "") -> str:
+    inputs = ChatInputs(
+        base_url=base_url,
+        message="hi",
+        history=[],
+        provider_id=provider_id,
+        model=model,
+        system_prompt="",
+        temperature=0.5,
+        max_tokens=50,
+    )
+
+    async def run() -> str:
+        text = ""
+        async for reply in service.reply(caller, inputs):
+            text = reply.text
+        return text
+
+    return asyncio.run(run())
+
+
+def test_the_sign_in_pays_only_on_the_hugging_face_row(
+    settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    server_key = canary("groq-server")
+    service, token = signed_in_service(
+        settings_for(GROQ_API_KEY=server_key, ALLOW_CUSTOM_BASE_URL="true", ALLOW_LOCAL_BASE_URL="true")
+    )
+    caller = visitor(service)
+    assert "You said: hi" in chat(service, caller, "hf")
+    assert "You said: hi" in chat(service, caller, "groq")
+    with pytest.raises(KeyRequired):
+        chat(service, caller, "openai")
+    with pytest.raises(KeyRequired):
+        # A visitor-typed endpoint, however the visitor is signed in.
+        chat(service, caller, "endpoint", base_url=f"http://127.0.0.1:{provider.port}/endpoint/v1")
+    sent = [(r.path, r.authorization) for r in provider.chat_requests]
+    assert sent == [
+        ("/hf/v1/chat/completions", f"Bearer {token.reveal()}"),
+        ("/groq/v1/chat/completions", f"Bearer {server_key}"),
+    ]
+
+
+def test_a_typed_key_wins_and_a_session_without_the_cookie_gets_nothing(
+    settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    service, _ = signed_in_service(settings_for())
+    typed = canary("typed-hf")
+    chat(service, visitor(service, key=Secret(typed)), "hf")
+    assert provider.chat_requests[-1].authorization == f"Bearer {typed}"
+    for stranger in (visitor(service, browser="browser-b"), visitor(service, bound=False)):
+        with pytest.raises(SignInNeeded) as asked:
+            chat(service, stranger, "hf")
+        assert not asked.value.ended
+    assert len(provider.chat_requests) == 1
+
+
+def test_the_server_hf_token_is_not_spent_for_a_signed_in_visitor(
+    settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    server_key = canary("hf-server")
+    service, token = signed_in_service(settings_for(HF_TOKEN=server_key))
+    chat(service, visitor(service), "hf")
+    assert provider.chat_requests[-1].authorization == f"Bearer {token.reveal()}"
+    chat(service, visitor(service, browser="browser-b"), "hf")
+    assert provider.chat_requests[-1].authorization == f"Bearer {server_key}"
+
+
+def test_a_refused_token_asks_to_sign_in_again_and_is_forgotten(
+    settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    service, _ = signed_in_service(settings_for())
+    with pytest.raises(SignInNeeded) as refused:
+        chat(service, visitor(service), "hf", model="status-401")
+    assert refused.value.ended and "Sign in again" in str(refused.value)
+    assert not isinstance(refused.value, InvalidKey)
+    with pytest.raises(SignInNeeded) as again:
+        chat(service, visitor(service), "hf")
+    assert again.value.ended
+    assert len(provider.chat_requests) == 1
+
+
+def test_no_credits_says_so_with_the_billing_page(
+    settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    service, _ = signed_in_service(settings_for())
+    with pytest.raises(NoHubCredits) as broke:
+        chat(service, visitor(service), "hf", model="status-402")
+    assert isinstance(broke.value, OutOfCredit)
+    assert "no Inference Providers credits" in str(broke.value)
+    assert "https://huggingface.co/settings/billing" in str(broke.value)
+    # The sign-in itself is fine: the next chat still uses it.
+    assert "You said" in chat(service, visitor(service), "hf")
+
+
+def test_without_the_mode_nothing_of_it_runs(settings_for: Callable[..., Settings], provider: FakeProvider) -> None:
+    service = ChatService(settings_for())
+    assert service.sign_ins is None and visitor(service).sign_in is None
+    with pytest.raises(KeyRequired) as asked:
+        chat(service, visitor(service), "hf")
+    assert not isinstance(asked.value, SignInNeeded)
