@@ -1,0 +1,251 @@
+"""Sign in with Hugging Face and chat on your own account, the whole round trip in Chromium.
+
+The app runs as a Space runs it (a fresh venv from requirements.txt, the git-tracked files,
+``SYSTEM=spaces``, ``SPACE_ID`` and the ``OAUTH_*`` variables) with ``OAUTH_SCOPES`` granting
+``inference-api``, and nothing else set for the mode. tests/oidc_provider.py plays the Hub's login
+and records every access token it issues; the fake provider plays the Inference Providers router
+(the hf row's base URL) and every other row, and records each bearer it receives. The operator also
+has a Groq server key, so the sign-in mixes with a server key on another row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests import gradio_raw as raw
+from tests.browser_helpers import VIEWPORT, WAIT_MS, Capture, ChatPage, browser_state
+from tests.conftest import canary, free_port, routed_env
+from tests.deploy_helpers import AppProcess, base_environment, read_all, run_app
+from tests.fake_provider import FakeProvider
+from tests.oidc_provider import HubUser, OpenIDProvider
+
+pytestmark = pytest.mark.browser
+
+SERVER_KEY = canary("groq-server")
+SIGN_IN = "Sign in with Hugging Face"
+USERS = {"alice": HubUser("alice"), "brief": HubUser("brief", token_seconds=3)}
+
+
+@dataclass
+class Space:
+    app: AppProcess
+    idp: OpenIDProvider
+    home: Path
+
+
+@pytest.fixture(scope="module")
+def space(
+    deployed_python: Path, tracked_copy: Path, fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Space]:
+    idp = OpenIDProvider(users=USERS, scopes="openid profile inference-api").start()
+    port = free_port()
+    home = tmp_path_factory.mktemp("signin-home")
+    env = base_environment(
+        home,
+        SYSTEM="spaces",
+        SPACE_ID="tester/byok-chat",
+        **idp.space_environment(),
+        **routed_env(fake, GROQ_API_KEY=SERVER_KEY, DEFAULT_PROVIDER="hf"),
+        GRADIO_SERVER_PORT=str(port),
+    )
+    try:
+        with run_app(deployed_python, tracked_copy, env, port=port) as app:
+            yield Space(app=app, idp=idp, home=home)
+            log = app.log()
+        assert idp.issued, "nobody signed in"
+        assert not [token for token in [*idp.issued, SERVER_KEY] if token in log]
+    finally:
+        idp.stop()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport=VIEWPORT)
+    yield ctx
+    ctx.close()
+
+
+def latest_token(space: Space) -> str:
+    return space.idp.issued[-1]
+
+
+def bearers(fake: FakeProvider, token: str) -> list[str]:
+    """The paths every request carrying ``token`` went to."""
+    return [r.path for r in fake.requests if r.authorization == f"Bearer {token}"]
+
+
+def decoded_cookies(context: BrowserContext) -> str:
+    """Every cookie the browser holds, with each dot-separated part base64-decoded where it can be:
+    Starlette's session cookie is base64 JSON, a timestamp and a signature."""
+    out = []
+    for cookie in context.cookies():
+        out.append(f"{cookie['name']}={cookie['value']}")
+        for part in cookie["value"].split("."):
+            padded = part + "=" * (-len(part) % 4)
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    out.append(decode(padded).decode("latin-1"))
+                except (binascii.Error, ValueError):
+                    continue
+    return "\n".join(out)
+
+
+def session_hashes(page: Page, url: str) -> list[str]:
+    found: list[str] = []
+    page.on("request", lambda r: found.append(r.url) if r.url.startswith(url) and "session_hash=" in r.url else None)
+    return found
+
+
+def test_sign_in_chat_on_your_own_account_and_the_token_stays_on_the_server(
+    space: Space, context: BrowserContext, provider: FakeProvider
+) -> None:
+    page = context.new_page()
+    capture = Capture().attach(page)
+    seen = session_hashes(page, space.app.url)
+    chat = ChatPage(page, space.app.url).open()
+
+    # Before sign-in the hf row asks for it, and a chat is refused with the way out.
+    assert "Sign in with Hugging Face" in chat.status()
+    chat.send("before signing in")
+    chat.error("Sign in with Hugging Face")
+    assert provider.chat_requests == []
+
+    sign_in_as(chat, "alice")
+    token = latest_token(space)
+    expect(page.locator("#key-status")).to_contain_text("Signed in as alice", timeout=WAIT_MS)
+    assert "alice's own Hugging Face account, which pays" in chat.status()
+
+    # The chat goes to the router (the hf row's base URL) with alice's token.
+    assert chat.chat("hello on my credits") == "You said: hello on my credits"
+    assert bearers(provider, token) == ["/hf/v1/chat/completions"]
+
+    # Another row keeps its server key, and never sees the token.
+    chat.choose_provider("Groq")
+    assert chat.chat("on the server key").startswith("You said:")
+    assert provider.chat_requests[-1].authorization == f"Bearer {SERVER_KEY}"
+
+    # A typed token wins over the sign-in on its row; forgetting it brings the sign-in back.
+    chat.choose_provider("Hugging Face Inference Providers")
+    typed = canary("typed-hf")
+    chat.enter_key(typed)
+    chat.chat("with my typed token")
+    assert provider.chat_requests[-1].authorization == f"Bearer {typed}"
+    page.locator("#forget-key").click()
+    expect(page.locator("#key-status")).to_contain_text("Signed in as alice", timeout=WAIT_MS)
+    chat.chat("back on the sign-in")
+    assert provider.chat_requests[-1].authorization == f"Bearer {token}"
+    assert bearers(provider, token) == ["/hf/v1/chat/completions"] * 2
+    assert all(r.path.startswith("/hf/") for r in provider.requests if token in (r.authorization or ""))
+
+    # Nowhere in the page, its storage, its event streams or any cookie, decoded.
+    capture.settle(page)
+    assert token not in capture.everything()
+    assert token not in browser_state(page, context)
+    cookies = decoded_cookies(context)
+    assert '"oauth_info"' in cookies and '"preferred_username": "alice"' in cookies  # the login cookie, decoded
+    assert token not in cookies and "access_token" not in cookies
+    # Nor in any file the app wrote (Gradio's temp folder included), nor its log.
+    assert token not in read_all(space.home)
+    assert token not in space.app.log()
+
+    # A second browser holding the session hash gets 403, with or without a cookie of its own.
+    session_hash = seen[-1].split("session_hash=", 1)[1].split("&", 1)[0]
+    cfg = raw.config(space.app.url)
+    data = raw.chat_data(cfg, "spend alice's credits", "hf", "m")
+    stranger = raw.open_page(space.app.url)
+    for headers in ({}, stranger.headers):
+        stolen = raw.run_event(
+            space.app.url, raw.fn_index(cfg, "chat"), data, session_hash=session_hash, headers=headers
+        )
+        assert stolen.status == 403, stolen.raw
+    # Its own session, without alice's browser cookie, has no sign-in either.
+    own = raw.run_event(space.app.url, raw.fn_index(cfg, "chat"), data, headers=stranger.headers)
+    assert not own.success and "Hugging Face token" in (own.error or "")
+    assert bearers(provider, token) == ["/hf/v1/chat/completions"] * 2
+
+    # Signing out forgets the token: the next chat asks to sign in.
+    page.get_by_role("button", name="Logout (alice)").click()
+    expect(page.get_by_role("button", name=SIGN_IN)).to_be_visible(timeout=WAIT_MS)
+    chat.wait_loaded()
+    assert "Sign in with Hugging Face" in chat.status()
+    chat.send("after signing out")
+    chat.error("Sign in with Hugging Face")
+    assert bearers(provider, token) == ["/hf/v1/chat/completions"] * 2
+
+
+def test_an_expired_sign_in_asks_to_sign_in_again(
+    space: Space, context: BrowserContext, provider: FakeProvider
+) -> None:
+    chat = ChatPage(context.new_page(), space.app.url).open()
+    sign_in_as(chat, "brief")  # its tokens last 3 seconds
+    token = latest_token(space)
+    time.sleep(4)
+    chat.send("still there?")
+    bubble = chat.error("Sign in again")
+    assert "expired or was revoked" in bubble.inner_text()
+    assert "401" not in bubble.inner_text()
+    assert bearers(provider, token) == []
+
+
+def test_a_revoked_token_asks_to_sign_in_again_not_a_raw_401(
+    space: Space, context: BrowserContext, provider: FakeProvider
+) -> None:
+    chat = ChatPage(context.new_page(), space.app.url).open()
+    sign_in_as(chat, "alice")
+    token = latest_token(space)
+    chat.set_model("status-401")  # the router refuses the token, as it does a revoked one
+    chat.send("revoked?")
+    bubble = chat.error("Sign in again")
+    assert "rejected the API key" not in bubble.inner_text() and "HTTP 401" not in bubble.inner_text()
+    # The refused token is forgotten: nothing more is sent with it, and the page says why.
+    chat.set_model("openai/gpt-oss-120b")
+    chat.send("and now?")
+    chat.error("Sign in again")
+    assert bearers(provider, token) == ["/hf/v1/chat/completions"]
+    chat.reload()
+    assert "Sign in again" in chat.status()
+
+
+def test_no_credits_says_so_with_the_billing_link(
+    space: Space, context: BrowserContext, provider: FakeProvider
+) -> None:
+    chat = ChatPage(context.new_page(), space.app.url).open()
+    sign_in_as(chat, "alice")
+    chat.set_model("status-402")
+    chat.send("one more question")
+    bubble = chat.error("no Inference Providers credits left")
+    expect(bubble.locator('a[href="https://huggingface.co/settings/billing"]')).to_have_count(1)
+
+
+def test_a_cancelled_sign_in_leaves_the_page_usable(
+    space: Space, context: BrowserContext, provider: FakeProvider
+) -> None:
+    chat = ChatPage(context.new_page(), space.app.url).open()
+    issued = len(space.idp.issued)
+    chat.page.get_by_role("button", name=SIGN_IN).click()
+    chat.page.locator("#deny").click()
+    chat.wait_loaded()
+    assert chat.page.url.rstrip("/") == space.app.url
+    expect(chat.page.get_by_role("button", name=SIGN_IN)).to_be_visible(timeout=WAIT_MS)
+    assert "Sign in with Hugging Face" in chat.status()
+    chat.choose_provider("Groq")
+    assert chat.chat("still works").startswith("You said:")
+    assert len(space.idp.issued) == issued
+    assert httpx.get(space.app.url + "/config").status_code == 200
+
+
+def sign_in_as(chat: ChatPage, username: str) -> None:
+    chat.page.get_by_role("button", name=SIGN_IN).click()
+    chat.page.locator("#username").fill(username)
+    chat.page.locator("#approve").click()
+    chat.wait_loaded()
+    expect(chat.page.get_by_role("button", name=f"Logout ({username})")).to_be_visible(timeout=WAIT_MS)
