@@ -105,6 +105,11 @@ class PageHandlers:
             session_hash=request.session_hash,
         )
 
+    def sign_in_held(self, request: gr.Request) -> bool | None:
+        """Is this browser's Hugging Face sign-in token on the server? None where sign-in pays for nothing."""
+        sign_in = self.caller(request).sign_in
+        return None if sign_in is None else sign_in.token is not None
+
     def chat_caller(self, request: gr.Request, keys: SessionKeys, provider_id: object, base_url: object) -> Caller:
         endpoint = base_url if isinstance(base_url, str) and provider_id == VISITOR_ENDPOINT.id else ""
         visitor_key = keys.get(str(provider_id), endpoint=endpoint) if isinstance(keys, SessionKeys) else None

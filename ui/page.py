@@ -42,7 +42,7 @@ def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Block
         keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
         sidebar = build_sidebar(handlers, login_button)
         if login_button is not None:
-            wire_login_button(login_button, demo)
+            wire_login_button(login_button, demo, handlers.sign_in_held)
         chat_ui = build_chat(handlers, sidebar, keys)
         key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys)
         wire_page_events(demo, handlers, sidebar, chat_ui, keys)

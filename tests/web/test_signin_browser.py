@@ -211,8 +211,14 @@ def test_a_revoked_token_asks_to_sign_in_again_not_a_raw_401(
     chat.send("and now?")
     chat.error("Sign in again")
     assert bearers(provider, token) == ["/hf/v1/chat/completions"]
+    # Gradio's login cookie still names alice, but the button offers sign-in: it fetches a new token.
     chat.reload()
     assert "Sign in again" in chat.status()
+    sign_in_as(chat, "alice")
+    renewed = latest_token(space)
+    assert renewed != token
+    assert chat.chat("signed in again") == "You said: signed in again"
+    assert bearers(provider, renewed) == ["/hf/v1/chat/completions"]
 
 
 def test_no_credits_says_so_with_the_billing_link(
@@ -241,6 +247,24 @@ def test_a_cancelled_sign_in_leaves_the_page_usable(
     assert chat.chat("still works").startswith("You said:")
     assert len(space.idp.issued) == issued
     assert httpx.get(space.app.url + "/config").status_code == 200
+
+
+def test_sign_in_opened_in_a_tab_of_its_own_binds_to_that_tab(
+    space: Space, context: BrowserContext, provider: FakeProvider
+) -> None:
+    """On the Hub the app is framed and sign-in opens a new tab straight at the login route, before
+    that tab has the app's browser cookie: the sign-in must still bind to the browser that made it."""
+    page = context.new_page()
+    page.goto(space.app.url + "/login/huggingface?_target_url=/")
+    page.locator("#username").fill("alice")
+    page.locator("#approve").click()
+    chat = ChatPage(page, space.app.url)
+    chat.wait_loaded()
+    expect(page.get_by_role("button", name="Logout (alice)")).to_be_visible(timeout=WAIT_MS)
+    token = latest_token(space)
+    assert chat.chat("from the new tab") == "You said: from the new tab"
+    assert bearers(provider, token) == ["/hf/v1/chat/completions"]
+    assert token not in decoded_cookies(context)
 
 
 def sign_in_as(chat: ChatPage, username: str) -> None:
