@@ -55,7 +55,7 @@ def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
 
 
-def sign_in_status(sign_in: HubSignIn) -> str:
+def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False) -> str:
     """Whose account pays on the Hugging Face row, where a Space offers sign-in."""
     if sign_in.token is not None:
         who = sign_in.username
@@ -66,6 +66,11 @@ def sign_in_status(sign_in: HubSignIn) -> str:
         )
     if sign_in.ended:
         return "⚠ Your Hugging Face sign-in has expired or was revoked. Sign in again at the top of the sidebar."
+    if on_server_key:
+        return (
+            "Runs on the server's key. Sign in with Hugging Face (top of the sidebar) to chat on your own "
+            "Hugging Face account instead, or paste your own Hugging Face token."
+        )
     return (
         "Sign in with Hugging Face (top of the sidebar) to chat on your own Hugging Face account: it pays "
         "for what you use, from its monthly free credits first. Or paste your own Hugging Face token."
@@ -175,12 +180,17 @@ class PageHandlers:
                 raise gr.Error(error.script_message, title=error.title, print_exception=False) from None
 
     def key_status(
-        self, provider: Provider, keys: SessionKeys, box_shown: bool, sign_in: HubSignIn | None = None
+        self,
+        provider: Provider,
+        keys: SessionKeys,
+        box_shown: bool,
+        sign_in: HubSignIn | None = None,
+        on_server_key: bool = False,
     ) -> str:
         if provider.id in keys:
             return f"Your {provider.label} key is set for this browser session only."
         if sign_in is not None and provider.id == HUB_ROW:
-            return sign_in_status(sign_in)
+            return sign_in_status(sign_in, on_server_key=on_server_key)
         if not provider.needs_key:
             return f"{provider.label} needs no key."
         if not box_shown:
@@ -194,7 +204,12 @@ class PageHandlers:
         )
 
     def empty_chat_text(
-        self, provider: Provider, keys: SessionKeys, box_shown: bool, sign_in: HubSignIn | None = None
+        self,
+        provider: Provider,
+        keys: SessionKeys,
+        box_shown: bool,
+        sign_in: HubSignIn | None = None,
+        on_server_key: bool = False,
     ) -> str:
         """What an empty chat says: the mode this visitor is in, and the first thing to do."""
         if provider.id in keys:
@@ -204,6 +219,11 @@ class PageHandlers:
                 return (
                     f"**{provider.label}, billed to {sign_in.username}'s Hugging Face account.**\n\n"
                     f"Type a message below to start."
+                )
+            if on_server_key:
+                return (
+                    f"**{provider.label} runs on this server's key.**\n\nType a message below to start, or "
+                    f"sign in with Hugging Face to chat on your own account."
                 )
             return (
                 f"**{provider.label} runs on your own Hugging Face account.**\n\nSign in with Hugging Face "
@@ -224,6 +244,7 @@ class PageHandlers:
         """The key box, key status, Forget button and empty-chat text for one provider."""
         caller = self.caller(request)
         shown = self.key_box_shown(provider, caller)
+        on_server = self.service.on_server_key(provider, caller)
         key_set = provider.id in keys
         box = gr.update(
             visible=shown,
@@ -233,9 +254,9 @@ class PageHandlers:
         )
         return (
             box,
-            self.key_status(provider, keys, shown, caller.sign_in),
+            self.key_status(provider, keys, shown, caller.sign_in, on_server),
             gr.update(visible=key_set),
-            gr.update(placeholder=self.empty_chat_text(provider, keys, shown, caller.sign_in)),
+            gr.update(placeholder=self.empty_chat_text(provider, keys, shown, caller.sign_in, on_server)),
         )
 
     def usage_text(self, request: gr.Request) -> str:

@@ -364,3 +364,14 @@ def test_without_the_mode_nothing_of_it_runs(settings_for: Callable[..., Setting
     with pytest.raises(KeyRequired) as asked:
         chat(service, visitor(service), "hf")
     assert not isinstance(asked.value, SignInNeeded)
+
+
+def test_the_page_says_whose_account_pays() -> None:
+    from ui.handlers import sign_in_status
+
+    held = sign_in_status(HubSignIn(token=Secret(canary("t")), username="alice"))
+    assert "Signed in as **alice**" in held and "alice's own Hugging Face account, which pays" in held
+    assert "Sign in again" in sign_in_status(HubSignIn(username="alice", ended=True))
+    assert "Sign in with Hugging Face" in sign_in_status(HubSignIn())
+    # With the operator's HF_TOKEN usable, the row says so and offers sign-in as the alternative.
+    assert sign_in_status(HubSignIn(), on_server_key=True).startswith("Runs on the server's key")
