@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,7 +29,8 @@ from config.settings import Settings
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
 from errors import InvalidKey, KeyRequired, NoHubCredits, OutOfCredit, SignInNeeded
-from tests.conftest import canary
+from tests import gradio_raw as raw
+from tests.conftest import RunningApp, canary
 from tests.fake_provider import FakeProvider
 from web.boundary import BROWSER_OWNER_KEY
 from web.hflogin import login_plan
@@ -375,3 +380,40 @@ def test_the_page_says_whose_account_pays() -> None:
     assert "Sign in with Hugging Face" in sign_in_status(HubSignIn())
     # With the operator's HF_TOKEN usable, the row says so and offers sign-in as the alternative.
     assert sign_in_status(HubSignIn(), on_server_key=True).startswith("Runs on the server's key")
+
+
+def test_closing_the_last_page_of_the_browser_forgets_its_sign_in(
+    launch: Callable[..., RunningApp],
+    settings_for: Callable[..., Settings],
+    provider: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page's unload (Gradio ends a session when its heartbeat stream closes) reaches the store."""
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")
+    running = launch(settings_for())
+    tokens = running.service.sign_ins = SignInTokens(grace_seconds=0.5)
+    visit = raw.open_page(running.url)
+    owner = hashlib.sha256(visit.cookie.split("=", 1)[1].encode()).hexdigest()
+    tokens.keep(owner, Secret(canary("hub")), username="alice", expires_at=time.time() + 3600)
+    # What the page's events do when they find the sign-in: this session now keeps it alive.
+    assert tokens.sign_in(owner, "alice", visit.session_hash).token is not None
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        url = f"{running.url}/gradio_api/heartbeat/{visit.session_hash}"
+        with httpx.stream("GET", url, headers=visit.headers, timeout=30) as stream:
+            for _ in stream.iter_bytes():
+                if stop.is_set():
+                    return
+
+    beating = threading.Thread(target=heartbeat, daemon=True)
+    beating.start()
+    time.sleep(2)
+    assert len(tokens) == 1  # open page: kept past the grace
+    stop.set()
+    beating.join(30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(tokens):
+        time.sleep(0.1)
+    assert len(tokens) == 0
+    assert tokens.sign_in(owner, "alice", "a-later-page").token is None
