@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if ok else 1)
     if LOGIN.wanted and not LOGIN.button:
         log.warning(LOGIN.note)
+    elif LOGIN.button:
+        log.info(LOGIN.note)
     log.info(startup_summary(settings))
     # Gradio's own start-up text is wrong advice here ("set `share=True` in `launch()`") or pages
     # long (a failed share link explains how to install frpc by hand): keep it, say our own lines.

@@ -206,7 +206,8 @@ class SignInCustody:
             info.pop(name, None)
         if not keep or self.tokens is None or not isinstance(access, str) or not access:
             return
-        username = (info.get("userinfo") or {}).get("preferred_username")
+        userinfo = info.get("userinfo")
+        username = userinfo.get("preferred_username") if isinstance(userinfo, dict) else None
         expires_at = info.get("expires_at")
         granted = info.get("scope")
         if not owner or not isinstance(username, str) or not isinstance(expires_at, int | float):

@@ -417,3 +417,14 @@ def test_closing_the_last_page_of_the_browser_forgets_its_sign_in(
         time.sleep(0.1)
     assert len(tokens) == 0
     assert tokens.sign_in(owner, "alice", "a-later-page").token is None
+
+
+def test_check_names_who_pays_on_the_hf_row(settings_for: Callable[..., Settings]) -> None:
+    from startup.check import report
+
+    plan = login_plan(settings_for(), {**SPACE, "OAUTH_SCOPES": "openid profile inference-api"})
+    _, lines = report(ChatService(settings_for(), hub_sign_in=True), plan, host="127.0.0.1", port=7860, share=False)
+    text = "\n".join(lines)
+    assert "hf: visitors sign in with Hugging Face and pay for themselves, or bring their own key" in text
+    assert "groq: visitors bring their own key" in text
+    assert "visitors who sign in chat on Hugging Face Inference Providers on their own account" in text
