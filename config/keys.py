@@ -29,9 +29,16 @@ class HubSignIn:
     token: Secret | None = None  # None: not signed in in this browser, or the sign-in ended
     username: str | None = None
     ended: bool = False  # this browser held a sign-in that expired or was revoked
+    # The visitor's organisations from the login, as (handle, display name), and the one they chose
+    # to bill (a handle among them), if any.
+    orgs: tuple[tuple[str, str], ...] = ()
+    bill_to: str | None = None
 
     def __repr__(self) -> str:
-        return f"HubSignIn(username={self.username!r}, held={self.token is not None}, ended={self.ended})"
+        return (
+            f"HubSignIn(username={self.username!r}, held={self.token is not None}, ended={self.ended}, "
+            f"bill_to={self.bill_to!r})"
+        )
 
 
 def parse_visitor_key(raw: object) -> Secret | None:

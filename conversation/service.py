@@ -6,6 +6,7 @@ everything that decides whether a key may be spent happens here, on the server.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from errors import (
     InputRejected,
     InvalidKey,
     NoHubCredits,
+    OrgBillingRefused,
     OutOfCredit,
     SignInNeeded,
     TooManyChecks,
@@ -35,6 +37,7 @@ from providers.registry import VISITOR_ENDPOINT, Provider
 from providers.urlguard import check_visitor_url
 from web.access import AccessGate
 from web.asgi import client_id
+from web.hflogin import hf_org_list, hf_orgs, hf_username
 from web.quota import Quotas, UsageToday
 from web.signin import SignInTokens
 
@@ -122,7 +125,7 @@ class ChatService:
         """``browser`` and ``bound`` come from the boundary (web/boundary.py): a sign-in is given only
         to a session tied to the cookie of the browser that signed in."""
         return Caller(
-            client=client_id(peer, headers, self.trusted, username=_hf_username(oauth_info)),
+            client=client_id(peer, headers, self.trusted, username=hf_username(oauth_info)),
             may_use_server_keys=self.may_use_server_keys(gate_passed=gate_passed, oauth_info=oauth_info),
             visitor_key=visitor_key,
             sign_in=self._sign_in(browser if bound else "", oauth_info, session_hash),
@@ -134,7 +137,24 @@ class ChatService:
     ) -> HubSignIn | None:
         if self.sign_ins is None:
             return None
-        return self.sign_ins.sign_in(browser, _hf_username(oauth_info), session_hash)
+        found = self.sign_ins.sign_in(browser, hf_username(oauth_info), session_hash)
+        orgs = hf_org_list(oauth_info)
+        # Only an organisation the login still lists may be billed.
+        bill_to = found.bill_to if found.bill_to in {handle for handle, _ in orgs} else None
+        return dataclasses.replace(found, orgs=orgs, bill_to=bill_to)
+
+    def choose_bill_to(self, caller: Caller, org: object) -> None:
+        """Bill one of the visitor's organisations for their signed-in chats ("" or None: their own
+        account). The choice is checked against the organisations their login lists."""
+        sign_in = caller.sign_in
+        if self.sign_ins is None or sign_in is None or sign_in.token is None:
+            raise InputRejected("Sign in with Hugging Face first, then pick who pays.")
+        if org in (None, ""):
+            self.sign_ins.bill(caller.browser, None)
+            return
+        if not isinstance(org, str) or org not in {handle for handle, _ in sign_in.orgs}:
+            raise InputRejected("You can bill only your own account or an organisation you belong to.")
+        self.sign_ins.bill(caller.browser, org)
 
     def end_session(self, session_hash: str) -> None:
         if self.sign_ins is not None:
@@ -144,8 +164,8 @@ class ChatService:
         users, orgs = self.settings.allowed_hf_users, self.settings.allowed_hf_orgs
         if not users and not orgs:
             return True
-        username = _hf_username(oauth_info)
-        return username is not None and (username in users or bool(_hf_orgs(oauth_info) & orgs))
+        username = hf_username(oauth_info)
+        return username is not None and (username in users or bool(hf_orgs(oauth_info) & orgs))
 
     def key_box_needed(self, provider: Provider, *, may_use_server_keys: bool) -> bool:
         if not provider.needs_key:
@@ -190,6 +210,7 @@ class ChatService:
             max_retries=self.settings.max_retries,
             max_seconds=self.settings.max_reply_seconds,
             effort=effort,
+            bill_to=caller.sign_in.bill_to if caller.sign_in is not None and key is caller.sign_in.token else None,
         )
         outcome = "ok"
         try:
@@ -209,6 +230,10 @@ class ChatService:
 
     def _sign_in_failure(self, provider: Provider, caller: Caller, error: ByokError) -> ByokError:
         """What a refusal of the visitor's own sign-in means to them: sign in again, or add credits."""
+        org = caller.sign_in.bill_to if caller.sign_in is not None else None
+        if org and (isinstance(error, OutOfCredit) or (isinstance(error, InvalidKey) and error.status == 403)):
+            # The token is fine; the organisation would not pay.
+            return OrgBillingRefused(provider.label, org=org, status=error.status)
         if isinstance(error, InvalidKey):
             if self.sign_ins is not None:
                 self.sign_ins.refused(caller.browser)
@@ -379,25 +404,3 @@ def _key_kind(caller: Caller, provider: Provider, on_server_key: bool) -> str:
     if caller.visitor_key is not None:
         return "visitor"
     return "sign-in" if _signed_in(provider, caller) else "none"
-
-
-def _userinfo(oauth_info: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    info = (oauth_info or {}).get("userinfo")
-    return info if isinstance(info, Mapping) else {}
-
-
-def _hf_username(oauth_info: Mapping[str, Any] | None) -> str | None:
-    name = _userinfo(oauth_info).get("preferred_username")
-    return name.lower() if isinstance(name, str) and name else None
-
-
-def _hf_orgs(oauth_info: Mapping[str, Any] | None) -> set[str]:
-    # The Hub's OpenID userinfo lists the user's organisations under "orgs", each with
-    # "preferred_username" (the organisation's handle, as in huggingface.co/<handle>) and "name" (its
-    # display name): https://huggingface.co/docs/huggingface.js/hub/interfaces/UserInfo
-    # Only the handle counts: anyone can give their own organisation the display name "acme".
-    orgs = _userinfo(oauth_info).get("orgs")
-    if not isinstance(orgs, list):
-        return set()
-    names = (org.get("preferred_username") for org in orgs if isinstance(org, Mapping))
-    return {name.lower() for name in names if isinstance(name, str) and name}

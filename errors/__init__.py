@@ -19,6 +19,7 @@ The tree::
         ├── UnknownModel        no such model (404, or a gateway's 400)
         ├── OutOfCredit         no credit or balance left (402, insufficient_quota)
         │   └── NoHubCredits    the same, on a visitor's Hugging Face sign-in
+        ├── OrgBillingRefused   the router would not bill the organisation the visitor picked
         ├── RateLimited         429, with retry_after when known
         ├── ContextTooLong      the conversation does not fit the model's context
         ├── RequestRefused      a setting the model refuses (named when known), other 4xx
@@ -54,6 +55,7 @@ __all__ = [
     "ModelNotAllowed",
     "NoHubCredits",
     "NoModelAccess",
+    "OrgBillingRefused",
     "OutOfCredit",
     "ProviderError",
     "ProviderTimeout",
@@ -264,6 +266,24 @@ class NoHubCredits(OutOfCredit):
             f"Your Hugging Face account has no Inference Providers credits left (HTTP {self.status or 402}). "
             f"See your usage and add credits on your billing page, {HUB_BILLING_URL} (how billing works: "
             f"{HUB_PRICING_DOCS}), or paste a token from another account."
+        )
+
+
+class OrgBillingRefused(ProviderError):
+    """Hugging Face refused a chat billed to an organisation (HTTP 401/402/403 with X-HF-Bill-To)."""
+
+    title = "Organisation billing refused"
+
+    def __init__(self, label: str, *, org: str, status: int | None = None) -> None:
+        self.org = org
+        super().__init__(label, status=status)
+
+    def describe(self, label: str) -> str:
+        return (
+            f"Hugging Face would not bill the organisation {self.org} for this chat (HTTP {self.status or 403}): "
+            f"it may not allow you to spend on its behalf, have no credits left, or not have granted this app "
+            f"access when you signed in. Pick your own account under \"Bill to\", or ask the organisation's "
+            f"admins ({HUB_PRICING_DOCS})."
         )
 
 

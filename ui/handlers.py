@@ -27,6 +27,8 @@ KEY_HEADER = "x-provider-key"
 EFFORT_HEADER = "x-reasoning-effort"
 KEY_PLACEHOLDER = "Paste your key, then press Enter"
 KEY_SET_PLACEHOLDER = "Key set; paste another to replace it"
+# The "Bill to" choice for the visitor's own account; no Hub handle can contain "@".
+OWN_ACCOUNT = "@self"
 # Shown under an error: the failed message stays on screen but is not sent again by itself.
 LEFT_OUT = "*Your message above is left out of the conversation; press Retry to send it again.*"
 
@@ -59,6 +61,13 @@ def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False) -> str:
     """Whose account pays on the Hugging Face row, where a Space offers sign-in."""
     if sign_in.token is not None:
         who = sign_in.username
+        org = dict(sign_in.orgs).get(sign_in.bill_to or "")
+        if org is not None:
+            return (
+                f"Signed in as **{who}**: chats here go to Hugging Face Inference Providers, billed to the "
+                f"organisation **{org}** ({sign_in.bill_to}), which pays for them. The operator of this app pays "
+                f"nothing and never sees your token. A token pasted below takes over."
+            )
         return (
             f"Signed in as **{who}**: chats here go to Hugging Face Inference Providers on {who}'s own "
             f"Hugging Face account, which pays for them (its monthly free credits first). The operator "
@@ -324,6 +333,25 @@ class PageHandlers:
     def check_button(self, provider_id: str, request: gr.Request) -> dict[str, Any]:
         """ "Check my key" is shown with the key box."""
         return gr.update(visible=self.key_box_shown(self.provider(provider_id), self.caller(request)))
+
+    def bill_to_view(self, provider_id: str, request: gr.Request) -> dict[str, Any]:
+        """ "Bill to": on the Hugging Face row, for a signed-in visitor who belongs to organisations."""
+        sign_in = self.caller(request).sign_in
+        if sign_in is None or sign_in.token is None or not sign_in.orgs or self.provider(provider_id).id != HUB_ROW:
+            return gr.update(visible=False)
+        own = (f"{sign_in.username} (your own account)", OWN_ACCOUNT)
+        choices = [own, *((f"{name} ({handle})", handle) for handle, name in sign_in.orgs)]
+        return gr.update(visible=True, choices=choices, value=sign_in.bill_to or OWN_ACCOUNT)
+
+    def choose_bill_to(self, provider_id: str, org: str, keys: SessionKeys, request: gr.Request) -> str:
+        """Keep the visitor's choice with their sign-in; the key status says who pays now."""
+        try:
+            self.service.choose_bill_to(self.caller(request), None if org == OWN_ACCOUNT else org)
+        except InputRejected as refused:
+            return f"⚠ {refused}"
+        provider = self.provider(provider_id)
+        held = keys if isinstance(keys, SessionKeys) else SessionKeys()
+        return self.key_status(provider, held, True, self.caller(request).sign_in)
 
     def key_box_shown(self, provider: Provider, caller: Caller) -> bool:
         if caller.sign_in is not None and provider.id == HUB_ROW:

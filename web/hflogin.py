@@ -17,16 +17,20 @@ is on the allow list, and every visitor brings their own key.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from config.settings import Settings
 from errors import ConfigError
 
 from .signin import grants_inference
 
-__all__ = ["LoginPlan", "login_plan", "offers_hub_sign_in", "on_space"]
+__all__ = ["LoginPlan", "hf_org_list", "hf_orgs", "hf_username", "login_plan", "offers_hub_sign_in", "on_space"]
 
+# A Hub handle, as it may go into a header: letters, digits, '-', '_' and '.'.
+_HANDLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 # What a Space with `hf_oauth: true` in its README sets; Gradio reads these at import time.
 SPACE_OAUTH_VARIABLES = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
 
@@ -99,3 +103,42 @@ def login_plan(settings: Settings, environ: Mapping[str, str]) -> LoginPlan:
         note=f"Hugging Face login: on (provider {environ['OPENID_PROVIDER_URL']}); {'; '.join(uses)}",
         hub_sign_in=pays,
     )
+
+
+# --- what a login says about the visitor ---
+
+
+def _userinfo(oauth_info: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    info = (oauth_info or {}).get("userinfo")
+    return info if isinstance(info, Mapping) else {}
+
+
+def hf_username(oauth_info: Mapping[str, Any] | None) -> str | None:
+    name = _userinfo(oauth_info).get("preferred_username")
+    return name.lower() if isinstance(name, str) and name else None
+
+
+def hf_org_list(oauth_info: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """The visitor's organisations as (handle, display name), handles in the shape the Hub allows."""
+    orgs = _userinfo(oauth_info).get("orgs")
+    if not isinstance(orgs, list):
+        return ()
+    listed = []
+    for org in orgs:
+        handle = org.get("preferred_username") if isinstance(org, Mapping) else None
+        if isinstance(handle, str) and _HANDLE.fullmatch(handle):
+            name = org.get("name")
+            listed.append((handle, name if isinstance(name, str) and name else handle))
+    return tuple(listed)
+
+
+def hf_orgs(oauth_info: Mapping[str, Any] | None) -> set[str]:
+    # The Hub's OpenID userinfo lists the user's organisations under "orgs", each with
+    # "preferred_username" (the organisation's handle, as in huggingface.co/<handle>) and "name" (its
+    # display name): https://huggingface.co/docs/huggingface.js/hub/interfaces/UserInfo
+    # Only the handle counts: anyone can give their own organisation the display name "acme".
+    orgs = _userinfo(oauth_info).get("orgs")
+    if not isinstance(orgs, list):
+        return set()
+    names = (org.get("preferred_username") for org in orgs if isinstance(org, Mapping))
+    return {name.lower() for name in names if isinstance(name, str) and name}

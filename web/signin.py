@@ -56,6 +56,7 @@ class _Held:
     username: str
     expires_at: float  # wall clock, as the provider said
     sessions: set[str] = field(default_factory=set)
+    bill_to: str | None = None  # an organisation handle the visitor chose to bill
     # Since when no open page of this browser has used the token (monotonic); None while one does.
     unused_since: float | None = None
 
@@ -101,7 +102,17 @@ class SignInTokens:
                 held.sessions.add(session_hash)
                 held.unused_since = None
                 self._session_owner[session_hash] = owner
-            return HubSignIn(token=held.token, username=held.username)
+            return HubSignIn(token=held.token, username=held.username, bill_to=held.bill_to)
+
+    def bill(self, owner: str, org: str | None) -> bool:
+        """Bill ``org`` (None: the visitor's own account) for this browser's chats; False when no
+        sign-in is held. Which organisations the visitor may pick is the caller's to check."""
+        with self._lock:
+            held = self._held.get(owner) if owner else None
+            if held is None:
+                return False
+            held.bill_to = org
+            return True
 
     def refused(self, owner: str) -> None:
         """The provider refused the token (revoked, or expired early): forget it, and say so."""

@@ -28,7 +28,15 @@ from config.secret import Secret
 from config.settings import Settings
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
-from errors import InvalidKey, KeyRequired, NoHubCredits, OutOfCredit, SignInNeeded
+from errors import (
+    InputRejected,
+    InvalidKey,
+    KeyRequired,
+    NoHubCredits,
+    OrgBillingRefused,
+    OutOfCredit,
+    SignInNeeded,
+)
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp, canary
 from tests.fake_provider import FakeProvider
@@ -253,6 +261,13 @@ def signed_in_service(settings: Settings) -> tuple[ChatService, Secret]:
     return service, token
 
 
+# As the Hub's userinfo lists them: the handle in preferred_username, the display name in name.
+ALICES_ORGS = [
+    {"sub": "1", "name": "ACME Research", "preferred_username": "acme"},
+    {"sub": "2", "name": "Bad <handle>", "preferred_username": "not a handle"},
+]
+
+
 def visitor(
     service: ChatService, *, browser: str = "browser-a", bound: bool = True, key: Secret | None = None
 ) -> Caller:
@@ -260,7 +275,7 @@ def visitor(
         peer="198.51.100.7",
         headers={},
         gate_passed=False,
-        oauth_info={"userinfo": {"preferred_username": "alice"}},
+        oauth_info={"userinfo": {"preferred_username": "alice", "orgs": ALICES_ORGS}},
         visitor_key=key,
         browser=browser,
         bound=bound,
@@ -428,3 +443,51 @@ def test_check_names_who_pays_on_the_hf_row(settings_for: Callable[..., Settings
     assert "hf: visitors sign in with Hugging Face and pay for themselves, or bring their own key" in text
     assert "groq: visitors bring their own key" in text
     assert "visitors who sign in chat on Hugging Face Inference Providers on their own account" in text
+
+
+# --- organisation billing (X-HF-Bill-To) ----------------------------------------------------------
+
+
+def test_a_chosen_organisation_is_billed_on_the_hf_row_only(
+    settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    service, token = signed_in_service(settings_for(GROQ_API_KEY=canary("groq")))
+    assert visitor(service).sign_in.orgs == (("acme", "ACME Research"),)  # type: ignore[union-attr]
+    chat(service, visitor(service), "hf")
+    assert "x-hf-bill-to" not in provider.chat_requests[-1].headers  # their own account by default
+    service.choose_bill_to(visitor(service), "acme")
+    chat(service, visitor(service), "hf")
+    assert provider.chat_requests[-1].headers["x-hf-bill-to"] == "acme"
+    assert provider.chat_requests[-1].authorization == f"Bearer {token.reveal()}"
+    # Not with a typed token, not on another row.
+    chat(service, visitor(service, key=Secret(canary("typed"))), "hf")
+    chat(service, visitor(service), "groq")
+    assert ["x-hf-bill-to" in r.headers for r in provider.chat_requests[-2:]] == [False, False]
+    service.choose_bill_to(visitor(service), "")
+    chat(service, visitor(service), "hf")
+    assert "x-hf-bill-to" not in provider.chat_requests[-1].headers
+
+
+@pytest.mark.parametrize("org", ["someone-elses-org", "not a handle", "acme\r\nX-Evil: 1", 7])
+def test_only_an_organisation_the_login_lists_can_be_billed(
+    settings_for: Callable[..., Settings], provider: FakeProvider, org: object
+) -> None:
+    service, _ = signed_in_service(settings_for())
+    with pytest.raises(InputRejected):
+        service.choose_bill_to(visitor(service), org)
+    with pytest.raises(InputRejected):  # nor by a session without the browser's cookie
+        service.choose_bill_to(visitor(service, browser="browser-b"), "acme")
+    chat(service, visitor(service), "hf")
+    assert "x-hf-bill-to" not in provider.chat_requests[-1].headers
+
+
+def test_an_organisation_that_will_not_pay_is_named_and_the_sign_in_stays(
+    settings_for: Callable[..., Settings], provider: FakeProvider
+) -> None:
+    service, _ = signed_in_service(settings_for())
+    service.choose_bill_to(visitor(service), "acme")
+    for status in ("403", "402"):
+        with pytest.raises(OrgBillingRefused) as refused:
+            chat(service, visitor(service), "hf", model=f"status-{status}")
+        assert "acme" in str(refused.value) and "Bill to" in str(refused.value)
+    assert visitor(service).sign_in.token is not None  # type: ignore[union-attr]

@@ -32,7 +32,11 @@ pytestmark = pytest.mark.browser
 
 SERVER_KEY = canary("groq-server")
 SIGN_IN = "Sign in with Hugging Face"
-USERS = {"alice": HubUser("alice"), "brief": HubUser("brief", token_seconds=3)}
+USERS = {
+    "alice": HubUser("alice"),
+    "brief": HubUser("brief", token_seconds=3),
+    "carol": HubUser("carol", orgs=(("acme", "ACME Research"),)),
+}
 
 
 @dataclass
@@ -265,6 +269,34 @@ def test_sign_in_opened_in_a_tab_of_its_own_binds_to_that_tab(
     assert chat.chat("from the new tab") == "You said: from the new tab"
     assert bearers(provider, token) == ["/hf/v1/chat/completions"]
     assert token not in decoded_cookies(context)
+
+
+def test_a_member_bills_their_organisation(space: Space, context: BrowserContext, provider: FakeProvider) -> None:
+    chat = ChatPage(context.new_page(), space.app.url).open()
+    bill_to = chat.page.locator("#bill-to")
+    expect(bill_to).to_be_hidden()
+    sign_in_as(chat, "carol")
+    token = latest_token(space)
+    expect(bill_to).to_be_visible(timeout=WAIT_MS)
+    assert chat.chat("on my own account").startswith("You said:")
+    assert "x-hf-bill-to" not in provider.chat_requests[-1].headers
+
+    bill_to.locator("input").click()
+    chat.page.locator('[data-testid="dropdown-option"][aria-label="ACME Research (acme)"]').click()
+    expect(chat.page.locator("#key-status")).to_contain_text(
+        "billed to the organisation ACME Research", timeout=WAIT_MS
+    )
+    assert chat.chat("on acme").startswith("You said:")
+    sent = provider.chat_requests[-1]
+    assert sent.headers["x-hf-bill-to"] == "acme" and sent.authorization == f"Bearer {token}"
+
+    # The choice stays with the sign-in across a reload; other rows know nothing of it.
+    chat.reload()
+    expect(bill_to.locator("input")).to_have_value("ACME Research (acme)", timeout=WAIT_MS)
+    chat.choose_provider("Groq")
+    expect(bill_to).to_be_hidden(timeout=WAIT_MS)
+    chat.chat("on the server key")
+    assert "x-hf-bill-to" not in provider.chat_requests[-1].headers
 
 
 def sign_in_as(chat: ChatPage, username: str) -> None:
