@@ -42,6 +42,10 @@ _SIGN_OUT = "/logout"
 # Everything in Gradio's stored login that can act for the visitor. The rest (who they are, when
 # the login expires, the scopes) stays: the page and the allow list read it.
 _TOKEN_FIELDS = ("access_token", "refresh_token", "id_token")
+# Open pages one browser's sign-in follows; pages beyond it use the token without keeping it alive.
+_MAX_PAGES = 100
+# How often the whole store is checked for expired and abandoned tokens (each lookup checks its own).
+_SWEEP_SECONDS = 5.0
 # authlib keeps each sign-in attempt's state under this prefix until the callback consumes it.
 _ATTEMPT_PREFIX = "_state_huggingface"
 
@@ -81,6 +85,7 @@ class SignInTokens:
         self._wall = wall
         self._clock = clock
         self._lock = threading.Lock()
+        self._next_sweep = 0.0
 
     def keep(self, owner: str, token: Secret, *, username: str, expires_at: float) -> None:
         with self._lock:
@@ -95,10 +100,12 @@ class SignInTokens:
         with self._lock:
             self._sweep()
             held = self._held.get(owner) if owner else None
+            if held is not None and self._spent(owner, held):
+                held = None
             if held is None or username is None or held.username != username.lower():
                 # Signed in as someone else now (or signed out) in Gradio's cookie: not this token.
                 return HubSignIn(username=username, ended=owner in self._ended)
-            if session_hash:
+            if session_hash and (session_hash in held.sessions or len(held.sessions) < _MAX_PAGES):
                 held.sessions.add(session_hash)
                 held.unused_since = None
                 self._session_owner[session_hash] = owner
@@ -138,16 +145,27 @@ class SignInTokens:
 
     def __len__(self) -> int:
         with self._lock:
-            self._sweep()
+            self._sweep(force=True)
             return len(self._held)
 
-    def _sweep(self) -> None:
-        now, wall = self._clock(), self._wall()
+    def _sweep(self, *, force: bool = False) -> None:
+        # Bounded by the capacity, but not run on every event: each lookup checks its own entry.
+        now = self._clock()
+        if not force and now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_SECONDS
         for owner, held in list(self._held.items()):
-            if held.expires_at <= wall:
-                self._end(owner)
-            elif held.unused_since is not None and now - held.unused_since >= self._grace:
-                self._drop(owner)
+            self._spent(owner, held)
+
+    def _spent(self, owner: str, held: _Held) -> bool:
+        """Drop ``held`` if it expired or no page has used it for the grace period."""
+        if held.expires_at <= self._wall():
+            self._end(owner)
+            return True
+        if held.unused_since is not None and self._clock() - held.unused_since >= self._grace:
+            self._drop(owner)
+            return True
+        return False
 
     def _end(self, owner: str) -> None:
         self._drop(owner)

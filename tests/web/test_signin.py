@@ -138,6 +138,18 @@ def test_a_token_outlives_a_reload_but_not_the_last_page_of_its_browser() -> Non
     assert tokens.sign_in("a", "alice", "third") == HubSignIn(username="alice")
 
 
+def test_one_browser_cannot_grow_the_store_without_bound() -> None:
+    tokens, wall, clock = store()
+    tokens.keep("a", Secret(canary("a")), username="alice", expires_at=wall.now + 3600)
+    for page in range(500):
+        assert tokens.sign_in("a", "alice", f"page-{page}").token is not None
+    # Only the first hundred pages keep the token alive; when they have closed, it goes.
+    for page in range(100):
+        tokens.end_session(f"page-{page}")
+    clock.now += 61
+    assert len(tokens) == 0
+
+
 def test_a_sign_in_no_page_picks_up_is_dropped_after_the_grace() -> None:
     tokens, wall, clock = store()
     tokens.keep("a", Secret(canary("a")), username="alice", expires_at=wall.now + 3600)
