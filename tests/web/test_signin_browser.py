@@ -10,8 +10,6 @@ has a Groq server key, so the sign-in mixes with a server key on another row.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests import gradio_raw as raw
-from tests.browser_helpers import VIEWPORT, WAIT_MS, Capture, ChatPage, browser_state
+from tests.browser_helpers import VIEWPORT, WAIT_MS, Capture, ChatPage, browser_state, decoded_cookies
 from tests.conftest import canary, free_port, routed_env
 from tests.deploy_helpers import AppProcess, base_environment, read_all, run_app
 from tests.fake_provider import FakeProvider
@@ -85,22 +83,6 @@ def latest_token(space: Space) -> str:
 def bearers(fake: FakeProvider, token: str) -> list[str]:
     """The paths every request carrying ``token`` went to."""
     return [r.path for r in fake.requests if r.authorization == f"Bearer {token}"]
-
-
-def decoded_cookies(context: BrowserContext) -> str:
-    """Every cookie the browser holds, with each dot-separated part base64-decoded where it can be:
-    Starlette's session cookie is base64 JSON, a timestamp and a signature."""
-    out = []
-    for cookie in context.cookies():
-        out.append(f"{cookie['name']}={cookie['value']}")
-        for part in cookie["value"].split("."):
-            padded = part + "=" * (-len(part) % 4)
-            for decode in (base64.b64decode, base64.urlsafe_b64decode):
-                try:
-                    out.append(decode(padded).decode("latin-1"))
-                except (binascii.Error, ValueError):
-                    continue
-    return "\n".join(out)
 
 
 def session_hashes(page: Page, url: str) -> list[str]:
