@@ -71,7 +71,7 @@ def space(
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     yield ctx
     ctx.close()
 
@@ -92,7 +92,7 @@ def session_hashes(page: Page, url: str) -> list[str]:
 
 
 def test_sign_in_chat_on_your_own_account_and_the_token_stays_on_the_server(
-    space: Space, context: BrowserContext, provider: FakeProvider
+    space: Space, context: BrowserContext, provider: FakeProvider, tmp_path: Path
 ) -> None:
     page = context.new_page()
     capture = Capture().attach(page)
@@ -131,6 +131,15 @@ def test_sign_in_chat_on_your_own_account_and_the_token_stays_on_the_server(
     assert provider.chat_requests[-1].authorization == f"Bearer {token}"
     assert bearers(provider, token) == ["/hf/v1/chat/completions"] * 2
     assert all(r.path.startswith("/hf/") for r in provider.requests if token in (r.authorization or ""))
+
+    # Not in either export of the conversation.
+    page.locator("#conversation").get_by_text("Conversation").click()
+    for button in ("#export-md", "#export-json"):
+        with page.expect_download(timeout=WAIT_MS) as started:
+            page.locator(button).click()
+        exported = tmp_path / started.value.suggested_filename
+        started.value.save_as(exported)
+        assert "back on the sign-in" in exported.read_text() and token not in exported.read_text()
 
     # Nowhere in the page, its storage, its event streams or any cookie, decoded.
     capture.settle(page)
