@@ -22,8 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from config.keys import HUB_ROW
 from config.settings import Settings
 from errors import ConfigError
+from providers.registry import PROVIDERS
 
 from .signin import grants_inference
 
@@ -96,6 +98,7 @@ def login_plan(settings: Settings, environ: Mapping[str, str]) -> LoginPlan:
     uses = [
         *([f"server keys for {who}"] if allow_list else []),
         *(["visitors who sign in chat on Hugging Face Inference Providers on their own account"] if pays else []),
+        *([_elsewhere(settings)] if pays and _elsewhere(settings) else []),
     ]
     return LoginPlan(
         wanted=allow_list,
@@ -103,6 +106,15 @@ def login_plan(settings: Settings, environ: Mapping[str, str]) -> LoginPlan:
         note=f"Hugging Face login: on (provider {environ['OPENID_PROVIDER_URL']}); {'; '.join(uses)}",
         hub_sign_in=pays,
     )
+
+
+def _elsewhere(settings: Settings) -> str:
+    """Where visitors' tokens go when the operator has moved the hf row off Hugging Face's router."""
+    row = settings.provider(HUB_ROW)
+    default = next((p.base_url for p in PROVIDERS if p.id == HUB_ROW), "")
+    if row is None or row.base_url.rstrip("/") == default.rstrip("/"):
+        return ""
+    return f"note: their tokens go to {row.base_url} (HF_BASE_URL), not to Hugging Face's router"
 
 
 # --- what a login says about the visitor ---

@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from config.keys import HubSignIn
 from config.secret import Secret
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
 from errors import (
@@ -70,6 +70,12 @@ def test_on_a_space_granting_inference_api_the_mode_is_on_with_no_other_setting(
     plan = login_plan(settings_for(), {**SPACE, "OAUTH_SCOPES": "openid profile inference-api"})
     assert plan.hub_sign_in and plan.button and not plan.wanted
     assert "own account" in plan.note
+    # settings_for routes every row to the fake provider: the operator is told where tokens go.
+    assert "their tokens go to http://127.0.0.1:" in plan.note and "HF_BASE_URL" in plan.note
+    assert (
+        "tokens go to"
+        not in login_plan(load_settings({}, dotenv_path=None), {**SPACE, "OAUTH_SCOPES": "inference-api"}).note
+    )
 
 
 @pytest.mark.parametrize(
