@@ -10,17 +10,28 @@ has a Groq server key, so the sign-in mixes with a server key on another row.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests import gradio_raw as raw
-from tests.browser_helpers import VIEWPORT, WAIT_MS, Capture, ChatPage, browser_state, decoded_cookies
+from tests.browser_helpers import (
+    LAUNCH_ARGS,
+    VIEWPORT,
+    WAIT_MS,
+    Capture,
+    ChatPage,
+    browser_state,
+    chromium_path,
+    decoded_cookies,
+)
 from tests.conftest import canary, free_port, routed_env
 from tests.deploy_helpers import AppProcess, base_environment, read_all, run_app
 from tests.fake_provider import FakeProvider
@@ -42,6 +53,8 @@ class Space:
     app: AppProcess
     idp: OpenIDProvider
     home: Path
+    # Where the frame test serves its stand-in for the Hub's Space page (a FRAME_ANCESTORS origin).
+    top_port: int
 
 
 @pytest.fixture(scope="module")
@@ -49,24 +62,37 @@ def space(
     deployed_python: Path, tracked_copy: Path, fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Space]:
     idp = OpenIDProvider(users=USERS, scopes="openid profile inference-api").start()
-    port = free_port()
+    port, top_port = free_port(), free_port()
     home = tmp_path_factory.mktemp("signin-home")
     env = base_environment(
         home,
         SYSTEM="spaces",
         SPACE_ID="tester/byok-chat",
         **idp.space_environment(),
-        **routed_env(fake, GROQ_API_KEY=SERVER_KEY, DEFAULT_PROVIDER="hf"),
+        **routed_env(
+            fake, GROQ_API_KEY=SERVER_KEY, DEFAULT_PROVIDER="hf", FRAME_ANCESTORS=f"http://localhost:{top_port}"
+        ),
         GRADIO_SERVER_PORT=str(port),
     )
     try:
         with run_app(deployed_python, tracked_copy, env, port=port) as app:
-            yield Space(app=app, idp=idp, home=home)
+            yield Space(app=app, idp=idp, home=home, top_port=top_port)
             log = app.log()
         assert idp.issued, "nobody signed in"
         assert not [token for token in [*idp.issued, SERVER_KEY] if token in log]
     finally:
         idp.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        # In-process frames: headless Chromium often leaves a cross-site Gradio frame on "Loading..."
+        # otherwise (see the notes on testing frames); cookies behave the same either way.
+        args = [*LAUNCH_ARGS, "--disable-features=IsolateOrigins,site-per-process"]
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=args)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
@@ -288,6 +314,60 @@ def test_a_member_bills_their_organisation(space: Space, context: BrowserContext
     expect(bill_to).to_be_hidden(timeout=WAIT_MS)
     chat.chat("on the server key")
     assert "x-hf-bill-to" not in provider.chat_requests[-1].headers
+
+
+class _SpacePage(BaseHTTPRequestHandler):
+    """The Hub's Space page, reduced to what matters: the app in a sandboxed cross-site frame."""
+
+    app_url = ""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = (
+            f'<!doctype html><title>Space page</title><iframe id="space" src="{self.app_url}/" '
+            'style="width:1100px;height:760px" sandbox="allow-forms allow-modals allow-popups '
+            'allow-popups-to-escape-sandbox allow-same-origin allow-scripts allow-downloads"></iframe>'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_on_the_hub_page_sign_in_opens_a_tab_that_chats_on_the_visitors_account(
+    space: Space, context: BrowserContext, provider: FakeProvider
+) -> None:
+    """The Hub shows the app in a cross-site frame; sign-in opens a tab of its own, and the token is
+    bound to that tab's browser cookie: the framed copy (another cookie partition) cannot use it."""
+    top = ThreadingHTTPServer(("127.0.0.1", space.top_port), type("Page", (_SpacePage,), {"app_url": space.app.url}))
+    threading.Thread(target=top.serve_forever, daemon=True).start()
+    try:
+        page = context.new_page()
+        page.goto(f"http://localhost:{space.top_port}/")  # another site than 127.0.0.1, as the Hub is
+        frame = page.frame_locator("#space")
+        expect(frame.get_by_role("button", name=SIGN_IN)).to_be_visible(timeout=WAIT_MS)
+        with context.expect_page(timeout=WAIT_MS) as opened:
+            frame.get_by_role("button", name=SIGN_IN).click()
+        tab = ChatPage(opened.value, space.app.url)
+        tab.page.locator("#username").fill("alice")
+        tab.page.locator("#approve").click()
+        tab.wait_loaded()
+        expect(tab.page.get_by_role("button", name="Logout (alice)")).to_be_visible(timeout=WAIT_MS)
+        token = latest_token(space)
+        assert tab.chat("from the tab") == "You said: from the tab"
+        assert bearers(provider, token) == ["/hf/v1/chat/completions"]
+        # The framed copy still offers sign-in, and its chats never carry the tab's token.
+        expect(frame.get_by_role("button", name=SIGN_IN)).to_be_visible()
+        frame.locator('textarea[data-testid="textbox"].no-label').fill("from the frame")
+        frame.locator('button[data-testid="submit-button"]').click()
+        expect(frame.locator('[data-testid="bot"]').last).to_contain_text("Sign in", timeout=WAIT_MS)
+        assert bearers(provider, token) == ["/hf/v1/chat/completions"]
+    finally:
+        top.shutdown()
+        top.server_close()
 
 
 def sign_in_as(chat: ChatPage, username: str) -> None:
