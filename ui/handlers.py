@@ -225,10 +225,8 @@ class PageHandlers:
             return f"**{provider.label}, with your own key.**\n\nType a message below to start."
         if sign_in is not None and provider.id == HUB_ROW:
             if sign_in.token is not None:
-                return (
-                    f"**{provider.label}, billed to {sign_in.username}'s Hugging Face account.**\n\n"
-                    f"Type a message below to start."
-                )
+                payer = dict(sign_in.orgs).get(sign_in.bill_to or "") or f"{sign_in.username}'s Hugging Face account"
+                return f"**{provider.label}, billed to {payer}.**\n\nType a message below to start."
             if on_server_key:
                 return (
                     f"**{provider.label} runs on this server's key.**\n\nType a message below to start, or "
