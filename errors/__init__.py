@@ -282,7 +282,7 @@ class OrgBillingRefused(ProviderError):
         return (
             f"Hugging Face would not bill the organisation {self.org} for this chat (HTTP {self.status or 403}): "
             f"it may not allow you to spend on its behalf, have no credits left, or not have granted this app "
-            f"access when you signed in. Pick your own account under \"Bill to\", or ask the organisation's "
+            f'access when you signed in. Pick your own account under "Bill to", or ask the organisation\'s '
             f"admins ({HUB_PRICING_DOCS})."
         )
 
