@@ -33,8 +33,9 @@ from web.hflogin import login_plan
 
 # Read the configuration before importing Gradio (a few seconds): a mistake is reported at once.
 try:
-    SERVICE = ChatService(load_settings())
-    LOGIN = login_plan(SERVICE.settings, os.environ)
+    SETTINGS = load_settings()
+    LOGIN = login_plan(SETTINGS, os.environ)
+    SERVICE = ChatService(SETTINGS, hub_sign_in=LOGIN.hub_sign_in)
 except ConfigError as error:
     raise SystemExit(f"byok-chat: configuration error: {error}") from None
 install_redaction()
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if ok else 1)
     if LOGIN.wanted and not LOGIN.button:
         log.warning(LOGIN.note)
+    elif LOGIN.button:
+        log.info(LOGIN.note)
     log.info(startup_summary(settings))
     # Gradio's own start-up text is wrong advice here ("set `share=True` in `launch()`") or pages
     # long (a failed share link explains how to install frpc by hand): keep it, say our own lines.
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                 share=args.share or None,
                 quiet=True,
                 prevent_thread_lock=True,
-                **launch_options(SERVICE),
+                **launch_options(SERVICE, LOGIN),
             )
     except OSError:
         raise SystemExit(

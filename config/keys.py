@@ -1,11 +1,13 @@
-"""Which key a request uses, and from where: a visitor's typed key, kept per session, or the
-operator's server key for that provider only. Keys travel as :class:`~config.secret.Secret`."""
+"""Which key a request uses, and from where: a visitor's typed key, kept per session; on a Space that
+offers it, the visitor's Hugging Face sign-in, for the Hugging Face row only; or the operator's
+server key for that provider only. Keys travel as :class:`~config.secret.Secret`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
-from errors import InputRejected, KeyRequired
+from errors import InputRejected, KeyRequired, SignInNeeded
 
 from .secret import KEY_SHAPE, MAX_KEY_LENGTH, MIN_KEY_LENGTH, Secret
 
@@ -14,7 +16,30 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
-__all__ = ["SessionKeys", "parse_visitor_key", "resolve_key"]
+__all__ = ["HUB_ROW", "HubSignIn", "SessionKeys", "parse_visitor_key", "resolve_key"]
+
+# The one row a Hugging Face sign-in pays for: Inference Providers, at its operator-configured URL.
+HUB_ROW = "hf"
+
+
+@dataclass(frozen=True, slots=True)
+class HubSignIn:
+    """A visitor's Hugging Face sign-in, on a Space that grants the ``inference-api`` scope."""
+
+    token: Secret | None = None  # None: not signed in in this browser, or the sign-in ended
+    username: str | None = None
+    ended: bool = False  # this browser held a sign-in that expired or was revoked
+    # The visitor's organisations from the login, as (handle, display name), and the one they chose
+    # to bill (a handle among them), if any.
+    orgs: tuple[tuple[str, str], ...] = ()
+    bill_to: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"HubSignIn(username={self.username!r}, held={self.token is not None}, ended={self.ended}, "
+            f"bill_to={self.bill_to!r})"
+        )
+
 
 def parse_visitor_key(raw: object) -> Secret | None:
     """A visitor's key as typed, or None for an empty box. Refuses shapes no provider issues."""
@@ -87,19 +112,33 @@ class SessionKeys:
         return SessionKeys()
 
 
-def resolve_key(provider: Provider, settings: Settings, *, visitor_key: Secret | None) -> Secret | None:
+def resolve_key(
+    provider: Provider,
+    settings: Settings,
+    *,
+    visitor_key: Secret | None,
+    sign_in: HubSignIn | None = None,
+    server_key_allowed: bool = True,
+) -> Secret | None:
     """The key for one request to ``provider``'s operator-configured base URL.
 
     A visitor's own key wins when they give one: it is their account, and a wrong visitor key must
-    fail rather than quietly spend the server's. Otherwise the server key of *this* provider, and
-    only this one. Returns None only for providers that need no key (local servers); the caller
-    then sends a placeholder, never None, because the openai SDK would read ``OPENAI_API_KEY``.
+    fail rather than quietly spend the server's. Next, on the Hugging Face row only, the visitor's
+    sign-in (``sign_in`` is given only where a Space offers it). Otherwise the server key of *this*
+    provider, and only this one. Returns None only for providers that need no key (local servers);
+    the caller then sends a placeholder, never None, because the openai SDK would read
+    ``OPENAI_API_KEY``.
     """
     if visitor_key is not None:
         return visitor_key
-    server_key = settings.server_key(provider.id)
+    signs_in = sign_in is not None and provider.id == HUB_ROW
+    if signs_in and sign_in.token is not None:
+        return sign_in.token
+    server_key = settings.server_key(provider.id) if server_key_allowed else None
     if server_key is not None:
         return server_key
+    if signs_in:
+        raise SignInNeeded(provider.label, ended=sign_in.ended)
     if provider.needs_key:
         raise KeyRequired(provider.label, provider.key_env)
     return None

@@ -6,24 +6,40 @@ everything that decides whether a key may be spent happens here, on the server.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from config.keys import resolve_key
+from config.keys import HUB_ROW, HubSignIn, resolve_key
 from config.network import TrustedProxies
 from config.secret import Secret
 from config.settings import Settings
 from config.storage import CounterStore, parse_rate_limits
-from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
+from errors import (
+    CODE_HEADER,
+    KEY_HEADER,
+    AccessDenied,
+    ByokError,
+    CounterUnavailable,
+    InputRejected,
+    InvalidKey,
+    NoHubCredits,
+    OrgBillingRefused,
+    OutOfCredit,
+    SignInNeeded,
+    TooManyChecks,
+)
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
 from providers.registry import VISITOR_ENDPOINT, Provider
 from providers.urlguard import check_visitor_url
 from web.access import AccessGate
 from web.asgi import client_id
+from web.hflogin import hf_org_list, hf_orgs, hf_username
 from web.quota import Quotas, UsageToday
+from web.signin import SignInTokens
 
 from .attachments import SessionFiles, UploadStore
 from .request import ChatInputs, build_request
@@ -39,11 +55,17 @@ class Caller:
     # False when a gate is configured and this caller has not passed it (BYO-exempt visitors).
     may_use_server_keys: bool
     visitor_key: Secret | None = None
+    # Where a Space offers Hugging Face sign-in: this browser's sign-in (None elsewhere).
+    sign_in: HubSignIn | None = None
+    # The browser (cookie digest) the sign-in belongs to, to forget a token the provider refuses.
+    browser: str = ""
 
 
 class ChatService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, hub_sign_in: bool = False) -> None:
         self.settings = settings
+        # Visitors' Hugging Face sign-in tokens, on a Space that offers sign-in (web/hflogin.py).
+        self.sign_ins = SignInTokens() if hub_sign_in else None
         self.counter = CounterStore(settings.rate_limit_storage)
         self.storage = self.counter.storage
         self.quotas = Quotas(
@@ -96,19 +118,54 @@ class ChatService:
         gate_passed: bool,
         oauth_info: Mapping[str, Any] | None,
         visitor_key: Secret | None,
+        browser: str = "",
+        bound: bool = False,
+        session_hash: str | None = None,
     ) -> Caller:
+        """``browser`` and ``bound`` come from the boundary (web/boundary.py): a sign-in is given only
+        to a session tied to the cookie of the browser that signed in."""
         return Caller(
-            client=client_id(peer, headers, self.trusted, username=_hf_username(oauth_info)),
+            client=client_id(peer, headers, self.trusted, username=hf_username(oauth_info)),
             may_use_server_keys=self.may_use_server_keys(gate_passed=gate_passed, oauth_info=oauth_info),
             visitor_key=visitor_key,
+            sign_in=self._sign_in(browser if bound else "", oauth_info, session_hash),
+            browser=browser if bound else "",
         )
+
+    def _sign_in(
+        self, browser: str, oauth_info: Mapping[str, Any] | None, session_hash: str | None
+    ) -> HubSignIn | None:
+        if self.sign_ins is None:
+            return None
+        found = self.sign_ins.sign_in(browser, hf_username(oauth_info), session_hash)
+        orgs = hf_org_list(oauth_info)
+        # Only an organisation the login still lists may be billed.
+        bill_to = found.bill_to if found.bill_to in {handle for handle, _ in orgs} else None
+        return dataclasses.replace(found, orgs=orgs, bill_to=bill_to)
+
+    def choose_bill_to(self, caller: Caller, org: object) -> None:
+        """Bill one of the visitor's organisations for their signed-in chats ("" or None: their own
+        account). The choice is checked against the organisations their login lists."""
+        sign_in = caller.sign_in
+        if self.sign_ins is None or sign_in is None or sign_in.token is None:
+            raise InputRejected("Sign in with Hugging Face first, then pick who pays.")
+        if org in (None, ""):
+            self.sign_ins.bill(caller.browser, None)
+            return
+        if not isinstance(org, str) or org not in {handle for handle, _ in sign_in.orgs}:
+            raise InputRejected("You can bill only your own account or an organisation you belong to.")
+        self.sign_ins.bill(caller.browser, org)
+
+    def end_session(self, session_hash: str) -> None:
+        if self.sign_ins is not None:
+            self.sign_ins.end_session(session_hash)
 
     def _hf_allowed(self, oauth_info: Mapping[str, Any] | None) -> bool:
         users, orgs = self.settings.allowed_hf_users, self.settings.allowed_hf_orgs
         if not users and not orgs:
             return True
-        username = _hf_username(oauth_info)
-        return username is not None and (username in users or bool(_hf_orgs(oauth_info) & orgs))
+        username = hf_username(oauth_info)
+        return username is not None and (username in users or bool(hf_orgs(oauth_info) & orgs))
 
     def key_box_needed(self, provider: Provider, *, may_use_server_keys: bool) -> bool:
         if not provider.needs_key:
@@ -153,6 +210,7 @@ class ChatService:
             max_retries=self.settings.max_retries,
             max_seconds=self.settings.max_reply_seconds,
             effort=effort,
+            bill_to=caller.sign_in.bill_to if caller.sign_in is not None and key is caller.sign_in.token else None,
         )
         outcome = "ok"
         try:
@@ -160,6 +218,9 @@ class ChatService:
                 yield reply
         except ByokError as error:
             outcome = type(error).__name__
+            on_sign_in = caller.sign_in is not None and key is not None and key is caller.sign_in.token
+            if on_sign_in:
+                raise self._sign_in_failure(provider, caller, error) from None
             raise
         except BaseException:
             outcome = "stopped"  # the visitor pressed Stop or closed the tab
@@ -167,10 +228,25 @@ class ChatService:
         finally:
             self._count(caller, request.provider, request.model, stream, on_server_key, outcome)
 
+    def _sign_in_failure(self, provider: Provider, caller: Caller, error: ByokError) -> ByokError:
+        """What a refusal of the visitor's own sign-in means to them: sign in again, or add credits."""
+        org = caller.sign_in.bill_to if caller.sign_in is not None else None
+        if org and (isinstance(error, OutOfCredit) or (isinstance(error, InvalidKey) and error.status == 403)):
+            # The token is fine; the organisation would not pay.
+            return OrgBillingRefused(provider.label, org=org, status=error.status)
+        if isinstance(error, InvalidKey):
+            if self.sign_ins is not None:
+                self.sign_ins.refused(caller.browser)
+            return SignInNeeded(provider.label, ended=True)
+        if isinstance(error, OutOfCredit):
+            return NoHubCredits(provider.label, status=error.status)
+        return error
+
     def on_server_key(self, provider: Provider, caller: Caller) -> bool:
         """Would a chat from this caller to this provider spend the operator's key?"""
         return (
             caller.visitor_key is None
+            and not _signed_in(provider, caller)
             and caller.may_use_server_keys
             and self.settings.server_key(provider.id) is not None
         )
@@ -254,13 +330,19 @@ class ChatService:
         return f"Key works: {len(ids):,} models available."
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
-        if caller.may_use_server_keys or caller.visitor_key is not None:
-            return resolve_key(provider, self.settings, visitor_key=caller.visitor_key)
+        if caller.may_use_server_keys or caller.visitor_key is not None or _signed_in(provider, caller):
+            return resolve_key(
+                provider,
+                self.settings,
+                visitor_key=caller.visitor_key,
+                sign_in=caller.sign_in,
+                server_key_allowed=caller.may_use_server_keys,
+            )
         if self.settings.server_key(provider.id) is not None:
             page, script = self.server_key_refusal(provider)
             title = None if self.settings.access_codes else "Sign-in needed"
             raise AccessDenied(page, script_message=script, title=title)
-        return resolve_key(provider, self.settings, visitor_key=None)
+        return resolve_key(provider, self.settings, visitor_key=None, sign_in=caller.sign_in)
 
     def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
         """Why this caller may not use the server's key and what they can do instead: for the page,
@@ -302,7 +384,7 @@ class ChatService:
             caller.client,
             provider.id,
             model,
-            "server" if on_server_key else "visitor" if caller.visitor_key else "none",
+            _key_kind(caller, provider, on_server_key),
             outcome,
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
@@ -311,23 +393,14 @@ class ChatService:
         )
 
 
-def _userinfo(oauth_info: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    info = (oauth_info or {}).get("userinfo")
-    return info if isinstance(info, Mapping) else {}
+def _signed_in(provider: Provider, caller: Caller) -> bool:
+    """Would this caller's Hugging Face sign-in pay for a chat to ``provider`` (typed keys aside)?"""
+    return provider.id == HUB_ROW and caller.sign_in is not None and caller.sign_in.token is not None
 
 
-def _hf_username(oauth_info: Mapping[str, Any] | None) -> str | None:
-    name = _userinfo(oauth_info).get("preferred_username")
-    return name.lower() if isinstance(name, str) and name else None
-
-
-def _hf_orgs(oauth_info: Mapping[str, Any] | None) -> set[str]:
-    # The Hub's OpenID userinfo lists the user's organisations under "orgs", each with
-    # "preferred_username" (the organisation's handle, as in huggingface.co/<handle>) and "name" (its
-    # display name): https://huggingface.co/docs/huggingface.js/hub/interfaces/UserInfo
-    # Only the handle counts: anyone can give their own organisation the display name "acme".
-    orgs = _userinfo(oauth_info).get("orgs")
-    if not isinstance(orgs, list):
-        return set()
-    names = (org.get("preferred_username") for org in orgs if isinstance(org, Mapping))
-    return {name.lower() for name in names if isinstance(name, str) and name}
+def _key_kind(caller: Caller, provider: Provider, on_server_key: bool) -> str:
+    if on_server_key:
+        return "server"
+    if caller.visitor_key is not None:
+        return "visitor"
+    return "sign-in" if _signed_in(provider, caller) else "none"

@@ -12,11 +12,14 @@ The tree::
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
     ├── CounterUnavailable      the counter store is down, so server keys cannot be metered
     ├── KeyRequired             no key for this provider: ask the visitor for one
+    │   └── SignInNeeded        the Hugging Face row on a Space that pays with the visitor's sign-in
     └── ProviderError           the provider failed; never carries the provider's own text
         ├── InvalidKey          the key is wrong (401 / 403, or a 400 that says so, as Gemini's does)
         ├── NoModelAccess       the key is fine but may not use this model
         ├── UnknownModel        no such model (404, or a gateway's 400)
         ├── OutOfCredit         no credit or balance left (402, insufficient_quota)
+        │   └── NoHubCredits    the same, on a visitor's Hugging Face sign-in
+        ├── OrgBillingRefused   the router would not bill the organisation the visitor picked
         ├── RateLimited         429, with retry_after when known
         ├── ContextTooLong      the conversation does not fit the model's context
         ├── RequestRefused      a setting the model refuses (named when known), other 4xx
@@ -50,7 +53,9 @@ __all__ = [
     "InvalidKey",
     "KeyRequired",
     "ModelNotAllowed",
+    "NoHubCredits",
     "NoModelAccess",
+    "OrgBillingRefused",
     "OutOfCredit",
     "ProviderError",
     "ProviderTimeout",
@@ -59,6 +64,7 @@ __all__ = [
     "RateLimited",
     "ReplyCutOff",
     "RequestRefused",
+    "SignInNeeded",
     "TooManyChecks",
     "TooManyUploads",
     "UnknownModel",
@@ -162,6 +168,34 @@ class KeyRequired(ByokError):
         )
 
 
+# Where a Hugging Face account's Inference Providers spending and credits are shown, and how billing
+# works: https://huggingface.co/docs/inference-providers/pricing ("You can track your spending on
+# your billing page").
+HUB_BILLING_URL = "https://huggingface.co/settings/billing"
+HUB_PRICING_DOCS = "https://huggingface.co/docs/inference-providers/pricing"
+
+
+class SignInNeeded(KeyRequired):
+    """The Hugging Face row on a Space that offers sign-in, without a usable sign-in or typed key."""
+
+    title = "Sign-in needed"
+
+    def __init__(self, label: str, *, ended: bool) -> None:
+        self.ended = ended
+        ask = (
+            "Your Hugging Face sign-in has expired or was revoked. Sign in again with the button at the top of "
+            "the sidebar"
+            if ended
+            else "Sign in with Hugging Face (the button at the top of the sidebar) to chat on your own account"
+        )
+        ByokError.__init__(
+            self,
+            f"{ask}, or paste your own Hugging Face token in the key box. Then send your message again.",
+            script_message=f"{label} here runs on each visitor's own Hugging Face account. Send your own "
+            f"Hugging Face token in the {KEY_HEADER} header.",
+        )
+
+
 class ProviderError(ByokError):
     """The provider failed. Subclasses fix the wording; the provider's text is never kept."""
 
@@ -219,6 +253,37 @@ class OutOfCredit(ProviderError):
         return (
             f"{label} says this key is out of credit or over its spending limit (HTTP {self.status or 402}). "
             f"Check the account's billing and balance at {label}, or use another key."
+        )
+
+
+class NoHubCredits(OutOfCredit):
+    """402 on a visitor's sign-in: their own account pays, so they are the one who can fix it."""
+
+    title = "No credits left"
+
+    def describe(self, label: str) -> str:
+        return (
+            f"Your Hugging Face account has no Inference Providers credits left (HTTP {self.status or 402}). "
+            f"See your usage and add credits on your billing page, {HUB_BILLING_URL} (how billing works: "
+            f"{HUB_PRICING_DOCS}), or paste a token from another account."
+        )
+
+
+class OrgBillingRefused(ProviderError):
+    """Hugging Face refused a chat billed to an organisation (HTTP 401/402/403 with X-HF-Bill-To)."""
+
+    title = "Organisation billing refused"
+
+    def __init__(self, label: str, *, org: str, status: int | None = None) -> None:
+        self.org = org
+        super().__init__(label, status=status)
+
+    def describe(self, label: str) -> str:
+        return (
+            f"Hugging Face would not bill the organisation {self.org} for this chat (HTTP {self.status or 403}): "
+            f"it may not allow you to spend on its behalf, have no credits left, or not have granted this app "
+            f'access when you signed in. Pick your own account under "Bill to", or ask the organisation\'s '
+            f"admins ({HUB_PRICING_DOCS})."
         )
 
 

@@ -45,13 +45,17 @@ from .reasoning import ThinkSplitter, effort_options
 from .request import ChatRequest, content_chars
 from .urlguard import close_guarded_pools, guarded_pool
 
-__all__ = ["ChatStream", "Reply", "ReplyStats", "Usage", "close_pools", "provider_error"]
+__all__ = ["BILL_TO_HEADER", "ChatStream", "Reply", "ReplyStats", "Usage", "close_pools", "provider_error"]
 
 log = logging.getLogger("byok_chat.chat")
 
 # Local servers ignore Authorization, but a request always carries an explicit key: never an
 # empty header, never a key from the environment.
 NO_KEY_PLACEHOLDER = "no-key-needed"
+# Which organisation Hugging Face bills for a request made with a member's token ("Billing for Team
+# and Enterprise organizations", https://huggingface.co/docs/inference-providers/pricing; the
+# huggingface_hub client sends it for InferenceClient(bill_to=...)).
+BILL_TO_HEADER = "X-HF-Bill-To"
 # The most of an error body we read: enough for any provider's JSON error, not a flood.
 _MAX_ERROR_BODY = 64 * 1024
 
@@ -149,9 +153,12 @@ class ChatStream:
         max_seconds: float = 600.0,
         update_interval: float = 0.1,
         effort: str = "default",
+        bill_to: str | None = None,
     ) -> None:
         self.request = request
         self._key = key
+        # Hugging Face's router bills this organisation instead of the token's owner.
+        self._bill_to = bill_to
         self._timeout = timeout
         self._max_retries = max_retries
         self._max_seconds = max_seconds
@@ -363,6 +370,8 @@ class ChatStream:
             "Accept": "text/event-stream",
             "User-Agent": "byok-chat",
         }
+        if self._bill_to:
+            headers[BILL_TO_HEADER] = self._bill_to
         body = self._body()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout

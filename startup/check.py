@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from config.keys import HUB_ROW
 from conversation.service import ChatService
 from web.hflogin import LoginPlan
 
@@ -27,6 +28,10 @@ def report(service: ChatService, login: LoginPlan, *, host: str, port: int, shar
     for provider in settings.providers:
         if provider.id in settings.server_keys:
             mode = f"server key from {provider.key_env}"
+            if login.hub_sign_in and provider.id == HUB_ROW:
+                mode += " (visitors who sign in with Hugging Face pay for themselves)"
+        elif login.hub_sign_in and provider.id == HUB_ROW:
+            mode = "visitors sign in with Hugging Face and pay for themselves, or bring their own key"
         elif provider.needs_key:
             mode = "visitors bring their own key"
         else:

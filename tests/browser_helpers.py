@@ -7,6 +7,7 @@ elem_ids the page (ui/) sets on wrapper divs (#provider, #model, #key-box, #key-
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -354,3 +355,19 @@ def find_any(haystack: str, needles: Iterable[str]) -> list[str]:
 
 def words(text: str, word: str) -> int:
     return len(re.findall(rf"\b{re.escape(word)}\b", text))
+
+
+def decoded_cookies(context: BrowserContext) -> str:
+    """Every cookie the browser holds, with each dot-separated part base64-decoded where it can be:
+    Starlette's session cookie is base64 JSON, a timestamp and a signature."""
+    out = []
+    for cookie in context.cookies():
+        out.append(f"{cookie['name']}={cookie['value']}")
+        for part in cookie["value"].split("."):
+            padded = part + "=" * (-len(part) % 4)
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    out.append(decode(padded).decode("latin-1"))
+                except (binascii.Error, ValueError):
+                    continue
+    return "\n".join(out)

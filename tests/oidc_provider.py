@@ -8,8 +8,12 @@ userinfo carries: ``preferred_username`` and ``orgs``, a list of organisations e
 ``preferred_username`` (the handle) and ``name`` (the display name), per
 https://huggingface.co/docs/huggingface.js/hub/interfaces/UserInfo
 
-The sign-in page asks for a user name, so a browser test logs in the way a person would. The ID
-token is signed with joserfc, the JOSE library authlib itself verifies with.
+The sign-in page asks for a user name, so a browser test logs in the way a person would, or
+cancels as a person would (the Hub then sends ``error=access_denied`` back to the app). The ID
+token is signed with joserfc, the JOSE library authlib itself verifies with. Every access token
+issued is recorded, so a test can look for it wherever it must never be; it is granted the scopes
+the Space asks for (``scopes``, which a Space puts in ``OAUTH_SCOPES``) and lasts the user's
+``token_seconds``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from joserfc.jwk import KeySet, RSAKey
 class HubUser:
     username: str
     orgs: tuple[tuple[str, str], ...] = ()  # (handle, display name)
+    token_seconds: int = 3600  # how long this user's access tokens last
 
     def claims(self) -> dict[str, Any]:
         return {
@@ -68,6 +73,10 @@ class OpenIDProvider:
     users: dict[str, HubUser]
     client_id: str = "byok-test-client"
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # What the Space's front matter asks for (hf_oauth_scopes), as the Space reports it.
+    scopes: str = "openid profile"
+    # Every access token handed out, in order.
+    issued: list[str] = field(default_factory=list)
     # Every request the app's server made to the token endpoint, and every browser visit.
     token_requests: int = 0
     authorize_requests: int = 0
@@ -97,7 +106,7 @@ class OpenIDProvider:
         return {
             "OAUTH_CLIENT_ID": self.client_id,
             "OAUTH_CLIENT_SECRET": self.client_secret,
-            "OAUTH_SCOPES": "openid profile",
+            "OAUTH_SCOPES": self.scopes,
             "OPENID_PROVIDER_URL": self.url,
         }
 
@@ -109,7 +118,7 @@ class OpenIDProvider:
             "userinfo_endpoint": f"{self.url}/oauth/userinfo",
             "jwks_uri": f"{self.url}/oauth/jwks",
             "response_types_supported": ["code"],
-            "scopes_supported": ["openid", "profile"],
+            "scopes_supported": ["openid", "profile", "inference-api"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         }
@@ -139,7 +148,8 @@ _SIGN_IN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Sign 
 <body><h1>Sign in to the test hub</h1><p>{client} wants to know who you are.</p>
 <form method="post" action="/oauth/approve">{hidden}
 <label>User name <input name="username" id="username" autocomplete="off"></label>
-<button type="submit" id="approve">Authorize</button></form></body></html>"""
+<button type="submit" id="approve">Authorize</button>
+<button type="submit" id="deny" name="deny" value="1">Cancel</button></form></body></html>"""
 
 
 def _handler(provider: OpenIDProvider) -> type[BaseHTTPRequestHandler]:
@@ -179,6 +189,10 @@ def _handler(provider: OpenIDProvider) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": "not_found"})
 
         def _approve(self, form: dict[str, str]) -> None:
+            if form.get("deny"):
+                # What the Hub does when the visitor refuses: back to the app with an error.
+                self._redirect(form, {"error": "access_denied", "state": form.get("state", "")})
+                return
             user = provider.users.get(form.get("username", "").strip().lower())
             if user is None:
                 self._html(401, "<p id='unknown'>No such user.</p>")
@@ -186,8 +200,11 @@ def _handler(provider: OpenIDProvider) -> type[BaseHTTPRequestHandler]:
             code = provider._issue_code(
                 _Grant(user, form.get("client_id", ""), form.get("redirect_uri", ""), form.get("nonce") or None)
             )
+            self._redirect(form, {"code": code, "state": form.get("state", "")})
+
+        def _redirect(self, form: dict[str, str], query: dict[str, str]) -> None:
             sep = "&" if "?" in form["redirect_uri"] else "?"
-            target = form["redirect_uri"] + sep + urlencode({"code": code, "state": form.get("state", "")})
+            target = form["redirect_uri"] + sep + urlencode(query)
             self.send_response(302)
             self.send_header("Location", target)
             self.send_header("Content-Length", "0")
@@ -206,13 +223,15 @@ def _handler(provider: OpenIDProvider) -> type[BaseHTTPRequestHandler]:
             if grant is None or grant.redirect_uri != form.get("redirect_uri") or grant.client_id != client_id:
                 self._json(400, {"error": "invalid_grant"})
                 return
+            token = "hf_oauth_" + secrets.token_urlsafe(16)
+            provider.issued.append(token)
             self._json(
                 200,
                 {
-                    "access_token": "hf_oauth_" + secrets.token_urlsafe(16),
+                    "access_token": token,
                     "token_type": "bearer",
-                    "expires_in": 3600,
-                    "scope": "openid profile",
+                    "expires_in": grant.user.token_seconds,
+                    "scope": provider.scopes,
                     "id_token": provider._id_token(grant),
                 },
             )

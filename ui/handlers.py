@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from config.keys import SessionKeys, parse_visitor_key
+from config.keys import HUB_ROW, HubSignIn, SessionKeys, parse_visitor_key
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
 from conversation.text import CUT_OFF_MARK, STOPPED_MARK
@@ -27,6 +27,8 @@ KEY_HEADER = "x-provider-key"
 EFFORT_HEADER = "x-reasoning-effort"
 KEY_PLACEHOLDER = "Paste your key, then press Enter"
 KEY_SET_PLACEHOLDER = "Key set; paste another to replace it"
+# The "Bill to" choice for the visitor's own account; no Hub handle can contain "@".
+OWN_ACCOUNT = "@self"
 # Shown under an error: the failed message stays on screen but is not sent again by itself.
 LEFT_OUT = "*Your message above is left out of the conversation; press Retry to send it again.*"
 
@@ -53,6 +55,35 @@ def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if text.endswith((STOPPED_MARK, CUT_OFF_MARK)):
         return history
     return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
+
+
+def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False) -> str:
+    """Whose account pays on the Hugging Face row, where a Space offers sign-in."""
+    if sign_in.token is not None:
+        who = sign_in.username
+        org = dict(sign_in.orgs).get(sign_in.bill_to or "")
+        if org is not None:
+            return (
+                f"Signed in as **{who}**: chats here go to Hugging Face Inference Providers, billed to the "
+                f"organisation **{org}** ({sign_in.bill_to}), which pays for them. The operator of this app pays "
+                f"nothing and never sees your token. A token pasted below takes over."
+            )
+        return (
+            f"Signed in as **{who}**: chats here go to Hugging Face Inference Providers on {who}'s own "
+            f"Hugging Face account, which pays for them (its monthly free credits first). The operator "
+            f"of this app pays nothing and never sees your token. A token pasted below takes over."
+        )
+    if sign_in.ended:
+        return "⚠ Your Hugging Face sign-in has expired or was revoked. Sign in again at the top of the sidebar."
+    if on_server_key:
+        return (
+            "Runs on the server's key. Sign in with Hugging Face (top of the sidebar) to chat on your own "
+            "Hugging Face account instead, or paste your own Hugging Face token."
+        )
+    return (
+        "Sign in with Hugging Face (top of the sidebar) to chat on your own Hugging Face account: it pays "
+        "for what you use, from its monthly free credits first. Or paste your own Hugging Face token."
+    )
 
 
 def plural(count: int, word: str) -> str:
@@ -83,7 +114,15 @@ class PageHandlers:
             gate_passed=bool(scope.get("state", {}).get(ACCESS_STATE_KEY)),
             oauth_info=oauth_info(request),
             visitor_key=visitor_key,
+            browser=browser_owner(request),
+            bound=bound_to_this_browser(request),
+            session_hash=request.session_hash,
         )
+
+    def sign_in_held(self, request: gr.Request) -> bool | None:
+        """Is this browser's Hugging Face sign-in token on the server? None where sign-in pays for nothing."""
+        sign_in = self.caller(request).sign_in
+        return None if sign_in is None else sign_in.token is not None
 
     def chat_caller(self, request: gr.Request, keys: SessionKeys, provider_id: object, base_url: object) -> Caller:
         endpoint = base_url if isinstance(base_url, str) and provider_id == VISITOR_ENDPOINT.id else ""
@@ -149,9 +188,18 @@ class PageHandlers:
             else:
                 raise gr.Error(error.script_message, title=error.title, print_exception=False) from None
 
-    def key_status(self, provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
+    def key_status(
+        self,
+        provider: Provider,
+        keys: SessionKeys,
+        box_shown: bool,
+        sign_in: HubSignIn | None = None,
+        on_server_key: bool = False,
+    ) -> str:
         if provider.id in keys:
             return f"Your {provider.label} key is set for this browser session only."
+        if sign_in is not None and provider.id == HUB_ROW:
+            return sign_in_status(sign_in, on_server_key=on_server_key)
         if not provider.needs_key:
             return f"{provider.label} needs no key."
         if not box_shown:
@@ -164,10 +212,30 @@ class PageHandlers:
             f"this session only: never saved, never logged, gone when you reload."
         )
 
-    def empty_chat_text(self, provider: Provider, keys: SessionKeys, box_shown: bool) -> str:
+    def empty_chat_text(
+        self,
+        provider: Provider,
+        keys: SessionKeys,
+        box_shown: bool,
+        sign_in: HubSignIn | None = None,
+        on_server_key: bool = False,
+    ) -> str:
         """What an empty chat says: the mode this visitor is in, and the first thing to do."""
         if provider.id in keys:
             return f"**{provider.label}, with your own key.**\n\nType a message below to start."
+        if sign_in is not None and provider.id == HUB_ROW:
+            if sign_in.token is not None:
+                payer = dict(sign_in.orgs).get(sign_in.bill_to or "") or f"{sign_in.username}'s Hugging Face account"
+                return f"**{provider.label}, billed to {payer}.**\n\nType a message below to start."
+            if on_server_key:
+                return (
+                    f"**{provider.label} runs on this server's key.**\n\nType a message below to start, or "
+                    f"sign in with Hugging Face to chat on your own account."
+                )
+            return (
+                f"**{provider.label} runs on your own Hugging Face account.**\n\nSign in with Hugging Face "
+                f"at the top of the sidebar (or paste your own token), then type a message below."
+            )
         if not provider.needs_key:
             return f"**{provider.label} needs no key.**\n\nType a message below to start."
         if not box_shown:
@@ -181,8 +249,9 @@ class PageHandlers:
         self, provider: Provider, keys: SessionKeys, request: gr.Request
     ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
         """The key box, key status, Forget button and empty-chat text for one provider."""
-        may_use = self.caller(request).may_use_server_keys
-        shown = self.service.key_box_needed(provider, may_use_server_keys=may_use)
+        caller = self.caller(request)
+        shown = self.key_box_shown(provider, caller)
+        on_server = self.service.on_server_key(provider, caller)
         key_set = provider.id in keys
         box = gr.update(
             visible=shown,
@@ -192,9 +261,9 @@ class PageHandlers:
         )
         return (
             box,
-            self.key_status(provider, keys, shown),
+            self.key_status(provider, keys, shown, caller.sign_in, on_server),
             gr.update(visible=key_set),
-            gr.update(placeholder=self.empty_chat_text(provider, keys, shown)),
+            gr.update(placeholder=self.empty_chat_text(provider, keys, shown, caller.sign_in, on_server)),
         )
 
     def usage_text(self, request: gr.Request) -> str:
@@ -261,8 +330,32 @@ class PageHandlers:
 
     def check_button(self, provider_id: str, request: gr.Request) -> dict[str, Any]:
         """ "Check my key" is shown with the key box."""
-        may_use = self.caller(request).may_use_server_keys
-        return gr.update(visible=self.service.key_box_needed(self.provider(provider_id), may_use_server_keys=may_use))
+        return gr.update(visible=self.key_box_shown(self.provider(provider_id), self.caller(request)))
+
+    def bill_to_view(self, provider_id: str, request: gr.Request) -> dict[str, Any]:
+        """ "Bill to": on the Hugging Face row, for a signed-in visitor who belongs to organisations."""
+        sign_in = self.caller(request).sign_in
+        if sign_in is None or sign_in.token is None or not sign_in.orgs or self.provider(provider_id).id != HUB_ROW:
+            return gr.update(visible=False)
+        own = (f"{sign_in.username} (your own account)", OWN_ACCOUNT)
+        choices = [own, *((f"{name} ({handle})", handle) for handle, name in sign_in.orgs)]
+        return gr.update(visible=True, choices=choices, value=sign_in.bill_to or OWN_ACCOUNT)
+
+    def choose_bill_to(self, provider_id: str, org: str, keys: SessionKeys, request: gr.Request) -> str:
+        """Keep the visitor's choice with their sign-in; the key status says who pays now."""
+        try:
+            self.service.choose_bill_to(self.caller(request), None if org == OWN_ACCOUNT else org)
+        except InputRejected as refused:
+            return f"⚠ {refused}"
+        provider = self.provider(provider_id)
+        held = keys if isinstance(keys, SessionKeys) else SessionKeys()
+        return self.key_status(provider, held, True, self.caller(request).sign_in)
+
+    def key_box_shown(self, provider: Provider, caller: Caller) -> bool:
+        if caller.sign_in is not None and provider.id == HUB_ROW:
+            # A pasted token still wins over the sign-in, as a typed key wins over a server key.
+            return True
+        return self.service.key_box_needed(provider, may_use_server_keys=caller.may_use_server_keys)
 
     def effort_view(self, provider_id: str, model: str) -> dict[str, Any]:
         # Shown only where this provider and model take an effort; hidden, it is never sent.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -36,11 +37,18 @@ def hf_login_button() -> gr.LoginButton:
     return gr.LoginButton(SIGN_IN_LABEL, elem_id="hf-login", render=False)
 
 
-def wire_login_button(button: gr.LoginButton, demo: gr.Blocks) -> None:
+def wire_login_button(
+    button: gr.LoginButton, demo: gr.Blocks, token_held: Callable[[gr.Request], bool | None] = lambda _: None
+) -> None:
+    """``token_held``: whether this browser's sign-in token is on the server (None where sign-in pays
+    for nothing). Gradio's login cookie outlives the token (which goes when the browser's last page
+    closes, or the Hub refuses it): then the button offers sign-in again, which fetches a new one."""
+
     def label(request: gr.Request) -> dict[str, Any]:
         info = oauth_info(request)
         user = (info or {}).get("userinfo", {}).get("preferred_username")
-        return gr.update(value=f"Logout ({user})" if isinstance(user, str) and user else SIGN_IN_LABEL)
+        signed_in = isinstance(user, str) and bool(user) and token_held(request) is not False
+        return gr.update(value=f"Logout ({user})" if signed_in else SIGN_IN_LABEL)
 
     button.click(fn=None, inputs=[button], outputs=None, js=_LOGIN_CLICK_JS, api_visibility="private")
     demo.load(label, None, button, api_visibility="private", show_progress="hidden")

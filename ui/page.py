@@ -25,6 +25,7 @@ from ui.wiring import wire_key_check, wire_key_events, wire_page_events
 from web.access import GateMiddleware
 from web.boundary import BoundaryMiddleware, BoundaryPolicy, SessionBindings
 from web.hflogin import LoginPlan, login_plan
+from web.signin import SignInCustody
 
 
 def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Blocks:
@@ -41,7 +42,7 @@ def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Block
         keys = gr.State(SessionKeys(), delete_callback=lambda held: held.clear())
         sidebar = build_sidebar(handlers, login_button)
         if login_button is not None:
-            wire_login_button(login_button, demo)
+            wire_login_button(login_button, demo, handlers.sign_in_held)
         chat_ui = build_chat(handlers, sidebar, keys)
         key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys)
         wire_page_events(demo, handlers, sidebar, chat_ui, keys)
@@ -63,8 +64,9 @@ def boundary_policy(settings: Settings) -> BoundaryPolicy:
     )
 
 
-def launch_options(service: ChatService) -> dict[str, Any]:
+def launch_options(service: ChatService, login: LoginPlan | None = None) -> dict[str, Any]:
     policy = boundary_policy(service.settings)
+    login = login or login_plan(service.settings, os.environ)
     allow_cross_origin_only_for(policy)
     # Outermost first: origins and session binding are checked before the gate sees a request.
     middleware = [
@@ -76,6 +78,9 @@ def launch_options(service: ChatService) -> dict[str, Any]:
             count_upload=service.quotas.admit_upload,
         )
     ]
+    if login.button:
+        # Gradio's login cookie must carry no token (web/signin.py); the boundary names the browser.
+        middleware.append(Middleware(SignInCustody, tokens=service.sign_ins))
     if service.gate is not None:
         middleware.append(Middleware(GateMiddleware, gate=service.gate, cookie_attributes=policy.cookie_attributes))
     return {

@@ -33,6 +33,8 @@ class Sidebar:
     model_note: gr.Markdown
     check: KeyCheck
     transcript: TranscriptControls
+    # Who pays for signed-in chats on the Hugging Face row; only where a Space offers sign-in.
+    bill_to: gr.Dropdown | None = None
 
 
 def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -> Sidebar:
@@ -80,6 +82,7 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         )
         status = gr.Markdown(handlers.key_status(first, SessionKeys(), box_shown), elem_id="key-status")
         forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
+        bill_to = bill_to_box() if handlers.service.sign_ins is not None else None
         check = key_check_controls(box_shown)
         if settings.access_codes:
             gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
@@ -113,6 +116,17 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         model_note,
         check,
         transcript,
+        bill_to=bill_to,
+    )
+
+
+def bill_to_box() -> gr.Dropdown:
+    return gr.Dropdown(
+        choices=[],
+        label="Bill to",
+        info="Your own account, or an organisation of yours that pays for its members.",
+        visible=False,
+        elem_id="bill-to",
     )
 
 

@@ -97,6 +97,7 @@ def wire_page_events(
         holder = demo.state_holder
         if request.session_hash:
             handlers.service.uploads.end_session(request.session_hash)
+            handlers.service.end_session(request.session_hash)
         if request.session_hash and request.session_hash in holder:
             holder.delete_state(request.session_hash)
             handlers.efforts.forget(request.session_hash)
@@ -105,6 +106,12 @@ def wire_page_events(
                 holder.time_last_used.pop(request.session_hash, None)
 
     demo.unload(end_session)
+    if sidebar.bill_to is not None:
+        demo.load(handlers.bill_to_view, sidebar.provider, sidebar.bill_to, **PRIVATE)
+        sidebar.provider.change(handlers.bill_to_view, sidebar.provider, sidebar.bill_to, **PRIVATE)
+        sidebar.bill_to.input(
+            handlers.choose_bill_to, [sidebar.provider, sidebar.bill_to, keys], sidebar.status, **PRIVATE
+        )
 
 
 def wire_key_check(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State, key_events: KeyEvents) -> None:

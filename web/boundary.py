@@ -82,6 +82,10 @@ _REFUSED_PREFIXES = (
     "/gradio_api/stream/",
 )
 _UPLOAD_PREFIXES = ("/gradio_api/upload", "/gradio_api/upload_progress")
+# Hugging Face sign-in starts here. Inside the Hub's frame it opens in a tab of its own, where the
+# browser may not have our cookie yet: the redirect to the Hub gives it one, so the callback can
+# bind the sign-in to this browser (web/signin.py).
+_SIGN_IN_ROUTE = "/login/huggingface"
 _FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/")
 _NO_UPLOAD_WITHOUT_COOKIE = "Uploads are accepted only from the app's page, in a browser that keeps the app's cookie."
 _UPLOADS_PAUSED = "Uploads are paused: the usage counter can't be reached right now. Try again shortly."
@@ -272,6 +276,11 @@ class BoundaryMiddleware:
                 await _refuse(scope, send, 403, "This session belongs to another browser.")
                 return
         scope["state"][BOUND_STATE_KEY] = bool(cookie and session_hashes)
+        if cookie is None and path == _SIGN_IN_ROUTE:
+            cookie = secrets.token_urlsafe(24)
+            scope["state"][BROWSER_OWNER_KEY] = _owner(cookie)
+            await self.app(scope, receive, self._sender(scope, headers, send, new_cookie=cookie))
+            return
         await self.app(scope, receive, self._sender(scope, headers, send, issue_cookie=cookie is None))
 
     async def _upload(
@@ -341,7 +350,9 @@ class BoundaryMiddleware:
             return "Cross-origin request refused."
         return None
 
-    def _sender(self, scope: Scope, headers: Mapping[str, str], send: Send, *, issue_cookie: bool) -> Send:
+    def _sender(
+        self, scope: Scope, headers: Mapping[str, str], send: Send, *, issue_cookie: bool = False, new_cookie: str = ""
+    ) -> Send:
         page_request = scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
 
         async def sender(message: Message) -> None:
@@ -355,13 +366,15 @@ class BoundaryMiddleware:
                     out.append((b"content-security-policy", self.csp))
                     if issue_cookie and page_request:
                         out.append((b"set-cookie", self._new_cookie(scope, headers)))
+                if new_cookie:
+                    out.append((b"set-cookie", self._new_cookie(scope, headers, new_cookie)))
                 message["headers"] = out
             await send(message)
 
         return sender
 
-    def _new_cookie(self, scope: Scope, headers: Mapping[str, str]) -> bytes:
-        value = secrets.token_urlsafe(24)
+    def _new_cookie(self, scope: Scope, headers: Mapping[str, str], value: str = "") -> bytes:
+        value = value or secrets.token_urlsafe(24)
         return f"{BROWSER_COOKIE}={value}; {self.policy.cookie_attributes(scope, headers)}".encode()
 
 

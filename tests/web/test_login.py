@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.browser_helpers import LAUNCH_ARGS, VIEWPORT, WAIT_MS, ChatPage, chromium_path
+from tests.browser_helpers import LAUNCH_ARGS, VIEWPORT, WAIT_MS, ChatPage, chromium_path, decoded_cookies
 from tests.conftest import canary, free_port, routed_env
 from tests.deploy_helpers import AppProcess, base_environment, run_app
 from tests.fake_provider import FakeProvider
@@ -158,6 +158,10 @@ def test_allowed_user_org_member_and_stranger(
     expect(chat.key_box).to_be_hidden(timeout=WAIT_MS)
     assert "You said: hello from carol" in chat.chat("hello from carol")
     assert server_key_requests(provider) == 2
+    # Every login's token stayed out of Gradio's login cookie, which anyone holding it can decode.
+    cookies = decoded_cookies(context)
+    assert '"preferred_username": "carol"' in cookies
+    assert space.idp.issued and not [token for token in space.idp.issued if token in cookies]
     sign_out(chat, "carol")
     assert space.idp.token_requests == 3
 
