@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from config.network import TrustedProxies
 from config.secret import Secret
 from config.settings import Settings
 from config.storage import CounterStore, parse_rate_limits
-from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
+from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, InputRejected, TooManyChecks
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
 from providers.registry import VISITOR_ENDPOINT, Provider
@@ -26,6 +27,7 @@ from web.asgi import client_id
 from web.quota import Quotas, UsageToday
 
 from .attachments import SessionFiles, UploadStore
+from .metering import Chat, Ledger
 from .request import ChatInputs, build_request
 
 __all__ = ["Caller", "ChatService"]
@@ -54,6 +56,8 @@ class ChatService:
             check_limits=parse_rate_limits(settings.rate_limit) if settings.rate_limit else None,
             upload_limits_mb=parse_rate_limits(settings.upload_limit_mb),
         )
+        # Every reply in flight, each counted exactly once however it ends (metering.py).
+        self.ledger = Ledger(self.quotas, self.counter)
         self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self.gate = (
@@ -154,18 +158,24 @@ class ChatService:
             max_seconds=self.settings.max_reply_seconds,
             effort=effort,
         )
+        key_kind = "server" if on_server_key else "visitor" if caller.visitor_key else "none"
+        tab = self.ledger.open(Chat(caller.client, provider.id, request.model, key_kind), stream)
         outcome = "ok"
         try:
-            async for reply in stream.replies():
-                yield reply
+            # Closed here, not left to the garbage collector: a closed tab ends this generator
+            # between two updates, and the stream must be finished with before the count.
+            async with aclosing(stream.replies()) as replies:
+                async for reply in replies:
+                    yield reply
         except ByokError as error:
             outcome = type(error).__name__
             raise
         except BaseException:
-            outcome = "stopped"  # the visitor pressed Stop or closed the tab
+            outcome = "stopped"  # Stop, a closed tab, a cancelled call
             raise
         finally:
-            self._count(caller, request.provider, request.model, stream, on_server_key, outcome)
+            # No await before this: a second cancellation cannot skip the count.
+            tab.settle(outcome)
 
     def on_server_key(self, provider: Provider, caller: Caller) -> bool:
         """Would a chat from this caller to this provider spend the operator's key?"""
@@ -279,35 +289,6 @@ class ChatService:
         return (
             f"{needs} Sign in with an allowed account, or enter your own {provider.label} key.",
             f"{needs} Send your own {provider.label} key in the {KEY_HEADER} header.",
-        )
-
-    def _count(
-        self, caller: Caller, provider: Provider, model: str, stream: ChatStream, on_server_key: bool, outcome: str
-    ) -> None:
-        usage = stream.usage
-        tokens = usage.total_tokens if usage else 0
-        counted = True
-        # The reply has been streamed already: a counter store failing now must not turn it into
-        # an error. CounterStore has logged the outage once; this chat just goes uncounted.
-        try:
-            if on_server_key:
-                self.quotas.charge(caller.client, tokens)
-            self.quotas.record(caller.client, provider.id, tokens)
-        except CounterUnavailable:
-            counted = False
-            self.counter.note_skipped()
-        # One line per chat: who, where, how much. Never a key, never message text.
-        log.info(
-            "chat client=%s provider=%s model=%s key=%s outcome=%s prompt_tokens=%s completion_tokens=%s%s%s",
-            caller.client,
-            provider.id,
-            model,
-            "server" if on_server_key else "visitor" if caller.visitor_key else "none",
-            outcome,
-            usage.prompt_tokens if usage else 0,
-            usage.completion_tokens if usage else 0,
-            " (estimated)" if usage and usage.estimated else "",
-            "" if counted else " (not counted: counter store unavailable)",
         )
 
 

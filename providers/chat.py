@@ -166,6 +166,23 @@ class ChatStream:
         # growing one string would copy the whole reply on every chunk.
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        # Characters of reply and reasoning received so far, for an estimate at any moment.
+        self._completion_chars = 0
+        # Whether the provider accepted the request: a refused one bills nothing.
+        self._accepted = False
+
+    def usage_now(self) -> Usage | None:
+        """The provider's count, or an estimate of what it bills for what has streamed so far;
+        None when the provider never accepted the request. Callable at any moment, so a reply
+        that ends while an upstream close is still pending is counted all the same."""
+        if self.usage is not None:
+            return self.usage
+        if not self._accepted:
+            return None
+        # Estimated even for a stopped reply, so Stop is no way around a quota; reasoning counts,
+        # as providers bill it as output.
+        prompt_chars = sum(content_chars(m["content"]) for m in self.request.messages)
+        return Usage(_estimate_tokens(prompt_chars), _estimate_tokens(self._completion_chars), True)
 
     async def __aiter__(self) -> AsyncIterator[str]:
         shown = ""
@@ -252,7 +269,7 @@ class ChatStream:
         # timeout, so the whole reply has a deadline too. It is checked on every network read.
         reply_deadline = started + self._max_seconds
         response = await self._open()
-        completion_chars = 0
+        self._accepted = True
         splitter = ThinkSplitter()
         data_lines: list[bytes] = []
         event = b""
@@ -315,7 +332,7 @@ class ChatStream:
                         if reasoning or content:
                             if self.first_token_seconds is None:
                                 self.first_token_seconds = loop.time() - started
-                            completion_chars += len(reasoning) + len(content)
+                            self._completion_chars += len(reasoning) + len(content)
                             yield reasoning, content
                 # Checked after each read's text was used (a late block still counts), so a reply
                 # that never ends stops within one read of the deadline.
@@ -323,17 +340,14 @@ class ChatStream:
                     raise ProviderTimeout(request.provider.label)
             thought, content = splitter.flush()
             if thought or content:
-                completion_chars += len(thought) + len(content)
+                self._completion_chars += len(thought) + len(content)
                 yield thought, content
         finally:
+            # Counted before the close is awaited: a second cancellation may cut that await short.
+            self.usage = self.usage_now()
+            self.total_seconds = loop.time() - started
             # Stop, a closed tab or an error: release the upstream connection now.
             await response.aclose()
-            self.total_seconds = loop.time() - started
-            if self.usage is None:
-                # Estimated even for a stopped reply, so Stop is no way around a token quota;
-                # reasoning counts, as providers bill it as output.
-                prompt_chars = sum(content_chars(m["content"]) for m in request.messages)
-                self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
 
     def _body(self) -> bytes:
         request = self.request

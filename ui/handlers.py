@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import gradio as gr
@@ -124,16 +125,19 @@ class PageHandlers:
             effort = self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER))
             caller = self.chat_caller(request, keys, provider_id, base_url)
             shown = ""
-            async for reply in self.service.reply(caller, inputs, effort=effort, notify=attachment_notice):
-                last = reply
-                if in_page:
-                    # The page's CSP already stops a remote image from loading; as a link the
-                    # visitor still sees where it pointed.
-                    yield chat_view.page_messages(reply, link_remote_media)
-                elif reply.text != shown:
-                    # API callers get the answer text, as before: no thinking, no numbers line.
-                    shown = reply.text
-                    yield link_remote_media(shown)
+            replies = self.service.reply(caller, inputs, effort=effort, notify=attachment_notice)
+            # Closed with this handler: a closed tab must end the reply (and count it) now.
+            async with aclosing(replies):
+                async for reply in replies:
+                    last = reply
+                    if in_page:
+                        # The page's CSP already stops a remote image from loading; as a link the
+                        # visitor still sees where it pointed.
+                        yield chat_view.page_messages(reply, link_remote_media)
+                    elif reply.text != shown:
+                        # API callers get the answer text, as before: no thinking, no numbers line.
+                        shown = reply.text
+                        yield link_remote_media(shown)
         except ByokError as error:
             if isinstance(error, ReplyCutOff) and error.partial:
                 # In the page the mark is the one signal; a script also gets it as a warning.

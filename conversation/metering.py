@@ -1,0 +1,116 @@
+"""Every reply is counted exactly once, however it ends.
+
+A reply can end in many places: its last chunk, an error, Stop (a cancelled task), a closed tab
+(Gradio closes the handler's generator between two updates), a cancelled script call, or the
+server shutting down with the reply still streaming. Each of those paths calls :meth:`Tab.settle`;
+the first call counts the reply, any later one does nothing. The :class:`Ledger` knows every reply
+still open, so a shutdown can settle them before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from config.storage import CounterStore
+from errors import CounterUnavailable
+from providers.chat import ChatStream, Usage
+from web.quota import Quotas
+
+__all__ = ["Ledger", "Tab"]
+
+log = logging.getLogger("byok_chat.usage")
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """Who asked what of whom: the fields of the usage line, never a key or message text."""
+
+    client: str
+    provider_id: str
+    model: str
+    # "server", "visitor" or "none": whose key the reply spends.
+    key: str
+
+
+class Tab:
+    """One reply's account, open from admission until it is settled."""
+
+    def __init__(self, ledger: Ledger, chat: Chat, stream: ChatStream) -> None:
+        self._ledger = ledger
+        self.chat = chat
+        self.stream = stream
+        self._lock = threading.Lock()
+        self.settled = False
+
+    def settle(self, outcome: str) -> bool:
+        """Count the reply (the provider's usage, else an estimate of what streamed). True the first
+        time; False when it was settled already. Never raises: the reply has been shown."""
+        with self._lock:
+            if self.settled:
+                return False
+            self.settled = True
+        self._ledger.close(self, outcome)
+        return True
+
+
+class Ledger:
+    """The replies in flight, and the one place a finished reply is counted and logged."""
+
+    def __init__(self, quotas: Quotas, counter: CounterStore) -> None:
+        self._quotas = quotas
+        self._counter = counter
+        self._lock = threading.Lock()
+        self._open: set[Tab] = set()
+
+    def open(self, chat: Chat, stream: ChatStream) -> Tab:
+        tab = Tab(self, chat, stream)
+        with self._lock:
+            self._open.add(tab)
+        return tab
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def settle_all(self, outcome: str) -> int:
+        """Settle every reply still open (at shutdown); how many there were."""
+        with self._lock:
+            tabs = list(self._open)
+        return sum(tab.settle(outcome) for tab in tabs)
+
+    def close(self, tab: Tab, outcome: str) -> None:
+        with self._lock:
+            self._open.discard(tab)
+        chat = tab.chat
+        usage = tab.stream.usage_now()
+        tokens = usage.total_tokens if usage else 0
+        counted = True
+        # A counter store failing now must not turn a shown reply into an error. CounterStore has
+        # logged the outage once; this chat just goes uncounted.
+        try:
+            if chat.key == "server":
+                self._quotas.charge(chat.client, tokens)
+            self._quotas.record(chat.client, chat.provider_id, tokens)
+        except CounterUnavailable:
+            counted = False
+            self._counter.note_skipped()
+        _log_chat(chat, outcome, usage, counted)
+
+
+def _log_chat(chat: Chat, outcome: str, usage: Usage | None, counted: bool) -> None:
+    # One line per chat: who, where, how much. Never a key, never message text.
+    log.info(
+        "chat client=%s provider=%s model=%s key=%s outcome=%s prompt_tokens=%s completion_tokens=%s%s%s",
+        chat.client,
+        chat.provider_id,
+        chat.model,
+        chat.key,
+        outcome,
+        usage.prompt_tokens if usage else 0,
+        usage.completion_tokens if usage else 0,
+        " (estimated)" if usage and usage.estimated else "",
+        "" if counted else " (not counted: counter store unavailable)",
+    )
