@@ -23,6 +23,7 @@ from errors import ConfigError
 from providers.registry import CUSTOM_ID, PROVIDERS, VISITOR_ENDPOINT, Provider
 
 from .network import TrustedProxies, normalise_origin
+from .prices import ModelPrice, parse_model_prices
 from .secret import KEY_SHAPE, Secret
 from .storage import CounterStore, describe_storage, parse_rate_limits
 
@@ -74,6 +75,8 @@ class Settings:
     model_list_ttl: float = 3600.0
     # <ID>_MODELS: the only models visitors may use on that provider's server key.
     allowed_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # MODEL_PRICES: the operator's prices by (provider id, model id or "*"), config/prices.py.
+    model_prices: Mapping[tuple[str, str], ModelPrice] = field(default_factory=dict)
     save_history: bool = False
     examples: tuple[str, ...] = ()
     # Attachments (conversation/attachments.py). Uploads: the cap on any one file Gradio accepts.
@@ -153,6 +156,7 @@ def load_settings(
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
         model_list_ttl=_number(env, "MODEL_LIST_TTL", 3600.0, low=0, high=7 * 86_400),
         allowed_models=_allowed_models(env, providers),
+        model_prices=parse_model_prices(env.get("MODEL_PRICES", ""), (p.id for p in providers)),
         save_history=_flag(env, "SAVE_HISTORY", default=False),
         examples=_examples(env),
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from config.storage import CounterStore
 from errors import CounterUnavailable
 from providers.chat import ChatStream, Usage
+from providers.prices import PriceBook
+from providers.registry import Provider
 from web.quota import Quotas
 
 __all__ = ["Ledger", "Tab"]
@@ -28,7 +30,7 @@ class Chat:
     """Who asked what of whom: the fields of the usage line, never a key or message text."""
 
     client: str
-    provider_id: str
+    provider: Provider
     model: str
     # "server", "visitor" or "none": whose key the reply spends.
     key: str
@@ -58,9 +60,10 @@ class Tab:
 class Ledger:
     """The replies in flight, and the one place a finished reply is counted and logged."""
 
-    def __init__(self, quotas: Quotas, counter: CounterStore) -> None:
+    def __init__(self, quotas: Quotas, counter: CounterStore, prices: PriceBook) -> None:
         self._quotas = quotas
         self._counter = counter
+        self._prices = prices
         self._lock = threading.Lock()
         self._open: set[Tab] = set()
 
@@ -87,30 +90,40 @@ class Ledger:
         chat = tab.chat
         usage = tab.stream.usage_now()
         tokens = usage.total_tokens if usage else 0
+        cost = self.cost(chat, usage)
         counted = True
         # A counter store failing now must not turn a shown reply into an error. CounterStore has
         # logged the outage once; this chat just goes uncounted.
         try:
             if chat.key == "server":
                 self._quotas.charge(chat.client, tokens)
-            self._quotas.record(chat.client, chat.provider_id, tokens)
+            self._quotas.record(chat.client, chat.provider.id, tokens)
         except CounterUnavailable:
             counted = False
             self._counter.note_skipped()
-        _log_chat(chat, outcome, usage, counted)
+        _log_chat(chat, outcome, usage, cost, counted)
+
+    def cost(self, chat: Chat, usage: Usage | None) -> float | None:
+        """US dollars: the provider's own figure where it sent one, else the price of the tokens."""
+        if usage is None:
+            return 0.0
+        if usage.cost is not None:
+            return usage.cost
+        return self._prices.cost(chat.provider, chat.model, usage.prompt_tokens, usage.completion_tokens)
 
 
-def _log_chat(chat: Chat, outcome: str, usage: Usage | None, counted: bool) -> None:
+def _log_chat(chat: Chat, outcome: str, usage: Usage | None, cost: float | None, counted: bool) -> None:
     # One line per chat: who, where, how much. Never a key, never message text.
     log.info(
-        "chat client=%s provider=%s model=%s key=%s outcome=%s prompt_tokens=%s completion_tokens=%s%s%s",
+        "chat client=%s provider=%s model=%s key=%s outcome=%s prompt_tokens=%s completion_tokens=%s cost_usd=%s%s%s",
         chat.client,
-        chat.provider_id,
+        chat.provider.id,
         chat.model,
         chat.key,
         outcome,
         usage.prompt_tokens if usage else 0,
         usage.completion_tokens if usage else 0,
+        "unpriced" if cost is None else f"{cost:.6f}",
         " (estimated)" if usage and usage.estimated else "",
         "" if counted else " (not counted: counter store unavailable)",
     )

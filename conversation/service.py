@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from config.keys import resolve_key
@@ -20,6 +20,7 @@ from config.storage import CounterStore, parse_rate_limits
 from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, InputRejected, TooManyChecks
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
+from providers.prices import PriceBook
 from providers.registry import VISITOR_ENDPOINT, Provider
 from providers.urlguard import check_visitor_url
 from web.access import AccessGate
@@ -57,7 +58,8 @@ class ChatService:
             upload_limits_mb=parse_rate_limits(settings.upload_limit_mb),
         )
         # Every reply in flight, each counted exactly once however it ends (metering.py).
-        self.ledger = Ledger(self.quotas, self.counter)
+        self.prices = PriceBook(settings.model_prices)
+        self.ledger = Ledger(self.quotas, self.counter, self.prices)
         self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self.gate = (
@@ -159,14 +161,14 @@ class ChatService:
             effort=effort,
         )
         key_kind = "server" if on_server_key else "visitor" if caller.visitor_key else "none"
-        tab = self.ledger.open(Chat(caller.client, provider.id, request.model, key_kind), stream)
+        tab = self.ledger.open(Chat(caller.client, provider, request.model, key_kind), stream)
         outcome = "ok"
         try:
             # Closed here, not left to the garbage collector: a closed tab ends this generator
             # between two updates, and the stream must be finished with before the count.
             async with aclosing(stream.replies()) as replies:
                 async for reply in replies:
-                    yield reply
+                    yield self._priced(reply, provider, request.model)
         except ByokError as error:
             outcome = type(error).__name__
             raise
@@ -176,6 +178,15 @@ class ChatService:
         finally:
             # No await before this: a second cancellation cannot skip the count.
             tab.settle(outcome)
+
+    def _priced(self, reply: Reply, provider: Provider, model: str) -> Reply:
+        """The last update's stats with a cost wherever the reply can be priced."""
+        stats = reply.stats
+        if stats is None or stats.cost is not None:
+            return reply
+        usage = stats.usage
+        cost = self.prices.cost(provider, model, usage.prompt_tokens, usage.completion_tokens)
+        return replace(reply, stats=replace(stats, cost=cost)) if cost is not None else reply
 
     def on_server_key(self, provider: Provider, caller: Caller) -> bool:
         """Would a chat from this caller to this provider spend the operator's key?"""

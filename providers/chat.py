@@ -102,6 +102,8 @@ class ReplyStats:
     usage: Usage
     first_token_seconds: float | None
     total_seconds: float
+    # US dollars: what the provider said it cost, else priced by the caller (providers/prices.py).
+    cost: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,7 @@ class ChatStream:
             thinking_seconds = time.monotonic() - started
         stats = None
         if self.finish_reason is not None and self.usage is not None:
-            stats = ReplyStats(self.usage, self.first_token_seconds, self.total_seconds or 0.0)
+            stats = ReplyStats(self.usage, self.first_token_seconds, self.total_seconds or 0.0, self.usage.cost)
         if pending or stats is not None:
             # The last update carries the stats: one more update only when the text was all shown.
             yield Reply("".join(text_parts), "".join(reasoning_parts), thinking_seconds, stats)
