@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionKeys", "parse_visitor_key", "resolve_key"]
 
+
 def parse_visitor_key(raw: object) -> Secret | None:
     """A visitor's key as typed, or None for an empty box. Refuses shapes no provider issues."""
     if not isinstance(raw, str):

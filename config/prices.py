@@ -1,4 +1,6 @@
-"""``MODEL_PRICES``: the operator's own prices, for what the maintained table does not know (a local
+"""The operator's money: ``MODEL_PRICES`` and the spend limits ``DAILY_SPEND_LIMIT`` and ``SPEND_LIMIT``.
+
+``MODEL_PRICES``: the operator's own prices, for what the maintained table does not know (a local
 server, the custom endpoint, a gateway's alias) or where the operator pays a different price.
 
     MODEL_PRICES="custom:my-model=0.5/1.5; hf:openai/gpt-oss-120b=0.1/0.5; ollama:*=0/0"
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 from errors import ConfigError
 
-__all__ = ["ANY_MODEL", "ModelPrice", "parse_model_prices"]
+__all__ = ["ANY_MODEL", "PERIODS", "ModelPrice", "SpendWindow", "parse_model_prices", "parse_spend_limits"]
 
 ANY_MODEL = "*"
 _MODEL = re.compile(r"[\x21-\x7e]{1,200}")
@@ -77,3 +79,37 @@ def _price(entry: str, text: str) -> ModelPrice:
 def _quoted(text: str) -> str:
     # Prices and model ids are not secrets, but a pasted key must never be echoed whole.
     return f'"{text[:60]}…"' if len(text) > 60 else f'"{text}"'
+
+
+# Calendar periods in UTC: a day's budget starts again at midnight UTC, a month's on the 1st.
+PERIODS = ("hour", "day", "month")
+_SPEND = re.compile(r"\s*\$?(\d+(?:\.\d+)?)\s*(?:/|per)\s*(hour|day|month)s?\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendWindow:
+    """At most ``dollars`` per calendar ``period`` (UTC)."""
+
+    dollars: float
+    period: str
+
+    def __str__(self) -> str:
+        return f"${self.dollars:,.2f} per {self.period}"
+
+
+def parse_spend_limits(name: str, spec: str) -> tuple[SpendWindow, ...]:
+    """ "5/day;100/month" (US dollars, fractions allowed), or a ConfigError that says how to write it."""
+    windows: list[SpendWindow] = []
+    for entry in (e for e in spec.split(";") if e.strip()):
+        match = _SPEND.fullmatch(entry)
+        dollars = float(match.group(1)) if match else 0.0
+        if match is None or not 0 < dollars <= 1_000_000:
+            raise ConfigError(
+                f"{name} must look like 5/day or 0.5/day;100/month: US dollars (more than 0) per hour, day or "
+                f"month, several separated by ; (or off)."
+            )
+        period = match.group(2).lower()
+        if any(w.period == period for w in windows):
+            raise ConfigError(f"{name} sets two limits per {period}. Keep one.")
+        windows.append(SpendWindow(dollars, period))
+    return tuple(windows)

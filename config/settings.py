@@ -23,7 +23,7 @@ from errors import ConfigError
 from providers.registry import CUSTOM_ID, PROVIDERS, VISITOR_ENDPOINT, Provider
 
 from .network import TrustedProxies, normalise_origin
-from .prices import ModelPrice, parse_model_prices
+from .prices import ModelPrice, SpendWindow, parse_model_prices, parse_spend_limits
 from .secret import KEY_SHAPE, Secret
 from .storage import CounterStore, describe_storage, parse_rate_limits
 
@@ -59,6 +59,9 @@ class Settings:
     allowed_hf_orgs: frozenset[str] = frozenset()
     rate_limit: str = ""
     daily_token_limit: int | None = None
+    # US dollars on server keys: per client per UTC day, and for everyone together (config/prices.py).
+    daily_spend_limit: float | None = None
+    spend_limit: tuple[SpendWindow, ...] = ()
     rate_limit_storage: str = "memory://"
     trusted_proxies: str = ""
     # Running on a Hugging Face Space (the Hub's proxy is the app's only way in).
@@ -260,7 +263,23 @@ def _quota_settings(env: Mapping[str, str], *, has_server_keys: bool, gated: boo
             f"RATE_LIMIT_STORAGE: the counter store at {describe_storage(storage)} does not answer. Start it, "
             f"correct the address or password, or unset RATE_LIMIT_STORAGE to count in memory (one process)."
         )
-    return {"rate_limit": rate_limit, "daily_token_limit": daily_tokens, "rate_limit_storage": storage}
+    return {
+        "rate_limit": rate_limit,
+        "daily_token_limit": daily_tokens,
+        "rate_limit_storage": storage,
+        **_spend_settings(env),
+    }
+
+
+def _spend_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    # "0", "off" or unset: no limit. A leading "$" is what people write.
+    daily = env.get("DAILY_SPEND_LIMIT", "").strip().lstrip("$")
+    per_client = None
+    if daily.lower() not in {"", "off", "none"}:
+        per_client = _number({"DAILY_SPEND_LIMIT": daily}, "DAILY_SPEND_LIMIT", 0.0, low=0, high=100_000) or None
+    everyone = env.get("SPEND_LIMIT", "").strip()
+    windows = () if everyone.lower() in {"", "off", "none", "0"} else parse_spend_limits("SPEND_LIMIT", everyone)
+    return {"daily_spend_limit": per_client, "spend_limit": windows}
 
 
 # Where a Hugging Face Space is shown: the Hub's page frames the app from this origin.

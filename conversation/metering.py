@@ -14,13 +14,20 @@ import threading
 from dataclasses import dataclass
 
 from config.storage import CounterStore
-from errors import CounterUnavailable
+from errors import ByokError, CounterUnavailable
 from providers.chat import ChatStream, Usage
 from providers.prices import PriceBook
 from providers.registry import Provider
+from providers.request import ChatRequest, content_chars
 from web.quota import Quotas
+from web.spend import NO_RESERVATION, Reservation, Spend
 
-__all__ = ["Ledger", "Tab"]
+__all__ = ["Chat", "Ledger", "Tab", "worst_case_tokens"]
+
+# Upper bounds for a reservation: no tokenizer makes more tokens of a text than it has UTF-8 bytes;
+# a message's framing costs a few tokens; and no listed model bills an image above this.
+_TOKENS_PER_MESSAGE = 8
+_TOKENS_PER_IMAGE = 3_000
 
 log = logging.getLogger("byok_chat.usage")
 
@@ -39,10 +46,11 @@ class Chat:
 class Tab:
     """One reply's account, open from admission until it is settled."""
 
-    def __init__(self, ledger: Ledger, chat: Chat, stream: ChatStream) -> None:
+    def __init__(self, ledger: Ledger, chat: Chat, stream: ChatStream, reservation: Reservation) -> None:
         self._ledger = ledger
         self.chat = chat
         self.stream = stream
+        self.reservation = reservation
         self._lock = threading.Lock()
         self.settled = False
 
@@ -60,15 +68,16 @@ class Tab:
 class Ledger:
     """The replies in flight, and the one place a finished reply is counted and logged."""
 
-    def __init__(self, quotas: Quotas, counter: CounterStore, prices: PriceBook) -> None:
+    def __init__(self, quotas: Quotas, counter: CounterStore, prices: PriceBook, spend: Spend) -> None:
         self._quotas = quotas
         self._counter = counter
         self._prices = prices
+        self._spend = spend
         self._lock = threading.Lock()
         self._open: set[Tab] = set()
 
-    def open(self, chat: Chat, stream: ChatStream) -> Tab:
-        tab = Tab(self, chat, stream)
+    def open(self, chat: Chat, stream: ChatStream, reservation: Reservation = NO_RESERVATION) -> Tab:
+        tab = Tab(self, chat, stream, reservation)
         with self._lock:
             self._open.add(tab)
         return tab
@@ -97,11 +106,22 @@ class Ledger:
         try:
             if chat.key == "server":
                 self._quotas.charge(chat.client, tokens)
+                # A reply nobody could price held nothing (spend limits refuse those).
+                self._spend.settle(tab.reservation, cost or 0.0)
             self._quotas.record(chat.client, chat.provider.id, tokens)
         except CounterUnavailable:
             counted = False
             self._counter.note_skipped()
         _log_chat(chat, outcome, usage, cost, counted)
+
+    def refused(self, client: str, provider: Provider | None, error: ByokError) -> None:
+        # One line per refused chat, as for every other: who, where, why. Never the input.
+        log.info(
+            "chat refused client=%s provider=%s reason=%s",
+            client,
+            provider.id if provider else "unknown",
+            type(error).__name__,
+        )
 
     def cost(self, chat: Chat, usage: Usage | None) -> float | None:
         """US dollars: the provider's own figure where it sent one, else the price of the tokens."""
@@ -110,6 +130,27 @@ class Ledger:
         if usage.cost is not None:
             return usage.cost
         return self._prices.cost(chat.provider, chat.model, usage.prompt_tokens, usage.completion_tokens)
+
+
+def worst_case_tokens(request: ChatRequest) -> tuple[int, int]:
+    """The most input and output tokens this request can be billed for."""
+    prompt = 0
+    for message in request.messages:
+        content = message["content"]
+        prompt += _TOKENS_PER_MESSAGE + _utf8_length(content)
+        if isinstance(content, list):
+            prompt += _TOKENS_PER_IMAGE * sum(
+                1 for p in content if isinstance(p, dict) and p.get("type") == "image_url"
+            )
+    return prompt, request.max_tokens
+
+
+def _utf8_length(content: object) -> int:
+    if isinstance(content, str):
+        return len(content.encode())
+    if isinstance(content, list):
+        return sum(len(p.get("text", "").encode()) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content_chars(content)
 
 
 def _log_chat(chat: Chat, outcome: str, usage: Usage | None, cost: float | None, counted: bool) -> None:

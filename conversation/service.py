@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,18 +17,29 @@ from config.network import TrustedProxies
 from config.secret import Secret
 from config.settings import Settings
 from config.storage import CounterStore, parse_rate_limits
-from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, InputRejected, TooManyChecks
+from errors import (
+    CODE_HEADER,
+    KEY_HEADER,
+    AccessDenied,
+    ByokError,
+    CounterUnavailable,
+    InputRejected,
+    ModelNotPriced,
+    TooManyChecks,
+)
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
 from providers.prices import PriceBook
 from providers.registry import VISITOR_ENDPOINT, Provider
+from providers.request import ChatRequest
 from providers.urlguard import check_visitor_url
 from web.access import AccessGate
 from web.asgi import client_id
 from web.quota import Quotas, UsageToday
+from web.spend import NO_RESERVATION, Reservation, Spend
 
 from .attachments import SessionFiles, UploadStore
-from .metering import Chat, Ledger
+from .metering import Chat, Ledger, worst_case_tokens
 from .request import ChatInputs, build_request
 
 __all__ = ["Caller", "ChatService"]
@@ -59,7 +70,8 @@ class ChatService:
         )
         # Every reply in flight, each counted exactly once however it ends (metering.py).
         self.prices = PriceBook(settings.model_prices)
-        self.ledger = Ledger(self.quotas, self.counter, self.prices)
+        self.spend = Spend(self.counter, daily_per_client=settings.daily_spend_limit, everyone=settings.spend_limit)
+        self.ledger = Ledger(self.quotas, self.counter, self.prices, self.spend)
         self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self.gate = (
@@ -140,18 +152,13 @@ class ChatService:
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
         ``notify`` hears what the visitor should know about the request (an attachment cut)."""
-        request = build_request(self.settings, inputs)
-        for note in request.notes:
-            if notify is not None:
-                notify(note)
+        try:
+            request, key, reservation = self._admit(caller, inputs, notify)
+        except ByokError as refused:
+            self.ledger.refused(caller.client, self.settings.provider(inputs.provider_id), refused)
+            raise
         provider = request.provider
-        key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
-        check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
-        if on_server_key:
-            # Fails closed: with the counter store down this raises CounterUnavailable and no
-            # server key is spent. A visitor's own key needs no counter.
-            self.quotas.admit(caller.client)
         stream = ChatStream(
             request,
             key=key,
@@ -161,7 +168,7 @@ class ChatService:
             effort=effort,
         )
         key_kind = "server" if on_server_key else "visitor" if caller.visitor_key else "none"
-        tab = self.ledger.open(Chat(caller.client, provider, request.model, key_kind), stream)
+        tab = self.ledger.open(Chat(caller.client, provider, request.model, key_kind), stream, reservation)
         outcome = "ok"
         try:
             # Closed here, not left to the garbage collector: a closed tab ends this generator
@@ -178,6 +185,41 @@ class ChatService:
         finally:
             # No await before this: a second cancellation cannot skip the count.
             tab.settle(outcome)
+
+    def _admit(
+        self, caller: Caller, inputs: ChatInputs, notify: Callable[[str], None] | None
+    ) -> tuple[ChatRequest, Secret | None, Reservation]:
+        """The request we will make, the key it spends, and what it holds against the spend limits;
+        or the ByokError that refuses it before anything is sent."""
+        request = build_request(self.settings, inputs)
+        for note in request.notes:
+            if notify is not None:
+                notify(note)
+        provider = request.provider
+        key = self._key_for(provider, caller)
+        on_server_key = key is not None and key is self.settings.server_key(provider.id)
+        check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
+        if not on_server_key:
+            return request, key, NO_RESERVATION  # a visitor's own key never counts against the operator
+        # Fails closed: with the counter store down these raise CounterUnavailable and no server
+        # key is spent.
+        reservation = self._reserve(caller, request)
+        try:
+            self.quotas.admit(caller.client)
+        except ByokError:
+            with suppress(CounterUnavailable):  # the store's outage is the error to report
+                self.spend.settle(reservation, 0.0)
+            raise
+        return request, key, reservation
+
+    def _reserve(self, caller: Caller, request: ChatRequest) -> Reservation:
+        if not self.spend.limited:
+            return NO_RESERVATION
+        prompt, output = worst_case_tokens(request)
+        worst = self.prices.cost(request.provider, request.model, prompt, output)
+        if worst is None:
+            raise ModelNotPriced(request.provider.label)
+        return self.spend.reserve(caller.client, worst)
 
     def _priced(self, reply: Reply, provider: Provider, model: str) -> Reply:
         """The last update's stats with a cost wherever the reply can be priced."""
