@@ -108,7 +108,7 @@ class Ledger:
                 self._quotas.charge(chat.client, tokens)
                 # A reply nobody could price held nothing (spend limits refuse those).
                 self._spend.settle(tab.reservation, cost or 0.0)
-            self._quotas.record(chat.client, chat.provider.id, tokens)
+            self._quotas.record(chat.client, chat.provider.id, tokens, cost or 0.0)
         except CounterUnavailable:
             counted = False
             self._counter.note_skipped()

@@ -36,7 +36,7 @@ from providers.urlguard import check_visitor_url
 from web.access import AccessGate
 from web.asgi import client_id
 from web.quota import Quotas, UsageToday
-from web.spend import NO_RESERVATION, Reservation, Spend
+from web.spend import NO_RESERVATION, Reservation, Spend, SpentToday
 
 from .attachments import SessionFiles, UploadStore
 from .metering import Chat, Ledger, worst_case_tokens
@@ -141,6 +141,13 @@ class ChatService:
     def usage_today(self, client: str) -> UsageToday:
         """Never raises; ``available`` is False while the counter store is down."""
         return self.quotas.usage_today(client)
+
+    def spent_today(self, client: str) -> SpentToday | None:
+        """Dollars against the spend limits (None while the counter store is down)."""
+        try:
+            return self.spend.spent_today(client)
+        except CounterUnavailable:
+            return None
 
     async def reply(
         self,

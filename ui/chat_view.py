@@ -65,12 +65,12 @@ def stats_line(stats: ReplyStats) -> str:
         parts.append(f"first token {stats.first_token_seconds:.2f} s")
     parts.append(f"total {stats.total_seconds:.1f} s")
     if stats.cost is not None:
-        parts.append(f"{approx}{_dollars(stats.cost)}")
+        parts.append(f"{approx}{dollars(stats.cost)}")
     # Our own numbers only, escaped anyway: this is rendered as HTML.
     return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
 
 
-def _dollars(amount: float) -> str:
+def dollars(amount: float) -> str:
     """ "$0.00042", "$1.25": enough digits for a fraction of a cent, no trailing zeros."""
     if amount >= 1:
         return f"${amount:,.2f}"

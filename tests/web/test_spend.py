@@ -92,6 +92,9 @@ def test_one_client_at_its_daily_limit_is_refused_while_another_is_served(
     assert "Your spending limit on this server's key ($0.05 per day) is used up." in refusal
     assert "It resets in" in refusal and "(at 00:00 UTC)" in refusal
     assert "X-Provider-Key" in refusal  # a script is told its way out
+    page = _chat(running, **first, **{"x-gradio-user": "app"})
+    assert "Your spending limit on this server's key ($0.05 per day) is used up. It resets in" in str(page.output)
+    assert "Spending limit reached" in str(page.output) and "X-Provider-Key" not in str(page.output)
     assert len(provider.chat_requests) == 4
 
     assert _chat(running, **{"x-forwarded-for": "192.0.2.2"}).success
@@ -99,7 +102,7 @@ def test_one_client_at_its_daily_limit_is_refused_while_another_is_served(
     assert spent.client == pytest.approx(4 * CHAT_COST) and spent.client_limit == 0.05
     assert running.service.spend.spent_today("ip:192.0.2.2").client == pytest.approx(CHAT_COST)
     refused = [r.getMessage() for r in caplog.records if "chat refused" in r.getMessage()]
-    assert refused == ["chat refused client=ip:192.0.2.1 provider=groq reason=SpendLimitReached"]
+    assert refused == ["chat refused client=ip:192.0.2.1 provider=groq reason=SpendLimitReached"] * 2
 
 
 def test_visitor_keys_never_count_against_the_operators_money(
@@ -224,3 +227,22 @@ def test_spend_limits_fail_closed_while_the_counter_store_is_down(
             time.sleep(0.5)
     finally:
         redis.stop()
+
+
+def test_every_refused_chat_writes_one_log_line(
+    launch: Callable[..., RunningApp],
+    settings_for: Callable[..., object],
+    provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="byok_chat.usage")
+    running = launch(settings_for(GROQ_API_KEY=canary("server"), RATE_LIMIT="1/minute"))
+    assert _chat(running, "m").success
+    assert not _chat(running, "m").success  # over the rate limit
+    cfg = raw.config(running.url)
+    no_key = raw.run_event(running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, "hi", "openai", "m"))
+    assert not no_key.success  # OpenAI has no server key here, and none was sent
+    lines = [r.getMessage() for r in caplog.records if r.name == "byok_chat.usage"]
+    assert len(lines) == 3
+    assert lines[1] == "chat refused client=ip:127.0.0.1 provider=groq reason=QuotaExceeded"
+    assert lines[2] == "chat refused client=ip:127.0.0.1 provider=openai reason=KeyRequired"
