@@ -129,3 +129,13 @@ def test_the_footer_and_the_usage_line_show_the_cost_of_every_priced_reply(
     assert "$" not in str(unpriced.output)
     lines = [r.getMessage() for r in caplog.records if r.name == "byok_chat.usage"]
     assert [line.split("cost_usd=")[1].split()[0] for line in lines] == ["0.000001", "0.000021", "unpriced"]
+
+
+def test_tiered_prices_are_left_to_the_table() -> None:
+    # Gemini 2.5 Pro costs more per token past 200,000 tokens of prompt.
+    book = PriceBook({})
+    gemini = BY_ID["gemini"]
+    short = book.cost(gemini, "gemini-2.5-pro", 100_000, 0)
+    long = book.cost(gemini, "gemini-2.5-pro", 300_000, 0)
+    assert short is not None and long is not None
+    assert long / 300_000 > short / 100_000
