@@ -43,7 +43,8 @@ def exposure_warning(
     return (
         f"Server keys ({_server_key_names(settings)}) can be spent by anyone {where}, limited only by "
         f"RATE_LIMIT ({settings.rate_limit or 'off'}) and DAILY_TOKEN_LIMIT "
-        f"({settings.daily_token_limit or 'off'}) per client. Set ACCESS_CODE or ALLOWED_HF_USERS to restrict it."
+        f"({settings.daily_token_limit or 'off'}) per client and the spend limits ({describe_spend(settings)}). "
+        f"Set ACCESS_CODE or ALLOWED_HF_USERS to restrict it, or DAILY_SPEND_LIMIT and SPEND_LIMIT to cap the bill."
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gradio_client import Client
 
 from config.settings import load_settings
 from conversation.service import ChatService
@@ -179,3 +180,23 @@ def test_sigterm_counts_the_replies_still_streaming(provider: FakeProvider, tmp_
         after = load_settings({**env, "DAILY_TOKEN_LIMIT": "100000"}, dotenv_path=None)
         usage = ChatService(after).usage_today(CLIENT)
         assert usage.requests == 1 and usage.tokens > 5
+
+
+def test_a_gradio_client_job_cancelled_mid_reply_is_counted(
+    launch: Callable[..., RunningApp],
+    settings_for: Callable[..., object],
+    provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="byok_chat.usage")
+    running = launch(settings_for(GROQ_API_KEY=canary("server"), DAILY_TOKEN_LIMIT="100000"))
+    client = Client(running.url, verbose=False)
+    job = client.submit(LONG_MESSAGE, "groq", "echo-100", "", 0.7, 500, api_name="/chat")
+    assert _wait_for(lambda: len(job.outputs()) >= 3)
+    job.cancel()
+    assert _wait_for(lambda: len(_usage_lines(caplog)) == 1)
+    line = _usage_lines(caplog)[0]
+    assert "outcome=stopped" in line and "(estimated)" in line
+    assert running.service.usage_today(CLIENT).tokens > 40
+    assert provider.wait_idle()
+    assert running.service.ledger.in_flight == 0
