@@ -68,9 +68,9 @@ class ChatService:
             check_limits=parse_rate_limits(settings.rate_limit) if settings.rate_limit else None,
             upload_limits_mb=parse_rate_limits(settings.upload_limit_mb),
         )
-        # Every reply in flight, each counted exactly once however it ends (metering.py).
         self.prices = PriceBook(settings.model_prices)
         self.spend = Spend(self.counter, daily_per_client=settings.daily_spend_limit, everyone=settings.spend_limit)
+        # Every reply in flight, each counted exactly once however it ends (metering.py).
         self.ledger = Ledger(self.quotas, self.counter, self.prices, self.spend)
         self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)

@@ -170,16 +170,18 @@ class ChatStream:
         self._reasoning: list[str] = []
         # Characters of reply and reasoning received so far, for an estimate at any moment.
         self._completion_chars = 0
-        # Whether the provider accepted the request: a refused one bills nothing.
-        self._accepted = False
+        # Whether the provider may bill this request: from the moment it is sent until it is refused
+        # with an error status (billed nothing). A request stopped or timed out while the provider
+        # is still silent may well be billed, at least for its prompt.
+        self._billable = False
 
     def usage_now(self) -> Usage | None:
         """The provider's count, or an estimate of what it bills for what has streamed so far;
-        None when the provider never accepted the request. Callable at any moment, so a reply
+        None when the provider never had the request or refused it. Callable at any moment, so a reply
         that ends while an upstream close is still pending is counted all the same."""
         if self.usage is not None:
             return self.usage
-        if not self._accepted:
+        if not self._billable:
             return None
         # Estimated even for a stopped reply, so Stop is no way around a quota; reasoning counts,
         # as providers bill it as output.
@@ -271,7 +273,6 @@ class ChatStream:
         # timeout, so the whole reply has a deadline too. It is checked on every network read.
         reply_deadline = started + self._max_seconds
         response = await self._open()
-        self._accepted = True
         splitter = ThinkSplitter()
         data_lines: list[bytes] = []
         event = b""
@@ -387,9 +388,11 @@ class ChatStream:
             try:
                 async with asyncio.timeout_at(deadline):
                     built = pool.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
+                    self._billable = True
                     response = await pool.send(built, stream=True)
                     if response.is_success:
                         return response
+                    self._billable = False
                     try:
                         error_body = await _read_some(response, _MAX_ERROR_BODY)
                     finally:
@@ -402,6 +405,7 @@ class ChatStream:
             except httpx2.TimeoutException:
                 raise ProviderTimeout(request.provider.label) from None
             except httpx2.TransportError:
+                self._billable = False  # it never reached the provider, or never came back from it
                 diagnosis, error_headers = None, {}
                 failure = CannotConnect(request.provider.label)
             delay = _retry_delay(failure, diagnosis, error_headers, attempt, self._max_retries)

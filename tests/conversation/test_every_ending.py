@@ -109,6 +109,7 @@ def _chat(running: RunningApp, model: str, message: str = "hello there") -> raw.
         ("error-event", {}, "outcome=ReplyCutOff"),  # an error event after some text
         ("drip-100-60", {"MAX_REPLY_SECONDS": "1"}, "outcome=ReplyCutOff"),  # the reply's deadline passed
         ("stall-0", {"REQUEST_TIMEOUT": "1"}, "outcome=ProviderTimeout"),  # accepted, then silence
+        ("hang", {"REQUEST_TIMEOUT": "1"}, "outcome=ProviderTimeout"),  # sent, never answered
     ],
 )
 def test_a_reply_that_fails_after_it_started_is_counted_as_an_estimate(
@@ -200,3 +201,22 @@ def test_a_gradio_client_job_cancelled_mid_reply_is_counted(
     assert running.service.usage_today(CLIENT).tokens > 40
     assert provider.wait_idle()
     assert running.service.ledger.in_flight == 0
+
+
+def test_a_reply_stopped_before_the_provider_answered_counts_its_prompt(
+    launch: Callable[..., RunningApp],
+    settings_for: Callable[..., object],
+    provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Some providers send nothing, not even headers, until the model has thought: the request is
+    # being billed all the same.
+    caplog.set_level(logging.INFO, logger="byok_chat.usage")
+    running = launch(settings_for(GROQ_API_KEY=canary("server"), DAILY_TOKEN_LIMIT="100000"))
+    job = Client(running.url, verbose=False).submit(LONG_MESSAGE, "groq", "hang", "", 0.7, 500, api_name="/chat")
+    assert _wait_for(lambda: provider.active == 1)
+    job.cancel()
+    assert _wait_for(lambda: len(_usage_lines(caplog)) == 1)
+    line = _usage_lines(caplog)[0]
+    assert "outcome=stopped" in line and "completion_tokens=0 " in line and "(estimated)" in line
+    assert running.service.usage_today(CLIENT).tokens > 40
