@@ -246,3 +246,20 @@ def test_every_refused_chat_writes_one_log_line(
     assert len(lines) == 3
     assert lines[1] == "chat refused client=ip:127.0.0.1 provider=groq reason=QuotaExceeded"
     assert lines[2] == "chat refused client=ip:127.0.0.1 provider=openai reason=KeyRequired"
+
+
+def test_a_monthly_limit_says_on_which_day_it_resets() -> None:
+    from config.prices import SpendWindow
+    from config.storage import CounterStore
+    from errors import SpendLimitReached
+    from web.spend import Spend
+
+    spend = Spend(CounterStore("memory://"), daily_per_client=None, everyone=(SpendWindow(1.0, "month"),))
+    held = spend.reserve("a", 0.75)
+    spend.settle(held, 1.25)  # the reply cost more than its worst case: all of it counts
+    with pytest.raises(SpendLimitReached) as refused:
+        spend.reserve("b", 0.01)
+    assert "This site's spending limit on this server's key ($1.00 per month) is used up." in str(refused.value)
+    # "(at 00:00 UTC on 1 January)", or "(at 00:00 UTC)" on the last day of a month.
+    assert "(at 00:00 UTC" in str(refused.value) and refused.value.retry_after > 0
+    assert spend.spent_today("b").everyone[0][1] == pytest.approx(1.25)
