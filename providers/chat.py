@@ -52,6 +52,9 @@ log = logging.getLogger("byok_chat.chat")
 # Local servers ignore Authorization, but a request always carries an explicit key: never an
 # empty header, never a key from the environment.
 NO_KEY_PLACEHOLDER = "no-key-needed"
+# Output tokens a second we assume a model spends thinking where it does not show its thoughts:
+# a middle figure for today's reasoning models (tens to a few hundred a second).
+HIDDEN_THINKING_RATE = 100
 # The most of an error body we read: enough for any provider's JSON error, not a flood.
 _MAX_ERROR_BODY = 64 * 1024
 
@@ -174,6 +177,8 @@ class ChatStream:
         # with an error status (billed nothing). A request stopped or timed out while the provider
         # is still silent may well be billed, at least for its prompt.
         self._billable = False
+        # When the request was sent (time.monotonic), for a guess at unseen thinking.
+        self._sent_at: float | None = None
 
     def usage_now(self) -> Usage | None:
         """The provider's count, or an estimate of what it bills for what has streamed so far;
@@ -186,7 +191,24 @@ class ChatStream:
         # Estimated even for a stopped reply, so Stop is no way around a quota; reasoning counts,
         # as providers bill it as output.
         prompt_chars = sum(content_chars(m["content"]) for m in self.request.messages)
-        return Usage(_estimate_tokens(prompt_chars), _estimate_tokens(self._completion_chars), True)
+        completion = _estimate_tokens(self._completion_chars) + self._unseen_thinking_tokens()
+        return Usage(_estimate_tokens(prompt_chars), completion, True)
+
+    def _unseen_thinking_tokens(self) -> int:
+        """A guess at the reasoning a model did without showing it (OpenAI's and Gemini's models
+        think in private, and bill it as output): the time before its first visible token, at
+        HIDDEN_THINKING_RATE, at most max_tokens. Zero for a model that does not reason or that
+        showed its reasoning (counted as text); small where reasoning was off, as it answers at once."""
+        control = self.request.provider.reasoning
+        if self._sent_at is None or self._reasoning:
+            return 0
+        if control is None or not control.applies_to(self.request.model):
+            return 0
+        waited = self.first_token_seconds
+        if waited is None:
+            # Monotonic, as the event loop's clock: this may run on another thread (at SIGTERM).
+            waited = time.monotonic() - self._sent_at
+        return min(self.request.max_tokens, round(waited * HIDDEN_THINKING_RATE))
 
     async def __aiter__(self) -> AsyncIterator[str]:
         shown = ""
@@ -269,6 +291,7 @@ class ChatStream:
         request = self.request
         loop = asyncio.get_running_loop()
         started = loop.time()
+        self._sent_at = time.monotonic()
         # A slow drip, or a provider sending only SSE keep-alive comments, never trips the read
         # timeout, so the whole reply has a deadline too. It is checked on every network read.
         reply_deadline = started + self._max_seconds
