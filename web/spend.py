@@ -26,15 +26,16 @@ __all__ = ["NO_RESERVATION", "Reservation", "Spend", "SpentToday"]
 
 MICRO = 1_000_000
 # Counters outlive their window by this much: a reply admitted just before midnight settles after it.
-_GRACE_SECONDS = 2 * 86_400
+_GRACE_SECONDS = 86_400
 
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """What one admitted reply holds: its worst case, on the counters it was admitted against."""
+    """What one admitted reply holds: its worst case, on the counters it was admitted against (each
+    with the moment, in epoch seconds, its window's counter may be dropped)."""
 
     micros: int
-    keys: tuple[str, ...]
+    counters: tuple[tuple[str, float], ...]
 
 
 NO_RESERVATION = Reservation(0, ())
@@ -77,8 +78,8 @@ class Spend:
     def settle(self, reservation: Reservation, dollars: float) -> None:
         """Replace the reservation with the real cost."""
         delta = _micros(dollars) - reservation.micros
-        if reservation.keys and delta:
-            self._store.run(lambda: self._adjust(reservation.keys, delta))
+        if reservation.counters and delta:
+            self._store.run(lambda: self._adjust(reservation.counters, delta))
 
     def spent_today(self, client: str) -> SpentToday:
         """Raises CounterUnavailable while the store is down."""
@@ -86,15 +87,16 @@ class Spend:
 
     def _reserve(self, client: str, micros: int) -> Reservation:
         now = dt.datetime.now(dt.UTC)
-        held: list[str] = []
+        held: list[tuple[str, float]] = []
         for key, limit, window, everyone in self._counters(client, now):
-            before = self._storage.incr(key, _GRACE_SECONDS, amount=micros) - micros
-            held.append(key)
+            ends = _window_end(now, window.period)
+            counter = (key, ends.timestamp() + _GRACE_SECONDS)
+            before = self._storage.incr(key, _ttl(counter), amount=micros) - micros
+            held.append(counter)
             # Admitted while what is spent and held is under the limit: a limit smaller than one
             # reply's worst case still serves one reply at a time.
             if before >= limit:
                 self._adjust(tuple(held), -micros)
-                ends = _window_end(now, window.period)
                 raise SpendLimitReached(
                     str(window) if everyone else f"${self.daily_per_client:,.2f} per day",
                     everyone=everyone,
@@ -103,9 +105,9 @@ class Spend:
                 )
         return Reservation(micros, tuple(held))
 
-    def _adjust(self, keys: tuple[str, ...], delta: int) -> None:
-        for key in keys:
-            self._storage.incr(key, _GRACE_SECONDS, amount=delta)
+    def _adjust(self, counters: tuple[tuple[str, float], ...], delta: int) -> None:
+        for counter in counters:
+            self._storage.incr(counter[0], _ttl(counter), amount=delta)
 
     def _counters(self, client: str, now: dt.datetime) -> list[tuple[str, int, SpendWindow, bool]]:
         counters = []
@@ -121,6 +123,12 @@ class Spend:
         mine = self._storage.get(_key(f"client/{client}", SpendWindow(0, "day"), now))
         everyone = tuple((w, max(0, self._storage.get(_key("everyone", w, now))) / MICRO) for w in self.everyone)
         return SpentToday(max(0, mine) / MICRO, self.daily_per_client, everyone)
+
+
+def _ttl(counter: tuple[str, float]) -> int:
+    """Seconds the counter must live: to its window's end and past it by the grace. The stores set
+    it when a counter is created."""
+    return max(60, math.ceil(counter[1] - dt.datetime.now(dt.UTC).timestamp()))
 
 
 def _micros(dollars: float) -> int:

@@ -254,8 +254,12 @@ def test_a_monthly_limit_says_on_which_day_it_resets() -> None:
     from errors import SpendLimitReached
     from web.spend import Spend
 
-    spend = Spend(CounterStore("memory://"), daily_per_client=None, everyone=(SpendWindow(1.0, "month"),))
+    store = CounterStore("memory://")
+    spend = Spend(store, daily_per_client=None, everyone=(SpendWindow(1.0, "month"),))
     held = spend.reserve("a", 0.75)
+    # The month's counter lives to the month's end and a day past it, not a day from now.
+    ((key, drop_at),) = held.counters
+    assert drop_at - time.time() > 86_400 and store.storage.get_expiry(key) == pytest.approx(drop_at, abs=2)
     spend.settle(held, 1.25)  # the reply cost more than its worst case: all of it counts
     with pytest.raises(SpendLimitReached) as refused:
         spend.reserve("b", 0.01)
