@@ -220,3 +220,49 @@ def test_a_reply_stopped_before_the_provider_answered_counts_its_prompt(
     line = _usage_lines(caplog)[0]
     assert "outcome=stopped" in line and "completion_tokens=0 " in line and "(estimated)" in line
     assert running.service.usage_today(CLIENT).tokens > 40
+
+
+def test_a_session_that_ends_mid_reply_counts_the_reply(
+    launch: Callable[..., RunningApp],
+    settings_for: Callable[..., object],
+    provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The tab's heartbeat stream ends (the session is over) while its reply still streams.
+    # (A closed tab drops its event stream too: that case is the "close" one above.)
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")
+    caplog.set_level(logging.INFO, logger="byok_chat.usage")
+    running = launch(settings_for(GROQ_API_KEY=canary("server"), DAILY_TOKEN_LIMIT="100000"))
+    visit = raw.open_page(running.url)
+    stop_heartbeat = threading.Event()
+
+    def heartbeat() -> None:
+        url = f"{running.url}/gradio_api/heartbeat/{visit.session_hash}"
+        with httpx.stream("GET", url, headers=visit.headers, timeout=30) as stream:
+            for _ in stream.iter_bytes():
+                if stop_heartbeat.is_set():
+                    return
+
+    beating = threading.Thread(target=heartbeat, daemon=True)
+    beating.start()
+    cfg = raw.config(running.url)
+    chat = threading.Thread(
+        target=raw.run_event,
+        args=(running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, LONG_MESSAGE, "groq", "echo-100")),
+        kwargs={"session_hash": visit.session_hash, "headers": visit.headers},
+        daemon=True,
+    )
+    chat.start()
+    assert _wait_for(lambda: provider.open_streams == 1)
+    time.sleep(0.5)
+    stop_heartbeat.set()
+    assert _wait_for(lambda: len(_usage_lines(caplog)) == 1, timeout=20)
+    assert provider.wait_idle()
+    time.sleep(0.5)
+    # Gradio may let the event run on to its end (the event stream is still open): either way
+    # the reply is counted, once.
+    (line,) = _usage_lines(caplog)
+    assert "outcome=ok" in line or ("outcome=stopped" in line and "(estimated)" in line), line
+    assert running.service.usage_today(CLIENT).tokens > 40
+    assert running.service.ledger.in_flight == 0
