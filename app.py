@@ -13,7 +13,9 @@ import importlib.util
 import io
 import logging
 import os
+import signal
 import sys
+from types import FrameType
 
 # Before Gradio is imported: these defaults also hold under `gradio app.py` (reload mode). The
 # operator can still turn either on in the environment.
@@ -111,7 +113,16 @@ def main(argv: list[str] | None = None) -> None:
     warning = exposure_warning(settings, host=host, port=demo.server_port, share_url=demo.share_url)
     if warning:
         log.warning(warning)
+    signal.signal(signal.SIGTERM, _settle_and_stop)
     demo.block_thread()
+
+
+def _settle_and_stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (a redeploy, a stopped container): count the replies still streaming before the
+    server goes, or they would be spent and never counted."""
+    settled = SERVICE.ledger.settle_all("shutdown")
+    log.info("Stopping: %d replies in flight were counted.", settled)
+    raise KeyboardInterrupt  # block_thread's way out: it closes the server
 
 
 if __name__ == "__main__":

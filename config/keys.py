@@ -41,6 +41,7 @@ class HubSignIn:
         )
 
 
+
 def parse_visitor_key(raw: object) -> Secret | None:
     """A visitor's key as typed, or None for an empty box. Refuses shapes no provider issues."""
     if not isinstance(raw, str):

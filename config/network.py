@@ -22,7 +22,6 @@ UNTRUSTED_FORWARDS_WARN_AT = 10
 _WATCHED_PEERS_MAX = 1000
 
 
-
 class TrustedProxies:
     """``TRUSTED_PROXIES``: addresses or networks of proxies, or ``*`` for "one proxy, any address"."""
 

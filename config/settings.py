@@ -23,6 +23,7 @@ from errors import ConfigError
 from providers.registry import CUSTOM_ID, PROVIDERS, VISITOR_ENDPOINT, Provider
 
 from .network import TrustedProxies, normalise_origin
+from .prices import ModelPrice, SpendWindow, parse_model_prices, parse_spend_limits
 from .secret import KEY_SHAPE, Secret
 from .storage import CounterStore, describe_storage, parse_rate_limits
 
@@ -58,6 +59,9 @@ class Settings:
     allowed_hf_orgs: frozenset[str] = frozenset()
     rate_limit: str = ""
     daily_token_limit: int | None = None
+    # US dollars on server keys: per client per UTC day, and for everyone together (config/prices.py).
+    daily_spend_limit: float | None = None
+    spend_limit: tuple[SpendWindow, ...] = ()
     rate_limit_storage: str = "memory://"
     trusted_proxies: str = ""
     # Running on a Hugging Face Space (the Hub's proxy is the app's only way in).
@@ -74,6 +78,8 @@ class Settings:
     model_list_ttl: float = 3600.0
     # <ID>_MODELS: the only models visitors may use on that provider's server key.
     allowed_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # MODEL_PRICES: the operator's prices by (provider id, model id or "*"), config/prices.py.
+    model_prices: Mapping[tuple[str, str], ModelPrice] = field(default_factory=dict)
     save_history: bool = False
     examples: tuple[str, ...] = ()
     # Attachments (conversation/attachments.py). Uploads: the cap on any one file Gradio accepts.
@@ -153,6 +159,7 @@ def load_settings(
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
         model_list_ttl=_number(env, "MODEL_LIST_TTL", 3600.0, low=0, high=7 * 86_400),
         allowed_models=_allowed_models(env, providers),
+        model_prices=parse_model_prices(env.get("MODEL_PRICES", ""), (p.id for p in providers)),
         save_history=_flag(env, "SAVE_HISTORY", default=False),
         examples=_examples(env),
     )
@@ -256,7 +263,23 @@ def _quota_settings(env: Mapping[str, str], *, has_server_keys: bool, gated: boo
             f"RATE_LIMIT_STORAGE: the counter store at {describe_storage(storage)} does not answer. Start it, "
             f"correct the address or password, or unset RATE_LIMIT_STORAGE to count in memory (one process)."
         )
-    return {"rate_limit": rate_limit, "daily_token_limit": daily_tokens, "rate_limit_storage": storage}
+    return {
+        "rate_limit": rate_limit,
+        "daily_token_limit": daily_tokens,
+        "rate_limit_storage": storage,
+        **_spend_settings(env),
+    }
+
+
+def _spend_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    # "0", "off" or unset: no limit. A leading "$" is what people write.
+    daily = env.get("DAILY_SPEND_LIMIT", "").strip().lstrip("$")
+    per_client = None
+    if daily.lower() not in {"", "off", "none"}:
+        per_client = _number({"DAILY_SPEND_LIMIT": daily}, "DAILY_SPEND_LIMIT", 0.0, low=0, high=100_000) or None
+    everyone = env.get("SPEND_LIMIT", "").strip()
+    windows = () if everyone.lower() in {"", "off", "none", "0"} else parse_spend_limits("SPEND_LIMIT", everyone)
+    return {"daily_spend_limit": per_client, "spend_limit": windows}
 
 
 # Where a Hugging Face Space is shown: the Hub's page frames the app from this origin.

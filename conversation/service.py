@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from contextlib import aclosing, suppress
+from dataclasses import dataclass, replace
 from typing import Any
 
 from config.keys import HUB_ROW, HubSignIn, resolve_key
@@ -25,6 +26,7 @@ from errors import (
     CounterUnavailable,
     InputRejected,
     InvalidKey,
+    ModelNotPriced,
     NoHubCredits,
     OrgBillingRefused,
     OutOfCredit,
@@ -33,15 +35,19 @@ from errors import (
 )
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
+from providers.prices import PriceBook
 from providers.registry import VISITOR_ENDPOINT, Provider
+from providers.request import ChatRequest
 from providers.urlguard import check_visitor_url
 from web.access import AccessGate
 from web.asgi import client_id
 from web.hflogin import hf_org_list, hf_orgs, hf_username
 from web.quota import Quotas, UsageToday
 from web.signin import SignInTokens
+from web.spend import NO_RESERVATION, Reservation, Spend, SpentToday
 
 from .attachments import SessionFiles, UploadStore
+from .metering import Chat, Ledger, worst_case_tokens
 from .request import ChatInputs, build_request
 
 __all__ = ["Caller", "ChatService"]
@@ -76,6 +82,10 @@ class ChatService:
             check_limits=parse_rate_limits(settings.rate_limit) if settings.rate_limit else None,
             upload_limits_mb=parse_rate_limits(settings.upload_limit_mb),
         )
+        self.prices = PriceBook(settings.model_prices)
+        self.spend = Spend(self.counter, daily_per_client=settings.daily_spend_limit, everyone=settings.spend_limit)
+        # Every reply in flight, each counted exactly once however it ends (metering.py).
+        self.ledger = Ledger(self.quotas, self.counter, self.prices, self.spend)
         self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self.gate = (
@@ -181,6 +191,13 @@ class ChatService:
         """Never raises; ``available`` is False while the counter store is down."""
         return self.quotas.usage_today(client)
 
+    def spent_today(self, client: str) -> SpentToday | None:
+        """Dollars against the spend limits (None while the counter store is down)."""
+        try:
+            return self.spend.spent_today(client)
+        except CounterUnavailable:
+            return None
+
     async def reply(
         self,
         caller: Caller,
@@ -191,18 +208,13 @@ class ChatService:
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
         ``notify`` hears what the visitor should know about the request (an attachment cut)."""
-        request = build_request(self.settings, inputs)
-        for note in request.notes:
-            if notify is not None:
-                notify(note)
+        try:
+            request, key, reservation = self._admit(caller, inputs, notify)
+        except ByokError as refused:
+            self.ledger.refused(caller.client, self.settings.provider(inputs.provider_id), refused)
+            raise
         provider = request.provider
-        key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
-        check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
-        if on_server_key:
-            # Fails closed: with the counter store down this raises CounterUnavailable and no
-            # server key is spent. A visitor's own key needs no counter.
-            self.quotas.admit(caller.client)
         stream = ChatStream(
             request,
             key=key,
@@ -212,10 +224,15 @@ class ChatService:
             effort=effort,
             bill_to=caller.sign_in.bill_to if caller.sign_in is not None and key is caller.sign_in.token else None,
         )
+        key_kind = _key_kind(caller, provider, on_server_key)
+        tab = self.ledger.open(Chat(caller.client, provider, request.model, key_kind), stream, reservation)
         outcome = "ok"
         try:
-            async for reply in stream.replies():
-                yield reply
+            # Closed here, not left to the garbage collector: a closed tab ends this generator
+            # between two updates, and the stream must be finished with before the count.
+            async with aclosing(stream.replies()) as replies:
+                async for reply in replies:
+                    yield self._priced(reply, provider, request.model)
         except ByokError as error:
             outcome = type(error).__name__
             on_sign_in = caller.sign_in is not None and key is not None and key is caller.sign_in.token
@@ -223,10 +240,55 @@ class ChatService:
                 raise self._sign_in_failure(provider, caller, error) from None
             raise
         except BaseException:
-            outcome = "stopped"  # the visitor pressed Stop or closed the tab
+            outcome = "stopped"  # Stop, a closed tab, a cancelled call
             raise
         finally:
-            self._count(caller, request.provider, request.model, stream, on_server_key, outcome)
+            # No await before this: a second cancellation cannot skip the count.
+            tab.settle(outcome)
+
+    def _admit(
+        self, caller: Caller, inputs: ChatInputs, notify: Callable[[str], None] | None
+    ) -> tuple[ChatRequest, Secret | None, Reservation]:
+        """The request we will make, the key it spends, and what it holds against the spend limits;
+        or the ByokError that refuses it before anything is sent."""
+        request = build_request(self.settings, inputs)
+        for note in request.notes:
+            if notify is not None:
+                notify(note)
+        provider = request.provider
+        key = self._key_for(provider, caller)
+        on_server_key = key is not None and key is self.settings.server_key(provider.id)
+        check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
+        if not on_server_key:
+            return request, key, NO_RESERVATION  # a visitor's own key never counts against the operator
+        # Fails closed: with the counter store down these raise CounterUnavailable and no server
+        # key is spent.
+        reservation = self._reserve(caller, request)
+        try:
+            self.quotas.admit(caller.client)
+        except ByokError:
+            with suppress(CounterUnavailable):  # the store's outage is the error to report
+                self.spend.settle(reservation, 0.0)
+            raise
+        return request, key, reservation
+
+    def _reserve(self, caller: Caller, request: ChatRequest) -> Reservation:
+        if not self.spend.limited:
+            return NO_RESERVATION
+        prompt, output = worst_case_tokens(request)
+        worst = self.prices.cost(request.provider, request.model, prompt, output)
+        if worst is None:
+            raise ModelNotPriced(request.provider.label)
+        return self.spend.reserve(caller.client, worst)
+
+    def _priced(self, reply: Reply, provider: Provider, model: str) -> Reply:
+        """The last update's stats with a cost wherever the reply can be priced."""
+        stats = reply.stats
+        if stats is None or stats.cost is not None:
+            return reply
+        usage = stats.usage
+        cost = self.prices.cost(provider, model, usage.prompt_tokens, usage.completion_tokens)
+        return replace(reply, stats=replace(stats, cost=cost)) if cost is not None else reply
 
     def _sign_in_failure(self, provider: Provider, caller: Caller, error: ByokError) -> ByokError:
         """What a refusal of the visitor's own sign-in means to them: sign in again, or add credits."""
@@ -361,35 +423,6 @@ class ChatService:
         return (
             f"{needs} Sign in with an allowed account, or enter your own {provider.label} key.",
             f"{needs} Send your own {provider.label} key in the {KEY_HEADER} header.",
-        )
-
-    def _count(
-        self, caller: Caller, provider: Provider, model: str, stream: ChatStream, on_server_key: bool, outcome: str
-    ) -> None:
-        usage = stream.usage
-        tokens = usage.total_tokens if usage else 0
-        counted = True
-        # The reply has been streamed already: a counter store failing now must not turn it into
-        # an error. CounterStore has logged the outage once; this chat just goes uncounted.
-        try:
-            if on_server_key:
-                self.quotas.charge(caller.client, tokens)
-            self.quotas.record(caller.client, provider.id, tokens)
-        except CounterUnavailable:
-            counted = False
-            self.counter.note_skipped()
-        # One line per chat: who, where, how much. Never a key, never message text.
-        log.info(
-            "chat client=%s provider=%s model=%s key=%s outcome=%s prompt_tokens=%s completion_tokens=%s%s%s",
-            caller.client,
-            provider.id,
-            model,
-            _key_kind(caller, provider, on_server_key),
-            outcome,
-            usage.prompt_tokens if usage else 0,
-            usage.completion_tokens if usage else 0,
-            " (estimated)" if usage and usage.estimated else "",
-            "" if counted else " (not counted: counter store unavailable)",
         )
 
 

@@ -5,11 +5,13 @@ The tree::
     ByokError                   str(error) is the fixed text a user may see
     ├── ConfigError             bad operator configuration, found at start-up
     ├── InputRejected           a request we refuse before contacting a provider
-    │   └── ModelNotAllowed     a model the operator's <ID>_MODELS leaves out, on the server key
+    │   ├── ModelNotAllowed     a model the operator's <ID>_MODELS leaves out, on the server key
+    │   └── ModelNotPriced      a model without a known price, on a server key with a spend limit
     ├── TooManyChecks           key checks and model-list fetches per client, throttled
     ├── TooManyUploads          this client uploaded its UPLOAD_LIMIT_MB for now
     ├── AccessDenied            the access gate or the Hugging Face allow-list said no
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
+    │   └── SpendLimitReached   a spend limit in dollars (this client's, or everyone's) is reached
     ├── CounterUnavailable      the counter store is down, so server keys cannot be metered
     ├── KeyRequired             no key for this provider: ask the visitor for one
     │   └── SignInNeeded        the Hugging Face row on a Space that pays with the visitor's sign-in
@@ -53,6 +55,7 @@ __all__ = [
     "InvalidKey",
     "KeyRequired",
     "ModelNotAllowed",
+    "ModelNotPriced",
     "NoHubCredits",
     "NoModelAccess",
     "OrgBillingRefused",
@@ -65,6 +68,7 @@ __all__ = [
     "ReplyCutOff",
     "RequestRefused",
     "SignInNeeded",
+    "SpendLimitReached",
     "TooManyChecks",
     "TooManyUploads",
     "UnknownModel",
@@ -110,6 +114,20 @@ class ModelNotAllowed(InputRejected):
         )
 
 
+class ModelNotPriced(InputRejected):
+    title = "Model not available"
+
+    def __init__(self, label: str) -> None:
+        # The model id is the visitor's own input: never repeated in text rendered as HTML.
+        why = f"This model has no known price, and {label} on this server's key has a spending limit"
+        super().__init__(
+            f"{why}. Pick a model from the list, or enter your own {label} key. (Operators: price it with "
+            f"MODEL_PRICES.)",
+            script_message=f"{why}. Use a listed model, or send your own {label} key in the {KEY_HEADER} header. "
+            f"(Operators: price it with MODEL_PRICES.)",
+        )
+
+
 class TooManyChecks(ByokError):
     title = "Too many checks"
 
@@ -144,6 +162,19 @@ class QuotaExceeded(ByokError):
         # send their own key, are told about that way out.
         used = f"You have used up {what} on this server's key. Try again in {_seconds(retry_after)}"
         super().__init__(f"{used}.", script_message=f"{used}, or send your own API key in the {KEY_HEADER} header.")
+
+
+class SpendLimitReached(QuotaExceeded):
+    title = "Spending limit reached"
+
+    def __init__(self, limit: str, *, everyone: bool, retry_after: float, resets_at: str) -> None:
+        self.retry_after = retry_after
+        whose = "This site's" if everyone else "Your"
+        when = f"It resets in {_seconds(retry_after)} (at {resets_at})"
+        spent = f"{whose} spending limit on this server's key ({limit}) is used up. {when}"
+        ByokError.__init__(
+            self, f"{spent}.", script_message=f"{spent}; or send your own API key in the {KEY_HEADER} header."
+        )
 
 
 class CounterUnavailable(ByokError):

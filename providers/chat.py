@@ -56,6 +56,10 @@ NO_KEY_PLACEHOLDER = "no-key-needed"
 # and Enterprise organizations", https://huggingface.co/docs/inference-providers/pricing; the
 # huggingface_hub client sends it for InferenceClient(bill_to=...)).
 BILL_TO_HEADER = "X-HF-Bill-To"
+
+# Output tokens a second we assume a model spends thinking where it does not show its thoughts:
+# a middle figure for today's reasoning models (tens to a few hundred a second).
+HIDDEN_THINKING_RATE = 100
 # The most of an error body we read: enough for any provider's JSON error, not a flood.
 _MAX_ERROR_BODY = 64 * 1024
 
@@ -106,6 +110,8 @@ class ReplyStats:
     usage: Usage
     first_token_seconds: float | None
     total_seconds: float
+    # US dollars: what the provider said it cost, else priced by the caller (providers/prices.py).
+    cost: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +179,44 @@ class ChatStream:
         # growing one string would copy the whole reply on every chunk.
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        # Characters of reply and reasoning received so far, for an estimate at any moment.
+        self._completion_chars = 0
+        # Whether the provider may bill this request: from the moment it is sent until it is refused
+        # with an error status (billed nothing). A request stopped or timed out while the provider
+        # is still silent may well be billed, at least for its prompt.
+        self._billable = False
+        # When the request was sent (time.monotonic), for a guess at unseen thinking.
+        self._sent_at: float | None = None
+
+    def usage_now(self) -> Usage | None:
+        """The provider's count, or an estimate of what it bills for what has streamed so far;
+        None when the provider never had the request or refused it. Callable at any moment, so a reply
+        that ends while an upstream close is still pending is counted all the same."""
+        if self.usage is not None:
+            return self.usage
+        if not self._billable:
+            return None
+        # Estimated even for a stopped reply, so Stop is no way around a quota; reasoning counts,
+        # as providers bill it as output.
+        prompt_chars = sum(content_chars(m["content"]) for m in self.request.messages)
+        completion = _estimate_tokens(self._completion_chars) + self._unseen_thinking_tokens()
+        return Usage(_estimate_tokens(prompt_chars), completion, True)
+
+    def _unseen_thinking_tokens(self) -> int:
+        """A guess at the reasoning a model did without showing it (OpenAI's and Gemini's models
+        think in private, and bill it as output): the time before its first visible token, at
+        HIDDEN_THINKING_RATE, at most max_tokens. Zero for a model that does not reason or that
+        showed its reasoning (counted as text); small where reasoning was off, as it answers at once."""
+        control = self.request.provider.reasoning
+        if self._sent_at is None or self._reasoning:
+            return 0
+        if control is None or not control.applies_to(self.request.model):
+            return 0
+        waited = self.first_token_seconds
+        if waited is None:
+            # Monotonic, as the event loop's clock: this may run on another thread (at SIGTERM).
+            waited = time.monotonic() - self._sent_at
+        return min(self.request.max_tokens, round(waited * HIDDEN_THINKING_RATE))
 
     async def __aiter__(self) -> AsyncIterator[str]:
         shown = ""
@@ -245,7 +289,7 @@ class ChatStream:
             thinking_seconds = time.monotonic() - started
         stats = None
         if self.finish_reason is not None and self.usage is not None:
-            stats = ReplyStats(self.usage, self.first_token_seconds, self.total_seconds or 0.0)
+            stats = ReplyStats(self.usage, self.first_token_seconds, self.total_seconds or 0.0, self.usage.cost)
         if pending or stats is not None:
             # The last update carries the stats: one more update only when the text was all shown.
             yield Reply("".join(text_parts), "".join(reasoning_parts), thinking_seconds, stats)
@@ -255,11 +299,11 @@ class ChatStream:
         request = self.request
         loop = asyncio.get_running_loop()
         started = loop.time()
+        self._sent_at = time.monotonic()
         # A slow drip, or a provider sending only SSE keep-alive comments, never trips the read
         # timeout, so the whole reply has a deadline too. It is checked on every network read.
         reply_deadline = started + self._max_seconds
         response = await self._open()
-        completion_chars = 0
         splitter = ThinkSplitter()
         data_lines: list[bytes] = []
         event = b""
@@ -322,7 +366,7 @@ class ChatStream:
                         if reasoning or content:
                             if self.first_token_seconds is None:
                                 self.first_token_seconds = loop.time() - started
-                            completion_chars += len(reasoning) + len(content)
+                            self._completion_chars += len(reasoning) + len(content)
                             yield reasoning, content
                 # Checked after each read's text was used (a late block still counts), so a reply
                 # that never ends stops within one read of the deadline.
@@ -330,17 +374,14 @@ class ChatStream:
                     raise ProviderTimeout(request.provider.label)
             thought, content = splitter.flush()
             if thought or content:
-                completion_chars += len(thought) + len(content)
+                self._completion_chars += len(thought) + len(content)
                 yield thought, content
         finally:
+            # Counted before the close is awaited: a second cancellation may cut that await short.
+            self.usage = self.usage_now()
+            self.total_seconds = loop.time() - started
             # Stop, a closed tab or an error: release the upstream connection now.
             await response.aclose()
-            self.total_seconds = loop.time() - started
-            if self.usage is None:
-                # Estimated even for a stopped reply, so Stop is no way around a token quota;
-                # reasoning counts, as providers bill it as output.
-                prompt_chars = sum(content_chars(m["content"]) for m in request.messages)
-                self.usage = Usage(_estimate_tokens(prompt_chars), _estimate_tokens(completion_chars), True)
 
     def _body(self) -> bytes:
         request = self.request
@@ -380,9 +421,11 @@ class ChatStream:
             try:
                 async with asyncio.timeout_at(deadline):
                     built = pool.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
+                    self._billable = True
                     response = await pool.send(built, stream=True)
                     if response.is_success:
                         return response
+                    self._billable = False
                     try:
                         error_body = await _read_some(response, _MAX_ERROR_BODY)
                     finally:
@@ -395,6 +438,7 @@ class ChatStream:
             except httpx2.TimeoutException:
                 raise ProviderTimeout(request.provider.label) from None
             except httpx2.TransportError:
+                self._billable = False  # it never reached the provider, or never came back from it
                 diagnosis, error_headers = None, {}
                 failure = CannotConnect(request.provider.label)
             delay = _retry_delay(failure, diagnosis, error_headers, attempt, self._max_retries)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from genai_prices import __version__ as genai_prices_version
+
 from config.keys import HUB_ROW
 from conversation.service import ChatService
 from web.hflogin import LoginPlan
 
-from .summary import describe_uploads, exposure_warning
+from .summary import describe_spend, describe_uploads, exposure_warning
 
 __all__ = ["report"]
 
@@ -47,6 +49,7 @@ def report(service: ChatService, login: LoginPlan, *, host: str, port: int, shar
     lines.append(login.note)
     lines.append(f"Rate limit per client on server keys: {settings.rate_limit or 'off'}")
     lines.append(f"Daily tokens per client on server keys: {settings.daily_token_limit or 'off'}")
+    lines.extend(_spend_lines(service))
     lines.append(f"Uploads: {describe_uploads(settings)}")
     lines.append(f"Trusted proxies: {settings.trusted_proxies or 'none (X-Forwarded-For is ignored)'}")
     storage = _without_password(settings.rate_limit_storage)
@@ -64,6 +67,28 @@ def report(service: ChatService, login: LoginPlan, *, host: str, port: int, shar
         lines.append(f"Warning: {warning}")
     lines.append("Check passed." if ok else "Check FAILED.")
     return ok, lines
+
+
+def _spend_lines(service: ChatService) -> list[str]:
+    """The spend limits, where prices come from, and the server-key models nobody priced (refused
+    while a spend limit is set)."""
+    settings = service.settings
+    own = f" and MODEL_PRICES ({len(settings.model_prices)} entries)" if settings.model_prices else ""
+    lines = [
+        f"Spend limits on server keys (US dollars, UTC days): {describe_spend(settings)}",
+        f"Prices: genai-prices {genai_prices_version} (bundled, read offline){own}",
+    ]
+    unpriced = [
+        f"{provider.id}:{model}"
+        for provider in settings.providers
+        if provider.id in settings.server_keys
+        for model in settings.restricted_models(provider) or provider.models
+        if not service.prices.known(provider, model)
+    ]
+    if unpriced:
+        effect = "refused on the server key" if service.spend.limited else "shown without a cost"
+        lines.append(f"Models without a price ({effect}; price them with MODEL_PRICES): {', '.join(unpriced)}")
+    return lines
 
 
 def _without_password(uri: str) -> str:

@@ -7,7 +7,7 @@ from config.settings import Settings
 from config.storage import describe_storage, parse_rate_limits
 from web.quota import describe_limit
 
-__all__ = ["client_identity", "describe_uploads", "exposure_warning", "startup_summary"]
+__all__ = ["client_identity", "describe_spend", "describe_uploads", "exposure_warning", "startup_summary"]
 
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})
@@ -43,7 +43,8 @@ def exposure_warning(
     return (
         f"Server keys ({_server_key_names(settings)}) can be spent by anyone {where}, limited only by "
         f"RATE_LIMIT ({settings.rate_limit or 'off'}) and DAILY_TOKEN_LIMIT "
-        f"({settings.daily_token_limit or 'off'}) per client. Set ACCESS_CODE or ALLOWED_HF_USERS to restrict it."
+        f"({settings.daily_token_limit or 'off'}) per client and the spend limits ({describe_spend(settings)}). "
+        f"Set ACCESS_CODE or ALLOWED_HF_USERS to restrict it, or DAILY_SPEND_LIMIT and SPEND_LIMIT to cap the bill."
     )
 
 
@@ -73,6 +74,14 @@ def describe_uploads(settings: Settings) -> str:
     return f"{limits} per client" if limits else "no limit"
 
 
+def describe_spend(settings: Settings) -> str:
+    """The spend limits in words: "$0.25 per day per client; $5.00 per day for everyone", or "off"."""
+    parts = [f"${settings.daily_spend_limit:,.2f} per day per client"] if settings.daily_spend_limit else []
+    if settings.spend_limit:
+        parts.append(f"{', '.join(str(w) for w in settings.spend_limit)} for everyone")
+    return "; ".join(parts) or "off"
+
+
 def startup_summary(settings: Settings) -> str:
     """One line: which providers run on server keys, the quotas, the gate and the client identity."""
     keys = _server_key_names(settings) or "none (visitors bring their own)"
@@ -88,5 +97,6 @@ def startup_summary(settings: Settings) -> str:
     return (
         f"byok-chat: server keys: {keys} | quotas: {quotas} | "
         f"uploads: {describe_uploads(settings)} | gate: {' + '.join(gates) or 'none'} | "
-        f"client = {client_identity(settings)} | counted in {describe_storage(settings.rate_limit_storage)}"
+        f"client = {client_identity(settings)} | counted in {describe_storage(settings.rate_limit_storage)} | "
+        f"spend limits: {describe_spend(settings)}"
     )

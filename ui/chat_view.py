@@ -57,17 +57,24 @@ def _thinking(reasoning: str, seconds: float | None) -> gr.ChatMessage:
 
 
 def stats_line(stats: ReplyStats) -> str:
-    """Tokens in and out, time to first token, total time, and cost where the provider said."""
+    """Tokens in and out, time to first token, total time, and the cost wherever it is known."""
     usage = stats.usage
     approx = "~" if usage.estimated else ""
     parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
     if stats.first_token_seconds is not None:
         parts.append(f"first token {stats.first_token_seconds:.2f} s")
     parts.append(f"total {stats.total_seconds:.1f} s")
-    if usage.cost is not None:
-        parts.append(f"cost {usage.cost:.6f}".rstrip("0").rstrip("."))
+    if stats.cost is not None:
+        parts.append(f"{approx}{dollars(stats.cost)}")
     # Our own numbers only, escaped anyway: this is rendered as HTML.
     return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
+
+
+def dollars(amount: float) -> str:
+    """ "$0.00042", "$1.25": enough digits for a fraction of a cent, no trailing zeros."""
+    if amount >= 1:
+        return f"${amount:,.2f}"
+    return "$" + f"{amount:.6f}".rstrip("0").rstrip(".") if amount else "$0"
 
 
 def effort_shown(provider: Provider, model: object) -> bool:

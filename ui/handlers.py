@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import gradio as gr
@@ -163,16 +164,19 @@ class PageHandlers:
             effort = self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER))
             caller = self.chat_caller(request, keys, provider_id, base_url)
             shown = ""
-            async for reply in self.service.reply(caller, inputs, effort=effort, notify=attachment_notice):
-                last = reply
-                if in_page:
-                    # The page's CSP already stops a remote image from loading; as a link the
-                    # visitor still sees where it pointed.
-                    yield chat_view.page_messages(reply, link_remote_media)
-                elif reply.text != shown:
-                    # API callers get the answer text, as before: no thinking, no numbers line.
-                    shown = reply.text
-                    yield link_remote_media(shown)
+            replies = self.service.reply(caller, inputs, effort=effort, notify=attachment_notice)
+            # Closed with this handler: a closed tab must end the reply (and count it) now.
+            async with aclosing(replies):
+                async for reply in replies:
+                    last = reply
+                    if in_page:
+                        # The page's CSP already stops a remote image from loading; as a link the
+                        # visitor still sees where it pointed.
+                        yield chat_view.page_messages(reply, link_remote_media)
+                    elif reply.text != shown:
+                        # API callers get the answer text, as before: no thinking, no numbers line.
+                        shown = reply.text
+                        yield link_remote_media(shown)
         except ByokError as error:
             if isinstance(error, ReplyCutOff) and error.partial:
                 # In the page the mark is the one signal; a script also gets it as a warning.
@@ -267,17 +271,34 @@ class PageHandlers:
         )
 
     def usage_text(self, request: gr.Request) -> str:
-        usage = self.service.usage_today(self.caller(request).client)
+        client = self.caller(request).client
+        usage = self.service.usage_today(client)
         if not usage.available:
             return "Your usage today: unknown right now (the usage counter is unavailable)."
         tokens = (
             f"{usage.tokens:,} of {usage.token_limit:,} tokens" if usage.token_limit else plural(usage.tokens, "token")
         )
-        line = f"Your usage today: {plural(usage.requests, 'chat')}, {tokens}."
+        cost = f" ({chat_view.dollars(usage.dollars)})" if usage.dollars else ""
+        line = f"Your usage today: {plural(usage.requests, 'chat')}, {tokens}{cost}."
         if self.settings.server_keys:
-            limits = describe_limits(self.service.quotas)
+            limits = ", ".join(filter(None, (describe_limits(self.service.quotas), *self._spend_limits(client))))
             line += f" Limits on the server's keys: {limits}." if limits else " No limits on the server's keys."
         return line
+
+    def _spend_limits(self, client: str) -> list[str]:
+        """Each spend limit with what is spent against it so far: "$0.04 of $0.25 today for you"."""
+        spend = self.service.spend
+        if not spend.limited:
+            return []
+        spent = self.service.spent_today(client)
+        if spent is None:
+            return spend.limits()
+        mine = (
+            [f"{chat_view.dollars(spent.client)} of ${spent.client_limit:,.2f} today for you"]
+            if spent.client_limit
+            else []
+        )
+        return mine + [f"{chat_view.dollars(used)} of {window} for everyone" for window, used in spent.everyone]
 
     def capture_key(
         self, provider_id: str, keys: SessionKeys, endpoint: str, raw: str, request: gr.Request

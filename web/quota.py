@@ -40,6 +40,8 @@ class UsageToday:
     requests: int
     tokens: int
     token_limit: int | None
+    # US dollars of the chats that could be priced, on any key.
+    dollars: float = 0.0
     # False while the counter store is down: the counts above are then unknown, not zero.
     available: bool = True
 
@@ -101,8 +103,8 @@ class Quotas:
     def charge(self, client: str, tokens: int) -> None:
         self._store.run(lambda: self._charge(client, tokens))
 
-    def record(self, client: str, provider_id: str, tokens: int) -> None:
-        self._store.run(lambda: self._record(client, provider_id, tokens))
+    def record(self, client: str, provider_id: str, tokens: int, dollars: float = 0.0) -> None:
+        self._store.run(lambda: self._record(client, provider_id, tokens, dollars))
 
     def usage_today(self, client: str, provider_id: str = "*") -> UsageToday:
         """Never raises: while the store is down the answer says so (``available=False``)."""
@@ -128,12 +130,16 @@ class Quotas:
         if self.daily_tokens is not None and tokens > 0:
             self._tokens.hit(self.daily_tokens, "tokens", client, cost=tokens)
 
-    def _record(self, client: str, provider_id: str, tokens: int) -> None:
+    def _record(self, client: str, provider_id: str, tokens: int, dollars: float) -> None:
         day = _today()
+        # Millionths of a dollar: the stores count whole numbers.
+        micros = math.ceil(dollars * 1_000_000)
         for scope in (provider_id, "*"):
             self._storage.incr(f"byok/usage/{day}/{client}/{scope}/requests", _USAGE_TTL)
             if tokens > 0:
                 self._storage.incr(f"byok/usage/{day}/{client}/{scope}/tokens", _USAGE_TTL, amount=tokens)
+            if micros > 0:
+                self._storage.incr(f"byok/usage/{day}/{client}/{scope}/micros", _USAGE_TTL, amount=micros)
 
     def _usage_today(self, client: str, provider_id: str) -> UsageToday:
         day = _today()
@@ -141,6 +147,7 @@ class Quotas:
             requests=self._storage.get(f"byok/usage/{day}/{client}/{provider_id}/requests"),
             tokens=self._storage.get(f"byok/usage/{day}/{client}/{provider_id}/tokens"),
             token_limit=self.daily_tokens.amount if self.daily_tokens else None,
+            dollars=self._storage.get(f"byok/usage/{day}/{client}/{provider_id}/micros") / 1_000_000,
         )
 
     @staticmethod

@@ -355,3 +355,37 @@ def test_an_error_event_echoing_the_key_never_reaches_the_message(
     assert isinstance(outcome.error, ReplyCutOff)
     assert key not in str(outcome.error) and key not in outcome.error.partial
     assert key not in caplog.text
+
+
+@pytest.mark.parametrize(("thinks", "expected"), [(True, range(40, 77)), (False, range(0, 1))])
+def test_a_reply_stopped_while_a_model_thinks_unseen_counts_the_thinking_time(
+    cfg: Settings, provider: FakeProvider, thinks: bool, expected: range
+) -> None:
+    """OpenAI's and Gemini's models think without showing it, and bill it as output: a reply stopped
+    before its first token is estimated at HIDDEN_THINKING_RATE for the time it waited."""
+    from dataclasses import replace
+
+    from providers.reasoning import ReasoningControl
+
+    request = build_request(
+        cfg,
+        ChatInputs(
+            message="hello", history=[], provider_id="groq", model="stall-0",
+            system_prompt="Be brief.", temperature=0.3, max_tokens=77,
+        ),
+    )  # fmt: skip
+    control = ReasoningControl(form="reasoning_effort", model_prefixes=("stall",)) if thinks else None
+    stream = ChatStream(replace(request, provider=replace(request.provider, reasoning=control)), key=None, timeout=5)
+
+    async def stop_after_half_a_second() -> None:
+        async def read() -> None:
+            async for _ in stream.replies():
+                pass
+
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(read(), 0.5)
+
+    asyncio.run(stop_after_half_a_second())
+    usage = stream.usage_now()
+    # Half a second at 100 tokens a second (less the time the request took), within max_tokens (77).
+    assert usage is not None and usage.estimated and usage.completion_tokens in expected

@@ -76,8 +76,12 @@ def test_the_summary_line_names_keys_quotas_gate_and_client(fake: FakeProvider) 
     assert summary == (
         "byok-chat: server keys: GROQ_API_KEY | quotas: 10/minute;200/day; 200,000 tokens/day per client on "
         "server keys | uploads: 200 MB per hour, 1,000 MB per day per client | gate: none | "
-        "client = connection address | counted in memory://"
+        "client = connection address | counted in memory:// | spend limits: off"
     )
+    spending = startup_summary(
+        load_settings({**env, "DAILY_SPEND_LIMIT": "0.25", "SPEND_LIMIT": "5/day;100/month"}, dotenv_path=None)
+    )
+    assert spending.endswith("| spend limits: $0.25 per day per client; $5.00 per day, $100.00 per month for everyone")
     gated = startup_summary(load_settings(routed_env(fake, ACCESS_CODE="a-long-access-code"), dotenv_path=None))
     assert "server keys: none (visitors bring their own)" in gated
     assert "quotas: off" in gated and "gate: access code" in gated
@@ -112,3 +116,24 @@ def test_a_plain_start_gives_no_share_advice(tmp_path: Path) -> None:
     assert f"byok-chat is running on http://127.0.0.1:{port}/" in output
     assert "byok-chat: server keys: none" in output
     assert not [noise for noise in GRADIO_NOISE if noise in output], output
+
+
+def test_check_names_the_spend_limits_the_prices_and_the_models_nobody_priced(fake: FakeProvider) -> None:
+    from conversation.service import ChatService
+    from startup.check import report
+    from web.hflogin import login_plan
+
+    env = routed_env(
+        fake, TOGETHER_API_KEY=canary("s"), SPEND_LIMIT="0.5/day", MODEL_PRICES="together:deepseek-ai/DeepSeek-V3=1/2"
+    )
+    service = ChatService(load_settings(env, dotenv_path=None))
+    ok, lines = report(service, login_plan(service.settings, env), host="127.0.0.1", port=7860, share=False)
+    text = "\n".join(lines)
+    assert ok
+    assert "Spend limits on server keys (US dollars, UTC days): $0.50 per day for everyone" in text
+    assert "Prices: genai-prices 0." in text and "and MODEL_PRICES (1 entries)" in text
+    # Together's Llama is in the table and DeepSeek-V3 has the operator's price; Qwen has neither.
+    assert (
+        "Models without a price (refused on the server key; price them with MODEL_PRICES): "
+        "together:Qwen/Qwen2.5-72B-Instruct-Turbo"
+    ) in text

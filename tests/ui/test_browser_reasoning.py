@@ -65,12 +65,12 @@ def test_reasoning_streams_then_collapses_and_never_goes_upstream_again(
     expect(page.get_by_text(THOUGHT_START)).to_be_hidden(timeout=WAIT_MS)
     expect(thinking(chat)).to_contain_text("s", timeout=WAIT_MS)
 
-    # Under the answer: tokens in and out, first token, total time and the reported cost.
+    # Under the answer: tokens in and out, first token, total time and the cost the provider reported.
     stats = page.locator(".reply-stats").last
     expect(stats).to_be_visible()
     line = stats.inner_text()
     assert "11 in" in line and " out" in line and "first token" in line and "total" in line, line
-    assert "cost 0.00042" in line, line
+    assert "$0.00042" in line, line
 
     # Opening the thinking again shows it whole.
     page.get_by_text("Thinking").last.click()

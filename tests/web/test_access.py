@@ -206,6 +206,7 @@ def test_exposure_warning(fake: FakeProvider) -> None:
     warning = exposure_warning(open_settings, host="0.0.0.0", port=7860)
     assert warning and "GROQ_API_KEY" in warning and "ACCESS_CODE" in warning
     assert "any of its network addresses, port 7860" in warning and "share link" not in warning
+    assert "the spend limits (off)" in warning and "DAILY_SPEND_LIMIT and SPEND_LIMIT to cap the bill" in warning
     assert "reach 192.0.2.7:8080" in (exposure_warning(open_settings, host="192.0.2.7", port=8080) or "")
     shared = exposure_warning(open_settings, host="127.0.0.1", share_url="https://abc.gradio.live")
     assert shared and "through the public share link https://abc.gradio.live" in shared

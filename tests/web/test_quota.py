@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests import REPO
 from tests import gradio_raw as raw
-from tests.conftest import RunningApp, canary, free_port, routed_env
+from tests.conftest import RunningApp, canary, routed_env
 from tests.fake_provider import FakeProvider
-
-ROOT = REPO
+from tests.replicas import redis_server, start_replica
 
 
 def _parallel_chats(running: RunningApp, count: int, *, headers: dict[str, str] | None = None) -> list[raw.EventResult]:
@@ -160,58 +152,14 @@ def test_one_usage_line_per_chat_without_keys_or_text(
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is not installed; .ci/run must install it")
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    _wait_for_port(port)
-    yield f"redis://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(10)
-
-
-def _wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-def _start_replica(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (tmp_path / f"replica-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/config").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise TimeoutError("replica did not start")
+    with redis_server() as url:
+        yield url
 
 
 @pytest.mark.slow  # replicas: two app processes and a redis-server
 def test_two_replicas_share_one_limit_through_redis(redis_url: str, provider: FakeProvider, tmp_path: Path) -> None:
     env = routed_env(provider, GROQ_API_KEY=canary("server"), RATE_LIMIT="3/minute", RATE_LIMIT_STORAGE=redis_url)
-    replicas = [_start_replica(env, tmp_path), _start_replica(env, tmp_path)]
+    replicas = [start_replica(env, tmp_path)[:2], start_replica(env, tmp_path)[:2]]
     try:
         outcomes = []
         for turn in range(4):
