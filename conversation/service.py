@@ -129,7 +129,6 @@ class ChatService:
         caller: Caller,
         inputs: ChatInputs,
         *,
-        effort: str = "default",
         notify: Callable[[str], None] | None = None,
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
@@ -152,7 +151,6 @@ class ChatService:
             timeout=self.settings.request_timeout,
             max_retries=self.settings.max_retries,
             max_seconds=self.settings.max_reply_seconds,
-            effort=effort,
         )
         outcome = "ok"
         try:

@@ -10,13 +10,22 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 
 from conversation.text import CUT_OFF_MARK, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
 
-__all__ = ["CSS", "THINKING_TITLE", "EffortChoices", "cut_off_messages", "effort_shown", "page_messages"]
+__all__ = [
+    "CSS",
+    "THINKING_TITLE",
+    "EffortChoices",
+    "cut_off_messages",
+    "effort_shown",
+    "page_messages",
+    "temperature_view",
+]
 
 THINKING_TITLE = "Thinking"
 
@@ -72,8 +81,27 @@ def stats_line(stats: ReplyStats) -> str:
 
 def effort_shown(provider: Provider, model: object) -> bool:
     """The effort setting is shown only where the provider and model take it."""
-    control = provider.reasoning
-    return control is not None and isinstance(model, str) and control.applies_to(model)
+    return isinstance(model, str) and provider.family(model).reasoning is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureView:
+    interactive: bool
+    info: str
+
+
+TEMPERATURE_INFO = "Empty: the provider's default. Type 0 to 2 to choose your own."
+
+
+def temperature_view(provider: Provider, model: object, effort: object) -> TemperatureView:
+    """Whether the temperature box takes a value for this model and effort, and what it says."""
+    name = model if isinstance(model, str) else ""
+    family = provider.family(name)
+    if family.takes("temperature", parse_effort(effort)):
+        return TemperatureView(True, TEMPERATURE_INFO)
+    if family.takes("temperature"):
+        return TemperatureView(False, f"{name} takes no temperature while it thinks; effort default or off allows one.")
+    return TemperatureView(False, f"{name} takes no temperature: {provider.label} sets it.")
 
 
 class EffortChoices:

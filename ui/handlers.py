@@ -99,7 +99,7 @@ class PageHandlers:
         provider_id: str,
         model: str,
         system_prompt: str,
-        temperature: float,
+        temperature: float | None,
         max_tokens: float,
         keys: SessionKeys,
         request: gr.Request,
@@ -116,15 +116,15 @@ class PageHandlers:
                 temperature=temperature,
                 max_tokens=max_tokens,
                 base_url=base_url,
+                effort=self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER)),
                 files=self.service.session_files(
                     request.session_hash, browser_owner(request), bound=bound_to_this_browser(request)
                 ),
             )
             in_page = from_page(request)
-            effort = self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER))
             caller = self.chat_caller(request, keys, provider_id, base_url)
             shown = ""
-            async for reply in self.service.reply(caller, inputs, effort=effort, notify=attachment_notice):
+            async for reply in self.service.reply(caller, inputs, notify=attachment_notice):
                 last = reply
                 if in_page:
                     # The page's CSP already stops a remote image from loading; as a link the
@@ -267,6 +267,13 @@ class PageHandlers:
     def effort_view(self, provider_id: str, model: str) -> dict[str, Any]:
         # Shown only where this provider and model take an effort; hidden, it is never sent.
         return gr.update(visible=chat_view.effort_shown(self.provider(provider_id), model))
+
+    def temperature_view(self, provider_id: str, model: str, effort: str) -> dict[str, Any]:
+        # A model that takes no temperature gets none: the box empties and greys out.
+        view = chat_view.temperature_view(self.provider(provider_id), model, effort)
+        if view.interactive:
+            return gr.update(interactive=True, info=view.info)
+        return gr.update(value=None, interactive=False, info=view.info)
 
     def remember_effort(self, effort: str, request: gr.Request) -> None:
         # Kept per session beside the chat event, not as one of its inputs: the public endpoint

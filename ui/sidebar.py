@@ -26,7 +26,7 @@ class Sidebar:
     status: gr.Markdown
     forget: gr.Button
     system_prompt: gr.Textbox
-    temperature: gr.Slider
+    temperature: gr.Number
     max_tokens: gr.Slider
     effort: gr.Dropdown
     usage: gr.Markdown
@@ -85,7 +85,7 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
             gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
         with gr.Accordion("Settings", open=False):
             system_prompt = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
-            temperature = refuse_non_numbers(gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature"))
+            temperature = temperature_box(first, settings.initial_model(first))
             max_tokens = refuse_non_numbers(
                 gr.Slider(
                     16,
@@ -113,6 +113,25 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         model_note,
         check,
         transcript,
+    )
+
+
+def temperature_box(provider: Provider, model: str) -> gr.Number:
+    """Empty is the provider's default, and that is what the page sends until the visitor types
+    a value; greyed out where the model takes none."""
+    view = chat_view.temperature_view(provider, model, EFFORTS[0])
+    return refuse_non_numbers(
+        gr.Number(
+            value=None,
+            minimum=0,
+            maximum=2,
+            step=0.05,
+            label="Temperature",
+            placeholder="Provider default",
+            info=view.info,
+            interactive=view.interactive,
+            elem_id="temperature",
+        )
     )
 
 

@@ -65,6 +65,8 @@ def wire_key_events(
     )
     # Also when the new provider's model id is the same string, which fires no model change.
     switched.then(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
+    temperature_inputs = [sidebar.provider, sidebar.model, sidebar.effort]
+    switched.then(handlers.temperature_view, temperature_inputs, sidebar.temperature, **PRIVATE)
     switched = switched.then(lambda: "", None, sidebar.check.result, **PRIVATE)
     sidebar.provider.change(handlers.check_button, sidebar.provider, sidebar.check.button, **PRIVATE)
     if handlers.settings.allow_custom_base_url:
@@ -89,6 +91,10 @@ def wire_page_events(
     after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
     sidebar.effort.change(handlers.remember_effort, sidebar.effort, None, **PRIVATE)
     sidebar.model.change(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
+    # Whether the model takes a temperature depends on the model, and on Claude on the effort.
+    temperature_inputs = [sidebar.provider, sidebar.model, sidebar.effort]
+    for changed in (sidebar.model.change, sidebar.effort.change):
+        changed(handlers.temperature_view, temperature_inputs, sidebar.temperature, **PRIVATE)
 
     def end_session(request: gr.Request) -> None:
         # Gradio keeps a closed session's state for an hour in case the tab comes back, and
