@@ -3,7 +3,7 @@ message instead of a Gradio traceback."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import gradio as gr
 from gradio.components.multimodal_textbox import MultimodalData
@@ -12,20 +12,16 @@ from pydantic import model_validator
 from config.settings import Settings
 from conversation.attachments import ACCEPTED_SUFFIXES
 
-NumberBox = TypeVar("NumberBox", gr.Slider, gr.Number)
 
-
-def refuse_non_numbers(slider: NumberBox) -> NumberBox:
+def refuse_non_numbers(slider: gr.Slider, *, empty_allowed: bool = False) -> gr.Slider:
     """Answer a non-number from a raw API call with a message; Gradio's Slider raises a bare
-    TypeError, which reaches the caller as an empty error and the log as a traceback. A Number
-    box may be empty (None): that is its "not chosen" state.
+    TypeError, which reaches the caller as an empty error and the log as a traceback. Where
+    ``empty_allowed``, null is "not chosen" and reaches the handler as None.
 
     The check wraps the instance's method: subclassing a Gradio component would make Gradio write
     a .pyi stub next to this file at import time.
     """
     parse = slider.preprocess
-
-    empty_allowed = isinstance(slider, gr.Number)
 
     def preprocess(payload: Any) -> float | None:
         if payload is None and empty_allowed:
