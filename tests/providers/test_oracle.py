@@ -11,24 +11,18 @@ Without LiteLLM the test is skipped, except under ``CI=true``, where that is a f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from config.secret import Secret
 from config.settings import Settings
-from conversation.request import ChatInputs, build_request
-from errors import InputRejected
-from providers import EFFORTS, PROVIDERS, ChatStream, close_pools
-from tests.conftest import canary
 from tests.fake_provider import FakeProvider
+from tests.request_cases import CHOSEN_TEMPERATURE, CLOUD_ROWS, Case, every_case, record
 
 pytestmark = pytest.mark.gateway
 
@@ -46,10 +40,6 @@ LITELLM_PROVIDER = {
     "together": "together_ai",
     "hf": "huggingface",
 }
-# Ids visitors commonly type, beyond each row's list.
-TYPED = {"openai": ("o3-mini", "o4-mini", "gpt-5-nano"), "deepseek": ("deepseek-reasoner",)}
-CLOUD_ROWS = [p for p in PROVIDERS if p.needs_key]
-CHOSEN_TEMPERATURE = 0.7
 
 
 def litellm_python() -> Path:
@@ -89,58 +79,6 @@ def ask_oracle(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return answers
 
 
-@dataclass(frozen=True)
-class Case:
-    provider_id: str
-    model: str
-    effort: str
-    temperature: float | None
-
-    def __str__(self) -> str:
-        chosen = "" if self.temperature is None else f", temperature {self.temperature}"
-        return f"{self.provider_id}/{self.model} (effort {self.effort}{chosen})"
-
-
-def every_case() -> list[Case]:
-    cases = []
-    for row in CLOUD_ROWS:
-        for model in (*row.models, *TYPED.get(row.id, ())):
-            # The page's defaults, each effort, and a chosen temperature with and without thinking.
-            cases += [Case(row.id, model, effort, None) for effort in EFFORTS]
-            cases += [Case(row.id, model, effort, CHOSEN_TEMPERATURE) for effort in ("default", "high")]
-    return cases
-
-
-def record(cfg: Settings, fake: FakeProvider, case: Case) -> dict[str, Any] | None:
-    """The body the app sent for this case, or None when the app refused it before sending."""
-    inputs = ChatInputs(
-        message="hi",
-        history=[],
-        provider_id=case.provider_id,
-        model=case.model,
-        system_prompt="Be brief.",
-        temperature=case.temperature,
-        max_tokens=1024,
-        effort=case.effort,
-    )
-    try:
-        request = build_request(cfg, inputs)
-    except InputRejected:
-        return None
-    before = len(fake.chat_requests)
-
-    async def chat() -> None:
-        try:
-            async for _ in ChatStream(request, key=Secret(canary("oracle")), timeout=10.0, max_retries=0):
-                pass
-        finally:
-            await close_pools()
-
-    asyncio.run(chat())
-    assert len(fake.chat_requests) == before + 1
-    return fake.chat_requests[-1].body
-
-
 def params_case(provider_id: str, body: dict[str, Any]) -> dict[str, Any]:
     params = {k: v for k, v in body.items() if k not in ("model", "messages")}
     return {"check": "params", "model": body["model"], "provider": LITELLM_PROVIDER[provider_id], "params": params}
@@ -162,8 +100,7 @@ def test_every_body_the_app_sends_passes_litellms_rules(
 
     sent: list[tuple[Case, dict[str, Any]]] = []
     refused: list[Case] = []
-    for case in cases:
-        body = record(cfg, provider, case)
+    for case, body in zip(cases, record(cfg, provider, cases), strict=True):
         if body is None:
             refused.append(case)
         else:

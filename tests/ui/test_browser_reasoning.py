@@ -21,6 +21,14 @@ SERVER_KEY = canary("browser-reasoning")
 THOUGHT_START = "Let me think about"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def strict(fake: FakeProvider) -> Iterator[None]:
+    """The fake refuses what real providers refuse, with their own 400 bodies."""
+    fake.strict = True
+    yield
+    fake.strict = False
+
+
 @pytest.fixture(scope="module")
 def app(fake: FakeProvider) -> Iterator[RunningApp]:
     """Groq (first), OpenAI and Anthropic on server keys, so the page chats without a key box."""
@@ -193,3 +201,10 @@ def test_temperature_is_the_providers_until_chosen_and_greys_out_where_the_model
     page.locator('[data-testid="dropdown-option"][aria-label="high"]').click()
     expect(default).to_be_disabled(timeout=WAIT_MS)
     expect(page.locator("#temperature-default")).to_contain_text("while it thinks")
+    # Thinking, with a budget Anthropic takes and no temperature (the strict fake checks both).
+    provider.reset()
+    chat.send("fourth")
+    expect(page.locator(BOT).filter(has_text="You said: fourth")).to_have_count(1, timeout=WAIT_MS)
+    chat.wait_done()
+    body = provider.chat_requests[-1].body
+    assert body["thinking"]["type"] == "enabled" and "temperature" not in body
