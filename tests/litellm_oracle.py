@@ -5,7 +5,7 @@ Reads a JSON list of cases on stdin and writes one JSON answer per case on stdou
     {"check": "params", "model": m, "provider": p, "params": {...}}
         LiteLLM's per-model parameter rules: ``get_optional_params(..., drop_params=False)`` either
         maps the parameters ({"ok": true}) or raises ({"ok": false, "error": type, "message": text}).
-    {"check": "catalogue", "model": m, "provider": p}
+    {"check": "catalogue", "model": m, "provider": p, "anywhere": bool}
         Does LiteLLM's bundled model map (model_prices_and_context_window) know this model id?
 
 Set LITELLM_LOCAL_MODEL_COST_MAP=True: the map bundled with the pinned version, no network.
@@ -31,11 +31,18 @@ def check_params(case: dict) -> dict:
 
 
 def in_catalogue(case: dict) -> dict:
+    """Known as this provider's model, or (``anywhere``: a router's vendor/model id) the same id
+    served by any host in the map."""
     model, provider = case["model"], case["provider"]
-    for name in (model, f"{provider}/{model}"):
-        entry = litellm.model_cost.get(name)
-        if entry is not None and entry.get("litellm_provider", provider).split("_")[0] in (provider.split("_")[0], ""):
-            return {"ok": True, "as": name}
+    entry = litellm.model_cost.get(model)
+    if entry is not None and entry.get("litellm_provider") == provider:
+        return {"ok": True, "as": model}
+    if f"{provider}/{model}" in litellm.model_cost:
+        return {"ok": True, "as": f"{provider}/{model}"}
+    if case.get("anywhere"):
+        hosted = sorted(name for name in litellm.model_cost if name.endswith("/" + model))
+        if hosted:
+            return {"ok": True, "as": hosted[0]}
     return {"ok": False}
 
 
