@@ -348,11 +348,11 @@ def _temperature(value: object, provider: Provider, model: str, effort: str) -> 
         return temperature
     if family.takes("temperature"):
         raise InputRejected(
-            f"{model} takes no temperature while it thinks (reasoning effort {effort}). Send temperature "
+            f"This model takes no temperature while it thinks (reasoning effort {effort}). Send temperature "
             "as null (None) to leave it to the provider, or set the reasoning effort to default or off."
         )
     raise InputRejected(
-        f"{model} takes no temperature: {provider.label} sets it for this model. Send temperature as "
+        f"This model takes no temperature: {provider.label} sets it. Send temperature as "
         "null (None) to leave it to the provider."
     )
 

@@ -102,9 +102,9 @@ def temperature_view(provider: Provider, model: object, effort: object) -> Tempe
         return TemperatureView(True, TEMPERATURE_INFO)
     if family.takes("temperature"):
         return TemperatureView(
-            False, f"{name} takes no temperature while it thinks (effort default or off allows one)."
+            False, "This model takes no temperature while it thinks (effort default or off allows one)."
         )
-    return TemperatureView(False, f"{name} takes no temperature: {provider.label} sets it.")
+    return TemperatureView(False, f"This model takes no temperature: {provider.label} sets it.")
 
 
 class SessionChoices:

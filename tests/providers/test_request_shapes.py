@@ -88,8 +88,8 @@ def test_a_chosen_temperature_is_sent_where_the_model_takes_it(cfg: Settings, pr
 @pytest.mark.parametrize(
     ("provider_id", "model", "effort", "words"),
     [
-        ("openai", "gpt-5-mini", "default", "gpt-5-mini takes no temperature: OpenAI sets it"),
-        ("openai", "o3-mini", "high", "o3-mini takes no temperature"),
+        ("openai", "gpt-5-mini", "default", "This model takes no temperature: OpenAI sets it"),
+        ("openai", "o3-mini", "high", "This model takes no temperature"),
         ("anthropic", "claude-opus-4-6", "high", "takes no temperature while it thinks"),
     ],
 )

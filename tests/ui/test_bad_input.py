@@ -461,7 +461,7 @@ def test_a_temperature_the_model_cannot_take_is_refused_in_a_scripts_words(
     key = new_key(keys, "temperature")
     result = app.chat("gpt-5-mini", provider="openai", temperature=0.7, headers={"X-Provider-Key": key})
     refused(result)
-    assert "gpt-5-mini takes no temperature" in str(result.error) and "null (None)" in str(result.error)
+    assert "This model takes no temperature" in str(result.error) and "null (None)" in str(result.error)
     assert not provider.requests
     # Left out, the provider's default applies and the chat goes through.
     echoed(app.chat("gpt-5-mini", provider="openai", temperature=None, headers={"X-Provider-Key": key}))

@@ -185,7 +185,7 @@ def test_temperature_is_the_providers_until_chosen_and_greys_out_where_the_model
     expect(default).to_be_disabled(timeout=WAIT_MS)
     expect(default).to_be_checked()
     expect(slider).to_be_disabled()
-    expect(page.locator("#temperature-default")).to_contain_text("gpt-5-mini takes no temperature")
+    expect(page.locator("#temperature-default")).to_contain_text("This model takes no temperature: OpenAI sets it")
     provider.reset()
     chat.send("third")
     expect(page.locator(BOT).filter(has_text="You said: third")).to_have_count(1, timeout=WAIT_MS)
