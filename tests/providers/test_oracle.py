@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,11 @@ from tests.request_cases import CHOSEN_TEMPERATURE, CLOUD_ROWS, Case, every_case
 
 pytestmark = pytest.mark.gateway
 
-LITELLM_VERSION = "1.108.7"
+# The version .ci/run pins and builds its venv for: one number, read from there.
+CI_RUN = Path(__file__).parents[2] / ".ci" / "run"
+_PINNED = re.search(r"^LITELLM_VERSION=(\S+)$", CI_RUN.read_text(), re.M)
+assert _PINNED is not None, ".ci/run no longer pins LITELLM_VERSION"
+LITELLM_VERSION = _PINNED.group(1)
 ORACLE = Path(__file__).parents[1] / "litellm_oracle.py"
 # Our row ids in LiteLLM's words (its `custom_llm_provider`).
 LITELLM_PROVIDER = {
