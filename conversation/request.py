@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from errors import ImagesNotAccepted, InputRejected
+from providers.reasoning import parse_effort
 from providers.registry import VISITOR_ENDPOINT
 from providers.request import ChatRequest
 from providers.urlguard import check_visitor_url
@@ -52,6 +53,8 @@ class ChatInputs:
     temperature: object
     max_tokens: object
     base_url: object = None
+    # The page's effort setting, or an API caller's X-Reasoning-Effort header.
+    effort: object = "default"
     # This session's uploads, when the caller is a browser the boundary knows; None otherwise.
     files: SessionFiles | None = None
 
@@ -75,6 +78,7 @@ def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
     if not text.strip() and not new_files:
         raise InputRejected("Type a message first.")
     model = _model(inputs.model, provider, settings)
+    effort = parse_effort(inputs.effort)
     recent = _recent_history(inputs.history, settings)
     # Every file this request uses is read in this one call, once the checks that need no file
     # have passed, and before any turn is built.
@@ -107,8 +111,9 @@ def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
         provider=provider,
         model=model,
         messages=tuple(messages),
-        temperature=_bounded(inputs.temperature, "Temperature", 0.0, 2.0, default=0.7),
+        temperature=_temperature(inputs.temperature, provider, model, effort),
         max_tokens=int(_bounded(inputs.max_tokens, "Max tokens", 1, settings.max_output_tokens, default=1024)),
+        effort=effort,
         visitor_base_url=visitor_base_url,
         allow_local=settings.allow_local_base_url,
         notes=tuple(notes),
@@ -331,8 +336,29 @@ def _model(model: object, provider: Provider, settings: Settings) -> str:
     return model.strip()
 
 
-def _bounded(value: object, name: str, low: float, high: float, *, default: float) -> float:
-    if value is None:
+def _temperature(value: object, provider: Provider, model: str, effort: str) -> float | None:
+    """The visitor's temperature, or None for the provider's own. A temperature the model does
+    not take is refused before anything is sent: a script asked for it, and silently leaving it
+    out would answer with sampling it did not ask for."""
+    if value is None or value == "":
+        return None
+    temperature = _bounded(value, "Temperature", 0.0, 2.0)
+    family = provider.family(model)
+    if family.takes("temperature", effort):
+        return temperature
+    if family.takes("temperature"):
+        raise InputRejected(
+            f"This model takes no temperature while it thinks (reasoning effort {effort}). Send temperature "
+            "as null (None) to leave it to the provider, or set the reasoning effort to default or off."
+        )
+    raise InputRejected(
+        f"This model takes no temperature: {provider.label} sets it. Send temperature as "
+        "null (None) to leave it to the provider."
+    )
+
+
+def _bounded(value: object, name: str, low: float, high: float, *, default: float | None = None) -> float:
+    if value is None and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InputRejected(f"{name} must be a number.")

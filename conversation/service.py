@@ -203,7 +203,6 @@ class ChatService:
         caller: Caller,
         inputs: ChatInputs,
         *,
-        effort: str = "default",
         notify: Callable[[str], None] | None = None,
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
@@ -221,7 +220,6 @@ class ChatService:
             timeout=self.settings.request_timeout,
             max_retries=self.settings.max_retries,
             max_seconds=self.settings.max_reply_seconds,
-            effort=effort,
             bill_to=caller.sign_in.bill_to if caller.sign_in is not None and key is caller.sign_in.token else None,
         )
         key_kind = _key_kind(caller, provider, on_server_key)

@@ -158,7 +158,6 @@ class ChatStream:
         max_retries: int = 1,
         max_seconds: float = 600.0,
         update_interval: float = 0.1,
-        effort: str = "default",
         bill_to: str | None = None,
     ) -> None:
         self.request = request
@@ -169,7 +168,6 @@ class ChatStream:
         self._max_retries = max_retries
         self._max_seconds = max_seconds
         self._update_interval = update_interval
-        self._effort = effort
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.first_token_seconds: float | None = None
@@ -384,18 +382,20 @@ class ChatStream:
             await response.aclose()
 
     def _body(self) -> bytes:
+        """The request as the model's family in the registry says it takes it: which max-tokens
+        field, which effort form. Sampling settings go only where someone chose them (the
+        conversation has refused any the family does not take)."""
         request = self.request
-        provider = request.provider
-        body: dict[str, object] = {
-            "model": request.model,
-            "messages": list(request.messages),
-            "temperature": request.temperature,
-            "stream": True,
-            provider.max_tokens_param: request.max_tokens,
-        }
-        if provider.stream_usage:
+        family = request.provider.family(request.model)
+        control = family.reasoning
+        budget = control.budget(request.effort) if control is not None else 0
+        body: dict[str, object] = {"model": request.model, "messages": list(request.messages), "stream": True}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        body[family.max_tokens_field] = request.max_tokens + budget
+        if request.provider.stream_usage:
             body["stream_options"] = {"include_usage": True}
-        body.update(effort_options(provider.reasoning, request.model, self._effort))
+        body.update(effort_options(control, request.effort))
         return orjson.dumps(body)
 
     async def _open(self) -> httpx2.Response:

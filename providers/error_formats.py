@@ -72,6 +72,7 @@ SETTINGS: Mapping[str, str] = MappingProxyType(
         "max_tokens": "max tokens",
         "max_completion_tokens": "max tokens",
         "stream_options": "stream_options (usage reporting)",
+        "reasoning_effort": "reasoning effort",
     }
 )
 

@@ -1,8 +1,7 @@
 """Reasoning ("thinking") models: how to ask for an effort, and how to read the thinking back.
 
-Asking: each provider documents its own form, recorded per row in the registry as a
-:class:`ReasoningControl`; :func:`effort_options` turns the visitor's choice into request fields,
-and only for models that take them.
+Asking: each provider documents its own form, recorded per model family in the registry as a
+:class:`ReasoningControl`; :func:`effort_options` turns the visitor's choice into request fields.
 
 Reading: providers send the model's thinking in one of three shapes, all handled by the stream
 reader in ``chat.py``:
@@ -41,23 +40,34 @@ __all__ = [
 # before. "off" asks the model not to think where the provider documents a way to say so.
 EFFORTS: tuple[str, ...] = ("default", "off", "low", "medium", "high")
 
-Form = Literal["reasoning_effort", "openrouter", "deepseek"]
+Form = Literal["reasoning_effort", "openrouter", "deepseek", "anthropic"]
+
+# Anthropic's thinking budget per effort: the figures LiteLLM maps `reasoning_effort` to, at and
+# above Anthropic's minimum of 1,024 (https://docs.claude.com/en/docs/build-with-claude/extended-thinking).
+_ANTHROPIC_BUDGETS = {"low": 1024, "medium": 2048, "high": 4096}
+_THINKING = ("low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReasoningControl:
-    """How one provider takes a reasoning effort, and for which of its models."""
+    """How one family of a provider's models takes a reasoning effort."""
 
     form: Form
-    # Model-id prefixes that take the setting; empty means every model of the provider.
-    model_prefixes: tuple[str, ...] = ()
-    # What "off" becomes in the `reasoning_effort` form; None when the provider has no off switch
+    # What "off" becomes in the `reasoning_effort` form; None when the model has no off switch
     # (then "off" sends nothing, as "default" does).
     off_value: str | None = None
+    # Anthropic refuses temperature and top_k while Claude thinks.
+    samples_while_thinking: bool = True
     docs: str = ""
 
-    def applies_to(self, model: str) -> bool:
-        return not self.model_prefixes or model.startswith(self.model_prefixes)
+    def thinks(self, effort: str) -> bool:
+        """Does this effort turn the model's thinking on (rather than leave it to the provider)?"""
+        return effort in _THINKING
+
+    def budget(self, effort: str) -> int:
+        """Output tokens the thinking may spend on top of the answer's max tokens: only Anthropic
+        counts thinking inside `max_tokens` and needs room made for it."""
+        return _ANTHROPIC_BUDGETS[effort] if self.form == "anthropic" and self.thinks(effort) else 0
 
 
 def parse_effort(value: object) -> str:
@@ -65,9 +75,9 @@ def parse_effort(value: object) -> str:
     return value if isinstance(value, str) and value in EFFORTS else "default"
 
 
-def effort_options(control: ReasoningControl | None, model: str, effort: str) -> dict[str, object]:
-    """Request fields for ``effort`` in this provider's documented form; {} where it does not apply."""
-    if control is None or effort == "default" or not control.applies_to(model):
+def effort_options(control: ReasoningControl | None, effort: str) -> dict[str, object]:
+    """Request fields for ``effort`` in this model family's documented form; {} where none apply."""
+    if control is None or effort == "default":
         return {}
     if control.form == "openrouter":
         # https://openrouter.ai/docs/use-cases/reasoning-tokens: effort "none" turns it off.
@@ -77,6 +87,12 @@ def effort_options(control: ReasoningControl | None, model: str, effort: str) ->
         if effort == "off":
             return {"thinking": {"type": "disabled"}}
         return {"thinking": {"type": "enabled"}, "reasoning_effort": effort}
+    if control.form == "anthropic":
+        # https://platform.claude.com/docs/en/api/openai-sdk: the compatibility layer ignores
+        # `reasoning_effort` and takes Anthropic's own `thinking` object.
+        if effort == "off":
+            return {"thinking": {"type": "disabled"}}
+        return {"thinking": {"type": "enabled", "budget_tokens": control.budget(effort)}}
     if effort == "off":
         return {"reasoning_effort": control.off_value} if control.off_value else {}
     return {"reasoning_effort": effort}

@@ -7,11 +7,51 @@ another address; the key variable is the one the provider's docs use.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache
 
 from .reasoning import ReasoningControl
 
-__all__ = ["CUSTOM_ID", "PROVIDERS", "VISITOR_ENDPOINT", "Provider"]
+__all__ = ["CUSTOM_ID", "PROVIDERS", "SAMPLING", "VISITOR_ENDPOINT", "ModelFamily", "Provider"]
+
+# The sampling settings a chat request may carry. byok-chat sends only a temperature, and only
+# the visitor's own; the table records top_p too, as the providers document both together.
+SAMPLING = frozenset({"temperature", "top_p"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelFamily:
+    """What one family of a provider's models takes in a chat request, from the provider's docs."""
+
+    # A regular expression the whole model id must match; ".*" is every model.
+    pattern: str = ".*"
+    # The sampling settings these models take: reasoning models often take none.
+    sampling: frozenset[str] = SAMPLING
+    # OpenAI's reasoning models refuse `max_tokens` and want `max_completion_tokens`.
+    max_tokens_field: str = "max_tokens"
+    # How these models take a reasoning effort; None: the setting is hidden and never sent.
+    reasoning: ReasoningControl | None = None
+    docs: str = ""
+
+    def matches(self, model: str) -> bool:
+        return _compiled(self.pattern).fullmatch(model) is not None
+
+    def takes(self, setting: str, effort: str = "default") -> bool:
+        """Does a request with this effort take this sampling setting?"""
+        if setting not in self.sampling:
+            return False
+        control = self.reasoning
+        return control is None or control.samples_while_thinking or not control.thinks(effort)
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+# A model no family of its row names: it takes the common OpenAI request.
+PLAIN = ModelFamily()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,12 +63,10 @@ class Provider:
     models: tuple[str, ...]
     default_model: str
     needs_key: bool = True
-    # OpenAI's reasoning models refuse `max_tokens`; every other row accepts it.
-    max_tokens_param: str = "max_tokens"
     # Mistral answers 422 to `stream_options`; it sends usage in the last chunk anyway.
     stream_usage: bool = True
-    # How this provider takes a reasoning effort, and for which models; None: the setting is hidden.
-    reasoning: ReasoningControl | None = None
+    # What each family of models takes, first match wins; a model none of them names is PLAIN.
+    families: tuple[ModelFamily, ...] = ()
     docs: str = ""
     # Which listed models take images (image_url content parts) and which do not, from the page
     # in vision_docs. Any other model, a typed or custom one, may be sent images: the provider
@@ -36,6 +74,9 @@ class Provider:
     image_models: frozenset[str] = frozenset()
     text_only_models: frozenset[str] = frozenset()
     vision_docs: str = ""
+
+    def family(self, model: str) -> ModelFamily:
+        return next((family for family in self.families if family.matches(model)), PLAIN)
 
     def takes_images(self, model: str) -> bool | None:
         """True or False when the provider's docs say so for this model; None when unknown."""
@@ -69,13 +110,24 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="OPENAI_API_KEY",
         models=("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5"),
         default_model="gpt-4.1-mini",
-        max_tokens_param="max_completion_tokens",
-        # `reasoning_effort` is for reasoning models only (gpt-5 and the o-series); their lowest
-        # value differs by model, so "off" sends nothing rather than guess.
-        reasoning=ReasoningControl(
-            form="reasoning_effort",
-            model_prefixes=("gpt-5", "o1", "o3", "o4"),
-            docs="https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort",
+        families=(
+            # gpt-5's chat snapshots are not reasoning models: they take a temperature.
+            ModelFamily(pattern=r"gpt-5(\.\d+)?-chat.*", max_tokens_field="max_completion_tokens"),
+            # The reasoning models (gpt-5 and the o-series) take neither temperature nor top_p,
+            # and refuse `max_tokens`. Their lowest effort differs by model, so "off" sends
+            # nothing rather than guess.
+            ModelFamily(
+                pattern=r"(gpt-5|o\d)([-.].*)?",
+                sampling=frozenset(),
+                max_tokens_field="max_completion_tokens",
+                reasoning=ReasoningControl(
+                    form="reasoning_effort",
+                    docs="https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort",
+                ),
+                docs="https://platform.openai.com/docs/guides/reasoning",
+            ),
+            # `max_tokens` is deprecated for every OpenAI model.
+            ModelFamily(max_tokens_field="max_completion_tokens"),
         ),
         docs="https://platform.openai.com/docs/api-reference/chat/create",
         image_models=frozenset({"gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5"}),
@@ -88,6 +140,17 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="ANTHROPIC_API_KEY",
         models=("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-6"),
         default_model="claude-sonnet-4-6",
+        families=(
+            # Claude 4 and 3.7 think when asked; while they do, temperature is refused.
+            ModelFamily(
+                pattern=r"claude-((opus|sonnet|haiku)-4|3-7-sonnet).*",
+                reasoning=ReasoningControl(
+                    form="anthropic",
+                    samples_while_thinking=False,
+                    docs="https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
+                ),
+            ),
+        ),
         docs="https://platform.claude.com/docs/en/api/openai-sdk",
         # Every current Claude model takes images; the compatibility layer accepts base64 image_url.
         image_models=frozenset({"claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-6"}),
@@ -101,11 +164,22 @@ PROVIDERS: tuple[Provider, ...] = (
         models=("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"),
         default_model="gemini-2.5-flash",
         # low/medium/high map to thinking budgets; "none" turns thinking off where the model allows.
-        reasoning=ReasoningControl(
-            form="reasoning_effort",
-            model_prefixes=("gemini-2.5", "gemini-3"),
-            off_value="none",
-            docs="https://ai.google.dev/gemini-api/docs/openai#thinking",
+        families=(
+            # The Pro models cannot stop thinking: "off" sends nothing for them.
+            ModelFamily(
+                pattern=r"gemini-(2\.5|3(\.\d+)?)-pro.*",
+                reasoning=ReasoningControl(
+                    form="reasoning_effort", docs="https://ai.google.dev/gemini-api/docs/thinking"
+                ),
+            ),
+            ModelFamily(
+                pattern=r"gemini-(2\.5|3(\.\d+)?)-.*",
+                reasoning=ReasoningControl(
+                    form="reasoning_effort",
+                    off_value="none",
+                    docs="https://ai.google.dev/gemini-api/docs/openai#thinking",
+                ),
+            ),
         ),
         docs="https://ai.google.dev/gemini-api/docs/openai",
         image_models=frozenset({"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"}),
@@ -118,11 +192,12 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="GROQ_API_KEY",
         models=("llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-120b"),
         default_model="llama-3.3-70b-versatile",
-        # gpt-oss takes low/medium/high and cannot be switched off.
-        reasoning=ReasoningControl(
-            form="reasoning_effort",
-            model_prefixes=("openai/gpt-oss",),
-            docs="https://console.groq.com/docs/reasoning",
+        # gpt-oss takes low/medium/high and cannot be switched off; the others take no effort.
+        families=(
+            ModelFamily(
+                pattern=r"openai/gpt-oss-.*",
+                reasoning=ReasoningControl(form="reasoning_effort", docs="https://console.groq.com/docs/reasoning"),
+            ),
         ),
         docs="https://console.groq.com/docs/openai",
         # Groq lists its vision models (Llama 4 Scout) on its own page; the three here are text only.
@@ -149,7 +224,18 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env="DEEPSEEK_API_KEY",
         models=("deepseek-v4-flash", "deepseek-v4-pro"),
         default_model="deepseek-v4-flash",
-        reasoning=ReasoningControl(form="deepseek", docs="https://api-docs.deepseek.com/guides/thinking_mode"),
+        families=(
+            # In thinking mode temperature and top_p have no effect (not an error): the reasoner
+            # always thinks, so the page says it sets its own.
+            ModelFamily(
+                pattern=r"deepseek-reasoner",
+                sampling=frozenset(),
+                reasoning=ReasoningControl(form="deepseek", docs="https://api-docs.deepseek.com/guides/thinking_mode"),
+            ),
+            ModelFamily(
+                reasoning=ReasoningControl(form="deepseek", docs="https://api-docs.deepseek.com/guides/thinking_mode")
+            ),
+        ),
         docs="https://api-docs.deepseek.com/",
         # DeepSeek's chat API documents text messages only.
         text_only_models=frozenset({"deepseek-v4-flash", "deepseek-v4-pro"}),
@@ -163,7 +249,13 @@ PROVIDERS: tuple[Provider, ...] = (
         models=("openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"),
         default_model="openai/gpt-4o-mini",
         # One `reasoning` object for every model; models that do not reason ignore it.
-        reasoning=ReasoningControl(form="openrouter", docs="https://openrouter.ai/docs/use-cases/reasoning-tokens"),
+        families=(
+            ModelFamily(
+                reasoning=ReasoningControl(
+                    form="openrouter", docs="https://openrouter.ai/docs/use-cases/reasoning-tokens"
+                )
+            ),
+        ),
         docs="https://openrouter.ai/docs/quickstart",
         image_models=frozenset({"openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"}),
         vision_docs="https://openrouter.ai/docs/features/multimodal/images",

@@ -18,8 +18,11 @@ class ChatRequest:
     model: str
     # content is a string, or a list of OpenAI content parts when the message carries images.
     messages: tuple[dict[str, Any], ...]
-    temperature: float
+    # None: the provider's own default, which is what a chat sends unless someone chose one.
+    temperature: float | None
     max_tokens: int
+    # A reasoning effort (reasoning.EFFORTS); "default" sends nothing.
+    effort: str = "default"
     # Set only for the visitor's own endpoint: a checked URL that goes through the network guard.
     visitor_base_url: str | None = None
     allow_local: bool = False

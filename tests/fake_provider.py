@@ -43,6 +43,11 @@ request it makes:
 Every other model takes images, and its echo ends with "[saw <n> images]" when the last user turn
 carried any. ``content_parts`` lists every content part of every message received, in order.
 
+``strict = True`` makes the fake refuse what real providers refuse, with each provider's own 400
+body (tests/strict_rules.py: temperature on reasoning models, ``max_tokens`` where
+``max_completion_tokens`` is required, ``reasoning_effort`` on models that do not reason, images
+to text-only models). The provider is the first segment of the path (``routed_env``'s /<id>/v1).
+
 ``GET .../models`` lists LIVE_MODELS. A base URL path segment ``models-<mode>`` (point a provider
 at ``http://127.0.0.1:<port>/models-<mode>/v1``; chats there work as usual) changes that answer:
 
@@ -76,7 +81,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests import error_bodies
+from tests import error_bodies, strict_rules
 
 INJECTION_REPLY = (
     'Here is **bold** and `code`.\n\n<img src=x onerror="window.__pwned=1">'
@@ -126,6 +131,8 @@ class FakeProvider:
         self.open_streams = 0
         self.active = 0
         self.closed_early = 0
+        # Refuse what the real provider refuses (tests/strict_rules.py); off by default.
+        self.strict = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server = _QuietServer((host, port), _handler_for(self))
@@ -249,6 +256,9 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             self._record(body)
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._json(404, {"error": {"message": "not found"}})
+                return
+            if fake.strict and (refused := strict_rules.refusal(self.path.strip("/").split("/")[0], body)):
+                self._json(*refused)
                 return
             with fake._lock:
                 fake.active += 1

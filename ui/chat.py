@@ -12,10 +12,11 @@ from ui.sidebar import Sidebar
 
 API_DESCRIPTION = (
     "Chat with one provider; returns the reply. Inputs: message, provider id, model, system prompt, "
-    "temperature, max tokens. Providers on a server key need no key. For the others, send your own key "
-    "in the X-Provider-Key request header, e.g. Client(url, headers={'X-Provider-Key': key}); never as "
-    "an input. Behind an access code, also send X-Access-Code. The conversation is kept per client "
-    "session: each call continues it, and client.reset_session() starts a new one."
+    "temperature (null: the provider's default), max tokens. Providers on a server key need no key. For "
+    "the others, send your own key in the X-Provider-Key request header, e.g. Client(url, "
+    "headers={'X-Provider-Key': key}); never as an input. Behind an access code, also send X-Access-Code. "
+    "The conversation is kept per client session: each call continues it, and client.reset_session() "
+    "starts a new one."
 )
 
 

@@ -10,13 +10,22 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 
 from conversation.text import CUT_OFF_MARK, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
 
-__all__ = ["CSS", "THINKING_TITLE", "EffortChoices", "cut_off_messages", "effort_shown", "page_messages"]
+__all__ = [
+    "CSS",
+    "THINKING_TITLE",
+    "SessionChoices",
+    "cut_off_messages",
+    "effort_shown",
+    "page_messages",
+    "temperature_view",
+]
 
 THINKING_TITLE = "Thinking"
 
@@ -79,40 +88,70 @@ def dollars(amount: float) -> str:
 
 def effort_shown(provider: Provider, model: object) -> bool:
     """The effort setting is shown only where the provider and model take it."""
-    control = provider.reasoning
-    return control is not None and isinstance(model, str) and control.applies_to(model)
+    return isinstance(model, str) and provider.family(model).reasoning is not None
 
 
-class EffortChoices:
-    """Each session's reasoning effort, set by a private event on the settings dropdown.
+@dataclass(frozen=True, slots=True)
+class TemperatureView:
+    # Can the visitor choose a temperature for this model (untick "provider's default")?
+    choosable: bool
+    info: str
+
+
+TEMPERATURE_INFO = "Ticked, no temperature is sent and the provider's own applies."
+
+
+def temperature_view(provider: Provider, model: object, effort: object) -> TemperatureView:
+    """Whether a temperature may be chosen for this model and effort, and what the page says."""
+    name = model if isinstance(model, str) else ""
+    family = provider.family(name)
+    if family.takes("temperature", parse_effort(effort)):
+        return TemperatureView(True, TEMPERATURE_INFO)
+    if family.takes("temperature"):
+        return TemperatureView(
+            False, "This model takes no temperature while it thinks (effort default or off allows one)."
+        )
+    return TemperatureView(False, f"This model takes no temperature: {provider.label} sets it.")
+
+
+class SessionChoices:
+    """A per-session setting set by a private event on its sidebar control (the reasoning effort;
+    whether the visitor chose a temperature).
 
     Kept beside the chat event rather than as one of its inputs, so the public chat endpoint keeps
-    its shape for API callers (who send an ``X-Reasoning-Effort`` header instead). Bounded like
-    Gradio's own per-session memory, and dropped when the session ends.
+    its shape for API callers. Bounded like Gradio's own per-session memory, and dropped when the
+    session ends. ``parse`` turns anything (a forged value, an API header, None) into a known one.
     """
 
-    def __init__(self, limit: int = 10_000) -> None:
+    def __init__(self, parse: Callable[[object], str], limit: int = 10_000) -> None:
+        self._parse = parse
         self._limit = limit
         self._lock = threading.Lock()
         self._by_session: OrderedDict[str, str] = OrderedDict()
 
-    def set(self, session_hash: str | None, effort: object) -> None:
+    def set(self, session_hash: str | None, value: object) -> None:
         if not session_hash:
             return
         with self._lock:
-            self._by_session[session_hash] = parse_effort(effort)
+            self._by_session[session_hash] = self._parse(value)
             self._by_session.move_to_end(session_hash)
             while len(self._by_session) > self._limit:
                 self._by_session.popitem(last=False)
 
-    def get(self, session_hash: str | None, header: str | None = None) -> str:
+    def get(self, session_hash: str | None, fallback: object = None) -> str:
+        """The session's choice, else ``fallback`` parsed (an API caller's header)."""
         with self._lock:
             chosen = self._by_session.get(session_hash or "")
-        return chosen or parse_effort(header)
+        return chosen or self._parse(fallback)
 
     def forget(self, session_hash: str | None) -> None:
         with self._lock:
             self._by_session.pop(session_hash or "", None)
+
+
+def temperature_mode(provider_default: object) -> str:
+    """The "provider's default" box: only an unticked box (False) means the visitor chose one."""
+    return "chosen" if provider_default is False else "default"
 
 
 # Remote images in replies become links, so the page never fetches from elsewhere (the CSP also

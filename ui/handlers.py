@@ -13,7 +13,7 @@ from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
 from conversation.text import CUT_OFF_MARK, STOPPED_MARK
 from errors import ByokError, InputRejected, ReplyCutOff
-from providers import VISITOR_ENDPOINT, Provider, Reply
+from providers import VISITOR_ENDPOINT, Provider, Reply, parse_effort
 from ui import chat_view
 from ui.browser import UNBOUND_SESSION, bound_to_this_browser, browser_owner, from_page, oauth_info
 from ui.chat_view import link_remote_media
@@ -101,7 +101,8 @@ class PageHandlers:
         first = self.settings.provider(self.settings.default_provider)
         assert first is not None
         self.first = first
-        self.efforts = chat_view.EffortChoices()
+        self.efforts = chat_view.SessionChoices(parse_effort)
+        self.temperatures = chat_view.SessionChoices(chat_view.temperature_mode)
 
     def provider(self, provider_id: object) -> Provider:
         return self.settings.provider(provider_id) or self.first
@@ -139,7 +140,7 @@ class PageHandlers:
         provider_id: str,
         model: str,
         system_prompt: str,
-        temperature: float,
+        temperature: float | None,
         max_tokens: float,
         keys: SessionKeys,
         request: gr.Request,
@@ -153,18 +154,18 @@ class PageHandlers:
                 provider_id=provider_id,
                 model=model,
                 system_prompt=system_prompt,
-                temperature=temperature,
+                temperature=self.chosen_temperature(temperature, request),
                 max_tokens=max_tokens,
                 base_url=base_url,
+                effort=self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER)),
                 files=self.service.session_files(
                     request.session_hash, browser_owner(request), bound=bound_to_this_browser(request)
                 ),
             )
             in_page = from_page(request)
-            effort = self.efforts.get(request.session_hash, request.headers.get(EFFORT_HEADER))
             caller = self.chat_caller(request, keys, provider_id, base_url)
             shown = ""
-            replies = self.service.reply(caller, inputs, effort=effort, notify=attachment_notice)
+            replies = self.service.reply(caller, inputs, notify=attachment_notice)
             # Closed with this handler: a closed tab must end the reply (and count it) now.
             async with aclosing(replies):
                 async for reply in replies:
@@ -381,6 +382,27 @@ class PageHandlers:
     def effort_view(self, provider_id: str, model: str) -> dict[str, Any]:
         # Shown only where this provider and model take an effort; hidden, it is never sent.
         return gr.update(visible=chat_view.effort_shown(self.provider(provider_id), model))
+
+    def chosen_temperature(self, temperature: object, request: gr.Request) -> object:
+        """The page's slider always has a value; it is sent only once the visitor unticked
+        "provider's default". An API caller's temperature is its own (null: the provider's)."""
+        if from_page(request) and self.temperatures.get(request.session_hash) != "chosen":
+            return None
+        return temperature
+
+    def temperature_view(
+        self, provider_id: str, model: str, effort: str, provider_default: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The "provider's default" box and the slider, for this model and effort. A model that
+        takes no temperature gets none: the box is ticked and both grey out."""
+        view = chat_view.temperature_view(self.provider(provider_id), model, effort)
+        if not view.choosable:
+            return gr.update(value=True, interactive=False, info=view.info), gr.update(interactive=False)
+        box = gr.update(interactive=True, info=view.info)
+        return box, gr.update(interactive=provider_default is False)
+
+    def remember_temperature_mode(self, provider_default: bool, request: gr.Request) -> None:
+        self.temperatures.set(request.session_hash, provider_default)
 
     def remember_effort(self, effort: str, request: gr.Request) -> None:
         # Kept per session beside the chat event, not as one of its inputs: the public endpoint

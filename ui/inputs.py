@@ -13,16 +13,19 @@ from config.settings import Settings
 from conversation.attachments import ACCEPTED_SUFFIXES
 
 
-def refuse_non_numbers(slider: gr.Slider) -> gr.Slider:
+def refuse_non_numbers(slider: gr.Slider, *, empty_allowed: bool = False) -> gr.Slider:
     """Answer a non-number from a raw API call with a message; Gradio's Slider raises a bare
-    TypeError, which reaches the caller as an empty error and the log as a traceback.
+    TypeError, which reaches the caller as an empty error and the log as a traceback. Where
+    ``empty_allowed``, null is "not chosen" and reaches the handler as None.
 
     The check wraps the instance's method: subclassing a Gradio component would make Gradio write
     a .pyi stub next to this file at import time.
     """
     parse = slider.preprocess
 
-    def preprocess(payload: Any) -> float:
+    def preprocess(payload: Any) -> float | None:
+        if payload is None and empty_allowed:
+            return None
         if isinstance(payload, bool) or not isinstance(payload, int | float):
             raise gr.Error(f"{slider.label} must be a number.", print_exception=False)
         return parse(payload)

@@ -26,6 +26,7 @@ class Sidebar:
     status: gr.Markdown
     forget: gr.Button
     system_prompt: gr.Textbox
+    temperature_default: gr.Checkbox
     temperature: gr.Slider
     max_tokens: gr.Slider
     effort: gr.Dropdown
@@ -88,7 +89,7 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
             gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
         with gr.Accordion("Settings", open=False):
             system_prompt = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
-            temperature = refuse_non_numbers(gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature"))
+            temperature_default, temperature = temperature_controls(first, settings.initial_model(first))
             max_tokens = refuse_non_numbers(
                 gr.Slider(
                     16,
@@ -109,6 +110,7 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         status,
         forget,
         system_prompt,
+        temperature_default,
         temperature,
         max_tokens,
         effort,
@@ -128,6 +130,22 @@ def bill_to_box() -> gr.Dropdown:
         visible=False,
         elem_id="bill-to",
     )
+
+
+def temperature_controls(provider: Provider, model: str) -> tuple[gr.Checkbox, gr.Slider]:
+    """ "Provider's default" ticked sends no temperature, and is where the page starts: Gradio's
+    number inputs cannot be empty (null becomes 0), so the choice is a box of its own. Where the
+    model takes no temperature, both are greyed out and the box says why."""
+    view = chat_view.temperature_view(provider, model, EFFORTS[0])
+    default = gr.Checkbox(
+        True,
+        label="Provider's default temperature",
+        info=view.info,
+        interactive=view.choosable,
+        elem_id="temperature-default",
+    )
+    slider = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", interactive=False, elem_id="temperature")
+    return default, refuse_non_numbers(slider, empty_allowed=True)
 
 
 def reasoning_effort_box(provider: Provider, model: str) -> gr.Dropdown:

@@ -65,6 +65,9 @@ def wire_key_events(
     )
     # Also when the new provider's model id is the same string, which fires no model change.
     switched.then(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
+    temperature_inputs = [sidebar.provider, sidebar.model, sidebar.effort, sidebar.temperature_default]
+    temperature_outputs = [sidebar.temperature_default, sidebar.temperature]
+    switched.then(handlers.temperature_view, temperature_inputs, temperature_outputs, **PRIVATE)
     switched = switched.then(lambda: "", None, sidebar.check.result, **PRIVATE)
     sidebar.provider.change(handlers.check_button, sidebar.provider, sidebar.check.button, **PRIVATE)
     if handlers.settings.allow_custom_base_url:
@@ -89,6 +92,12 @@ def wire_page_events(
     after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
     sidebar.effort.change(handlers.remember_effort, sidebar.effort, None, **PRIVATE)
     sidebar.model.change(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
+    # Whether the model takes a temperature depends on the model, and on Claude on the effort.
+    temperature_inputs = [sidebar.provider, sidebar.model, sidebar.effort, sidebar.temperature_default]
+    temperature_outputs = [sidebar.temperature_default, sidebar.temperature]
+    for changed in (sidebar.model.change, sidebar.effort.change, sidebar.temperature_default.change):
+        changed(handlers.temperature_view, temperature_inputs, temperature_outputs, **PRIVATE)
+    sidebar.temperature_default.change(handlers.remember_temperature_mode, sidebar.temperature_default, None, **PRIVATE)
 
     def end_session(request: gr.Request) -> None:
         # Gradio keeps a closed session's state for an hour in case the tab comes back, and
@@ -101,6 +110,7 @@ def wire_page_events(
         if request.session_hash and request.session_hash in holder:
             holder.delete_state(request.session_hash)
             handlers.efforts.forget(request.session_hash)
+            handlers.temperatures.forget(request.session_hash)
             with holder.lock:
                 holder.session_data.pop(request.session_hash, None)
                 holder.time_last_used.pop(request.session_hash, None)

@@ -342,8 +342,9 @@ def test_out_of_range_settings_are_refused(field: str, value: object) -> None:
 def test_numbers_as_strings_and_defaults() -> None:
     request = build(temperature="1.5", max_tokens="64.0")
     assert (request.temperature, request.max_tokens) == (1.5, 64)
+    # No temperature chosen is the provider's own default: nothing is sent for it.
     request = build(temperature=None, max_tokens=None)
-    assert (request.temperature, request.max_tokens) == (0.7, 1024)
+    assert (request.temperature, request.max_tokens) == (None, 1024)
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -48,11 +48,12 @@ def run(
             provider_id=provider_id,
             model=model,
             system_prompt="",
-            temperature=0.5,
+            temperature=None,
             max_tokens=100,
+            effort=effort,
         ),
     )
-    stream = ChatStream(request, key=Secret(canary("reason")), timeout=5.0, max_retries=0, effort=effort)
+    stream = ChatStream(request, key=Secret(canary("reason")), timeout=5.0, max_retries=0)
     outcome = Outcome(stream=stream)
 
     async def consume() -> None:
@@ -194,6 +195,9 @@ EFFORT_CASES = [
     ("openai", "gpt-4.1-mini", "high", {}),
     ("gemini", "gemini-2.5-flash", "medium", {"reasoning_effort": "medium"}),
     ("gemini", "gemini-2.5-flash", "off", {"reasoning_effort": "none"}),
+    ("gemini", "gemini-2.5-pro", "off", {}),
+    ("anthropic", "claude-sonnet-4-6", "low", {"thinking": {"type": "enabled", "budget_tokens": 1024}}),
+    ("anthropic", "claude-haiku-4-5", "off", {"thinking": {"type": "disabled"}}),
     ("groq", "openai/gpt-oss-120b", "high", {"reasoning_effort": "high"}),
     ("groq", "openai/gpt-oss-120b", "off", {}),
     ("groq", "llama-3.3-70b-versatile", "high", {}),
@@ -221,8 +225,17 @@ def test_an_unknown_effort_sends_nothing() -> None:
     from providers import PROVIDERS
 
     openrouter = next(p for p in PROVIDERS if p.id == "openrouter")
-    assert effort_options(openrouter.reasoning, "any/model", "default") == {}
-    assert effort_options(None, "any/model", "high") == {}
+    assert effort_options(openrouter.family("any/model").reasoning, "default") == {}
+    assert effort_options(None, "high") == {}
+
+
+def test_claude_thinking_gets_its_budget_on_top_of_the_answers_max_tokens(
+    cfg: Settings, provider: FakeProvider
+) -> None:
+    # Anthropic counts thinking inside max_tokens and refuses a budget that does not fit under it.
+    run(cfg, "claude-sonnet-4-6", provider_id="anthropic", effort="high")
+    body = provider.chat_requests[-1].body
+    assert body["max_tokens"] == 100 + body["thinking"]["budget_tokens"] and "temperature" not in body
 
 
 # --- the raw reader ----------------------------------------------------------------------------

@@ -449,6 +449,26 @@ def test_out_of_range_numbers_are_refused(app: LiveApp, provider: FakeProvider, 
     assert not provider.requests
 
 
+def test_a_null_temperature_is_the_providers_default(app: LiveApp, provider: FakeProvider) -> None:
+    echoed(app.chat("fake-model", temperature=None))
+    (body,) = upstream(provider)
+    assert "temperature" not in body
+
+
+def test_a_temperature_the_model_cannot_take_is_refused_in_a_scripts_words(
+    app: LiveApp, provider: FakeProvider, keys: list[str]
+) -> None:
+    key = new_key(keys, "temperature")
+    result = app.chat("gpt-5-mini", provider="openai", temperature=0.7, headers={"X-Provider-Key": key})
+    refused(result)
+    assert "This model takes no temperature" in str(result.error) and "null (None)" in str(result.error)
+    assert not provider.requests
+    # Left out, the provider's default applies and the chat goes through.
+    echoed(app.chat("gpt-5-mini", provider="openai", temperature=None, headers={"X-Provider-Key": key}))
+    (body,) = upstream(provider)
+    assert "temperature" not in body
+
+
 GRADIO_GAP = (
     "Gradio checks the number of inputs before any app code runs and answers a short data list "
     "with error=null and a logged traceback; refusing it earlier would mean re-parsing every queue "
@@ -462,7 +482,6 @@ GRADIO_GAP = (
         ("temperature", "hot"),
         ("temperature", "0.5"),
         ("temperature", [1]),
-        ("temperature", None),
         ("max_tokens", {"n": 1}),
         ("max_tokens", None),
         ("message", None),

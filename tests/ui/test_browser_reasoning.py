@@ -21,10 +21,19 @@ SERVER_KEY = canary("browser-reasoning")
 THOUGHT_START = "Let me think about"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def strict(fake: FakeProvider) -> Iterator[None]:
+    """The fake refuses what real providers refuse, with their own 400 bodies."""
+    fake.strict = True
+    yield
+    fake.strict = False
+
+
 @pytest.fixture(scope="module")
 def app(fake: FakeProvider) -> Iterator[RunningApp]:
-    """Groq on a server key, so the page chats without a key box."""
-    running = start_app(load_settings(routed_env(fake, GROQ_API_KEY=SERVER_KEY), dotenv_path=None))
+    """Groq (first), OpenAI and Anthropic on server keys, so the page chats without a key box."""
+    keys = {"GROQ_API_KEY": SERVER_KEY, "OPENAI_API_KEY": SERVER_KEY, "ANTHROPIC_API_KEY": SERVER_KEY}
+    running = start_app(load_settings(routed_env(fake, DEFAULT_PROVIDER="groq", **keys), dotenv_path=None))
     yield running
     running.close()
 
@@ -140,3 +149,62 @@ def test_reasoning_effort_shows_only_where_it_applies_and_reaches_the_provider(
     expect(page.locator(BOT).filter(has_text="and now?")).to_have_count(1, timeout=WAIT_MS)
     chat.wait_done()
     assert "reasoning_effort" not in provider.chat_requests[-1].body
+
+
+def test_temperature_is_the_providers_until_chosen_and_greys_out_where_the_model_takes_none(
+    tab: Callable[[], ChatPage], provider: FakeProvider
+) -> None:
+    chat = tab()
+    page = chat.page
+    page.get_by_role("button", name="Settings ▼").click()
+    default = page.locator("#temperature-default input")
+    slider = page.locator("#temperature input[type=number]")
+    # The provider's own default, and nothing is sent for it.
+    expect(default).to_be_checked(timeout=WAIT_MS)
+    expect(slider).to_be_disabled()
+    chat.send("first")
+    expect(page.locator(BOT).filter(has_text="You said: first")).to_have_count(1, timeout=WAIT_MS)
+    chat.wait_done()
+    assert "temperature" not in provider.chat_requests[-1].body
+
+    # Chosen, it is sent.
+    default.uncheck()
+    expect(slider).to_be_editable(timeout=WAIT_MS)
+    slider.fill("0.3")
+    slider.press("Enter")
+    provider.reset()
+    chat.send("second")
+    expect(page.locator(BOT).filter(has_text="You said: second")).to_have_count(1, timeout=WAIT_MS)
+    chat.wait_done()
+    assert provider.chat_requests[-1].body["temperature"] == 0.3
+
+    # A reasoning model takes none: the default is ticked again, both grey out and the page
+    # says why; the chat works.
+    chat.choose_provider("OpenAI")
+    chat.set_model("gpt-5-mini")
+    expect(default).to_be_disabled(timeout=WAIT_MS)
+    expect(default).to_be_checked()
+    expect(slider).to_be_disabled()
+    expect(page.locator("#temperature-default")).to_contain_text("This model takes no temperature: OpenAI sets it")
+    provider.reset()
+    chat.send("third")
+    expect(page.locator(BOT).filter(has_text="You said: third")).to_have_count(1, timeout=WAIT_MS)
+    chat.wait_done()
+    body = provider.chat_requests[-1].body
+    assert "temperature" not in body and body["max_completion_tokens"] > 0 and "max_tokens" not in body
+
+    # Claude takes one until it is asked to think.
+    chat.choose_provider("Anthropic")
+    expect(default).to_be_enabled(timeout=WAIT_MS)
+    effort = page.locator("#reasoning-effort")
+    effort.locator("input").click()
+    page.locator('[data-testid="dropdown-option"][aria-label="high"]').click()
+    expect(default).to_be_disabled(timeout=WAIT_MS)
+    expect(page.locator("#temperature-default")).to_contain_text("while it thinks")
+    # Thinking, with a budget Anthropic takes and no temperature (the strict fake checks both).
+    provider.reset()
+    chat.send("fourth")
+    expect(page.locator(BOT).filter(has_text="You said: fourth")).to_have_count(1, timeout=WAIT_MS)
+    chat.wait_done()
+    body = provider.chat_requests[-1].body
+    assert body["thinking"]["type"] == "enabled" and "temperature" not in body
