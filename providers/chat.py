@@ -205,10 +205,8 @@ class ChatStream:
         think in private, and bill it as output): the time before its first visible token, at
         HIDDEN_THINKING_RATE, at most max_tokens. Zero for a model that does not reason or that
         showed its reasoning (counted as text); small where reasoning was off, as it answers at once."""
-        control = self.request.provider.reasoning
-        if self._sent_at is None or self._reasoning:
-            return 0
-        if control is None or not control.applies_to(self.request.model):
+        control = self.request.provider.family(self.request.model).reasoning
+        if self._sent_at is None or self._reasoning or control is None:
             return 0
         waited = self.first_token_seconds
         if waited is None:

@@ -366,6 +366,7 @@ def test_a_reply_stopped_while_a_model_thinks_unseen_counts_the_thinking_time(
     from dataclasses import replace
 
     from providers.reasoning import ReasoningControl
+    from providers.registry import ModelFamily
 
     request = build_request(
         cfg,
@@ -374,8 +375,8 @@ def test_a_reply_stopped_while_a_model_thinks_unseen_counts_the_thinking_time(
             system_prompt="Be brief.", temperature=0.3, max_tokens=77,
         ),
     )  # fmt: skip
-    control = ReasoningControl(form="reasoning_effort", model_prefixes=("stall",)) if thinks else None
-    stream = ChatStream(replace(request, provider=replace(request.provider, reasoning=control)), key=None, timeout=5)
+    families = (ModelFamily(pattern="stall.*", reasoning=ReasoningControl(form="reasoning_effort")),) if thinks else ()
+    stream = ChatStream(replace(request, provider=replace(request.provider, families=families)), key=None, timeout=5)
 
     async def stop_after_half_a_second() -> None:
         async def read() -> None:
