@@ -9,6 +9,7 @@ not time: each close is stamped with the turn it began in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -104,9 +105,14 @@ async def closes_after_quiet_spell(fake: FakeProvider, make_transport: Any) -> t
     url = f"{fake.base_url}/models"
     try:
         async with httpx2.AsyncClient(transport=make_transport(backend)) as client:
-            # Concurrent requests on a threaded server: one connection each.
-            answers = await asyncio.gather(*(client.get(url) for _ in range(CONNECTIONS)))
-            assert [a.status_code for a in answers] == [200] * CONNECTIONS
+            # Every response held open until all have arrived: one connection each, however fast
+            # the server answers (a finished request would hand its connection to the next).
+            async with contextlib.AsyncExitStack() as held:
+                opening = (held.enter_async_context(client.stream("GET", url)) for _ in range(CONNECTIONS))
+                answers = await asyncio.gather(*opening)
+                assert [a.status_code for a in answers] == [200] * CONNECTIONS
+                # Read to the end, so each connection goes back to the pool to idle (not closed).
+                await asyncio.gather(*(a.aread() for a in answers))
             time.sleep(LIMITS.keepalive_expiry * 2)  # a quiet spell: every idle connection expires
             backend.close_turns.clear()
             status = (await client.get(url)).status_code
