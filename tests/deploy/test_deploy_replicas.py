@@ -197,8 +197,9 @@ def test_quota_is_shared_by_both_replicas_and_each_visitor_has_their_own(topolog
     assert other.chat("my own count").success
     assert other.chat("spoofing", **{"x-forwarded-for": "127.0.0.2"}).success
     logs = "".join(r.log() for r in topology.replicas)
-    assert logs.count("client=ip:127.0.0.2 provider=groq") == 3
-    assert logs.count("client=ip:127.0.0.3 provider=groq") == 2
+    assert logs.count("chat client=ip:127.0.0.2 provider=groq") == 3
+    assert logs.count("chat refused client=ip:127.0.0.2 provider=groq reason=QuotaExceeded") == 2
+    assert logs.count("chat client=ip:127.0.0.3 provider=groq") == 2
 
 
 def test_a_browser_session_stays_on_one_replica_across_events_and_reload(topology: Topology) -> None:
