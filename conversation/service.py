@@ -26,7 +26,7 @@ from web.asgi import client_id
 from web.quota import Quotas, UsageToday
 
 from .attachments import SessionFiles, UploadStore
-from .request import ChatInputs, build_request
+from .request import ChatInputs, plan_request
 
 __all__ = ["Caller", "ChatService"]
 
@@ -134,18 +134,20 @@ class ChatService:
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
         ``notify`` hears what the visitor should know about the request (an attachment cut)."""
-        request = build_request(self.settings, inputs)
-        for note in request.notes:
-            if notify is not None:
-                notify(note)
-        provider = request.provider
+        plan = plan_request(self.settings, inputs)
+        provider = plan.provider
         key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
-        check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
+        check_model_allowed(self.settings, provider, plan.model, on_server_key=on_server_key)
         if on_server_key:
             # Fails closed: with the counter store down this raises CounterUnavailable and no
             # server key is spent. A visitor's own key needs no counter.
             self.quotas.admit(caller.client)
+        # Files are decoded only now, once the key and the quota have said yes.
+        request = plan.build(await plan.read_files())
+        for note in request.notes:
+            if notify is not None:
+                notify(note)
         stream = ChatStream(
             request,
             key=key,
