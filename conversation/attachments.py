@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from errors import InputRejected
-from web.uploads import UploadLedger, is_remote, normalise_path
+from web.uploads import UploadLedger, is_remote
 
 from . import decode
 from .decode import ACCEPTED_SUFFIXES, IMAGE_LONG_EDGE, display_name, sniff_image
@@ -148,7 +148,7 @@ class SessionUploads:
         self.touched = time.monotonic()
 
     def get(self, path: str) -> Attachment | None:
-        return self.files.get(normalise_path(path))
+        return self.files.get(path)
 
 
 class UploadStore:
@@ -209,25 +209,24 @@ class UploadStore:
         decoded = await self._decoded_copy(path)
         if isinstance(decoded, str):
             raise FileRejected(decoded)
-        uploads.files[normalise_path(path)] = decoded
+        uploads.files[path] = decoded
         return decoded
 
     async def _decoded_copy(self, path: str) -> Attachment | str:
-        key = normalise_path(path)
         stamp = _stamp(path)
         with self._lock:
-            cached = self._decoded.get(key)
+            cached = self._decoded.get(path)
             if cached is not None and cached[0] == stamp:
-                self._decoded.move_to_end(key)
+                self._decoded.move_to_end(path)
                 return cached[1]
-        task = self._decoding.get(key)
+        task = self._decoding.get(path)
         if task is None:
-            task = self._decoding[key] = asyncio.ensure_future(self._decode(key, path, stamp))
-            task.add_done_callback(lambda _: self._decoding.pop(key, None))
+            task = self._decoding[path] = asyncio.ensure_future(self._decode(path, stamp))
+            task.add_done_callback(lambda _: self._decoding.pop(path, None))
         # A visitor pressing Stop leaves the decode to finish for whoever names the file next.
         return await asyncio.shield(task)
 
-    async def _decode(self, key: str, path: str, stamp: tuple[int, int] | None) -> Attachment | str:
+    async def _decode(self, path: str, stamp: tuple[int, int] | None) -> Attachment | str:
         try:
             decoded: Attachment | str = await decode_attachment(
                 path, max_image_bytes=self.max_image_bytes, max_file_bytes=self.max_file_bytes
@@ -236,7 +235,7 @@ class UploadStore:
             decoded = str(refused)
         if stamp is not None:
             with self._lock:
-                self._decoded[key] = (stamp, decoded)
+                self._decoded[path] = (stamp, decoded)
                 while len(self._decoded) > DECODED_CAPACITY:
                     self._decoded.popitem(last=False)
         return decoded

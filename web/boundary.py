@@ -15,10 +15,12 @@ Gradio trusts things a browser attacker controls:
   anything but the app itself, so a reply cannot make the browser call out.
 - Uploads (when the chat takes files) are accepted only from a browser holding the cookie, within
   its client address's ``UPLOAD_LIMIT_MB`` (cookies are free, so the budget follows the address),
-  and recorded as that browser's in an :class:`~web.uploads.UploadLedger`. A file path in any
-  request, and every ``/gradio_api/file=`` fetch, must be one of the caller's own uploads: Gradio
-  itself would accept any path in its shared upload folder, fetch any URL given as a path, and
-  serve any cached file to whoever names it.
+  and recorded as that browser's in an :class:`~web.uploads.UploadLedger`. A file path anywhere
+  in a request body (at any depth, on any route: ``call/v2`` takes inputs as top-level keys), and
+  every ``/gradio_api/file=`` fetch, must be exactly one of the caller's own uploads, and a link
+  is refused outright: Gradio itself would accept any path in its shared upload folder, download
+  any URL given as a path before our handler runs, and serve any cached file to whoever names it.
+  A body that is not JSON is refused, so Gradio never reads what the boundary could not.
 
 Nothing here imports Gradio: the middleware is plain ASGI and runs in front of every route.
 """
@@ -88,6 +90,7 @@ _UPLOADS_PAUSED = "Uploads are paused: the usage counter can't be reached right 
 _NOT_YOUR_FILE = (
     "This request refers to a file that was not uploaded from this browser. Attach the file again, or start a new chat."
 )
+_NO_LINKS = "Links cannot be sent as files: upload the file itself."
 # A queue payload carries the visible history; far more than a chat needs, far less than a flood.
 _MAX_JSON_BODY = 16 * 1024 * 1024
 _NAVIGATION_MODES = frozenset({"navigate", "nested-navigate"})
@@ -259,8 +262,17 @@ class BoundaryMiddleware:
                 await _refuse(scope, send, 413, "request too large")
                 return
             payload = _json(body)
+            if payload is None and body.strip():
+                # What we cannot read, Gradio must not get to read differently.
+                await _refuse(scope, send, 400, "The request body is not valid JSON.")
+                return
             session_hashes += _hashes_in_body(payload)
-            if any(not self.uploads.owns(owner, p) for p in file_paths(_data_of(payload))):
+            named = file_paths(payload)
+            if any(is_remote(p) for p in named):
+                log.warning("refused POST %s: a link given as a file", path)
+                await _refuse(scope, send, 403, _NO_LINKS)
+                return
+            if any(not self.uploads.owns(owner, p) for p in named):
                 log.warning("refused POST %s: a file path that is not this browser's upload", path)
                 await _refuse(scope, send, 403, _NOT_YOUR_FILE)
                 return
@@ -383,11 +395,6 @@ def _json(body: bytes) -> object:
 def _hashes_in_body(payload: object) -> list[str]:
     value = payload.get("session_hash") if isinstance(payload, dict) else None
     return [value] if isinstance(value, str) and value else []
-
-
-def _data_of(payload: object) -> object:
-    # An event's inputs; the rest of a queue payload (event_data, trigger ids) names no files.
-    return payload.get("data") if isinstance(payload, dict) else None
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

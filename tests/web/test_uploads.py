@@ -172,11 +172,18 @@ def test_another_browsers_file_is_refused_in_a_message_and_in_history(app: Runni
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["/etc/passwd", "https://attacker.example/cat.png", "http://127.0.0.1:9/latest/meta-data", "../../app.py"],
+    ("path", "refusal"),
+    [
+        ("/etc/passwd", NOT_YOURS),
+        ("https://attacker.example/cat.png", "Links cannot be sent as files"),
+        ("http://127.0.0.1:9/latest/meta-data", "Links cannot be sent as files"),
+        ("../../app.py", NOT_YOURS),
+    ],
     ids=["outside-path", "https-url", "loopback-url", "relative"],
 )
-def test_forged_history_with_paths_and_urls_is_refused(app: RunningApp, provider: FakeProvider, path: str) -> None:
+def test_forged_history_with_paths_and_urls_is_refused(
+    app: RunningApp, provider: FakeProvider, path: str, refusal: str
+) -> None:
     visit = raw.open_page(app.url)
     history = [
         {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "file", "file": file_data(path)}]},
@@ -184,10 +191,10 @@ def test_forged_history_with_paths_and_urls_is_refused(app: RunningApp, provider
     ]
     planted = plant_history(app, visit, history)
     assert planted.status == 403
-    assert NOT_YOURS in planted.raw
+    assert refusal in planted.raw
     # The same in the message itself.
     sent = chat(app, visit, "now", [path])
-    assert sent.status == 403 and NOT_YOURS in sent.raw
+    assert sent.status == 403 and refusal in sent.raw
     assert not provider.chat_requests
 
 
@@ -317,3 +324,64 @@ def test_each_address_uploads_within_its_budget_however_many_cookies_it_holds(bu
         timeout=30,
     )
     assert response.status_code == 200, response.text
+
+
+# --- FileData anywhere in a body, and names that try to mean another file ---------------------
+
+
+def _nested(value: object, depth: int) -> object:
+    for _ in range(depth):
+        value = {"inner": [value]}
+    return value
+
+
+def test_a_filedata_link_at_any_depth_on_any_route_is_refused_before_gradio_fetches_it(
+    app: RunningApp, provider: FakeProvider
+) -> None:
+    visit = raw.open_page(app.url)
+    cfg = raw.config(app.url, headers=visit.headers)
+    link = {"path": f"http://127.0.0.1:{provider.port}/big.bin", "meta": {"_type": "gradio.FileData"}}
+    deep_history = [{"role": "user", "content": _nested(link, 15)}]
+    joined = raw.run_event(
+        app.url,
+        raw.fn_index(cfg, "chat"),
+        raw.chat_data(cfg, "hi", "openai", "fake-model", history=deep_history),
+        session_hash=visit.session_hash,
+        headers=visit.headers,
+    )
+    assert joined.status == 403 and "Links cannot be sent as files" in joined.raw
+    # call/v2 takes its inputs as top-level keys; a key Gradio ignores is walked too.
+    for body in ({"message": {"text": "hi", "files": [link]}}, {"unused": _nested(link, 40)}):
+        for headers in ({}, visit.headers):
+            v2 = httpx.post(f"{app.url}/gradio_api/call/v2/chat", json=body, headers=headers)
+            assert v2.status_code == 403 and "Links cannot be sent as files" in v2.text
+    # Not a URL, but a path this browser never uploaded, deep inside event data.
+    stray = httpx.post(
+        f"{app.url}/gradio_api/queue/join",
+        json={"data": [], "event_data": _nested(file_data("/etc/hostname"), 20), "fn_index": 0, "session_hash": "x"},
+        headers=visit.headers,
+    )
+    assert stray.status_code == 403 and NOT_YOURS in stray.text
+    assert not [r for r in provider.requests if r.path == "/big.bin"]
+
+
+def test_a_body_the_boundary_cannot_read_is_not_passed_on(app: RunningApp) -> None:
+    visit = raw.open_page(app.url)
+    for content, kind in ((b"--x\r\n\r\n--x--", "multipart/form-data; boundary=x"), (b"{not json", "application/json")):
+        for route in ("/gradio_api/component_server", "/gradio_api/queue/join", "/gradio_api/call/v2/chat"):
+            refused = httpx.post(f"{app.url}{route}", content=content, headers={**visit.headers, "content-type": kind})
+            assert refused.status_code == 400, route
+
+
+def test_a_name_with_percent_signs_cannot_claim_another_browsers_file(app: RunningApp) -> None:
+    alice, mallory = raw.open_page(app.url), raw.open_page(app.url)
+    secret = b"salary: 123"
+    victim = uploaded(alice, "payslip.txt", secret)
+    folder = Path(victim).parent.name
+    trick = uploaded(mallory, f"..%2F{folder}%2Fpayslip.txt", b"anything")
+    assert trick != victim
+    for path in (victim, trick.replace("%2F", "/")):
+        stolen = httpx.get(f"{app.url}/gradio_api/file={path}", headers=mallory.headers)
+        assert stolen.status_code == 404 and secret not in stolen.content
+    assert httpx.get(f"{app.url}/gradio_api/file={victim}", headers=alice.headers).content == secret
+    assert chat(app, mallory, "read it", [victim]).status == 403
