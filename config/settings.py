@@ -70,6 +70,9 @@ class Settings:
     allowed_origins: frozenset[str] = frozenset()
     frame_ancestors: tuple[str, ...] = ()
     space_host: str | None = None
+    # Host names the app answers to besides loopback names, IP addresses and the Space's host
+    # ("*" for any): a name an attacker points at this server (DNS rebinding) is refused.
+    allowed_hosts: frozenset[str] = frozenset()
     # Seconds a model list fetched with a server key is shared before it is fetched again.
     model_list_ttl: float = 3600.0
     # <ID>_MODELS: the only models visitors may use on that provider's server key.
@@ -278,7 +281,20 @@ def _boundary_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "allowed_origins": frozenset(allowed),
         "frame_ancestors": tuple(dict.fromkeys(ancestors)),
         "space_host": space_host,
+        "allowed_hosts": _hosts(env, "ALLOWED_HOSTS"),
     }
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _hosts(env: Mapping[str, str], name: str) -> frozenset[str]:
+    hosts = _names(env, name)
+    if hosts != {"*"} and not all(_HOST_NAME.fullmatch(host) for host in hosts):
+        raise ConfigError(
+            f"{name} must be comma-separated host names such as chat.example.org (no scheme, port or path), or *."
+        )
+    return hosts
 
 
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -58,6 +58,8 @@ DECODE_SECONDS = 15
 DECODE_MEMORY_BYTES = 1024 * 1024 * 1024
 # Workers at once: the machine's cores are the server's too.
 DECODE_WORKERS = 2
+# A session's files are dropped to make room for another only after this long unused.
+SESSION_IDLE_SECONDS = 6 * 3600
 # Decoded uploads kept for any session that names them again.
 DECODED_CAPACITY = 512
 
@@ -171,20 +173,26 @@ class UploadStore:
         self._decoding: dict[str, asyncio.Task[Attachment | str]] = {}
 
     def session(self, session_hash: str, owner: str) -> SessionUploads | None:
-        """This session's uploads; None when the owner differs or there is no browser cookie."""
+        """This session's uploads; None when the owner differs, there is no browser cookie, or the
+        store is full of sessions still in use (a closed tab's uploads go when Gradio says so)."""
         if not session_hash or not owner:
             return None
+        now = time.monotonic()
         with self._lock:
             held = self._sessions.get(session_hash)
+            evicted = []
             if held is None:
+                # Room is made only from sessions idle for long: never from a live session's files.
+                while len(self._sessions) >= self._capacity:
+                    oldest = next(iter(self._sessions.values()))
+                    if now - oldest.touched < SESSION_IDLE_SECONDS:
+                        return None
+                    evicted.append(self._sessions.popitem(last=False))
                 held = self._sessions[session_hash] = SessionUploads(owner)
             elif held.owner != owner:
                 return None
             self._sessions.move_to_end(session_hash)
-            held.touched = time.monotonic()
-            evicted = []
-            while len(self._sessions) > self._capacity:
-                evicted.append(self._sessions.popitem(last=False))
+            held.touched = now
         for old_hash, old in evicted:
             self._delete(old_hash, old)
         return held

@@ -19,13 +19,15 @@ PROMPT_SECONDS = 0.25
 
 
 @contextmanager
-def config_probe(url: str, *, interval: float = 0.02, max_samples: int = 3000) -> Iterator[list[float]]:
+def config_probe(
+    url: str, *, headers: dict[str, str] | None = None, interval: float = 0.02, max_samples: int = 3000
+) -> Iterator[list[float]]:
     """Seconds each ``GET /config`` took while the block ran (a timeout counts as 10 s)."""
     latencies: list[float] = []
     stop = threading.Event()
 
     def probe() -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=headers or {}) as client:
             while not stop.is_set() and len(latencies) < max_samples:
                 started = time.perf_counter()
                 try:
@@ -49,21 +51,21 @@ def p99(latencies: list[float]) -> float:
     return ordered[math.ceil(0.99 * len(ordered)) - 1]
 
 
-def quiet_p99(url: str, *, seconds: float = 3.0) -> float:
-    with config_probe(url) as quiet:
+def quiet_p99(url: str, headers: dict[str, str] | None = None, *, seconds: float = 3.0) -> float:
+    with config_probe(url, headers=headers) as quiet:
         time.sleep(seconds)
     return p99(quiet)
 
 
 @contextmanager
-def stays_prompt(url: str) -> Iterator[list[float]]:
+def stays_prompt(url: str, headers: dict[str, str] | None = None) -> Iterator[list[float]]:
     """Probe while the block runs, then assert the p99 stayed under :data:`PROMPT_SECONDS` (or
     twice the quiet p99 around it, on a loaded machine)."""
-    before = quiet_p99(url)
-    with config_probe(url) as latencies:
+    before = quiet_p99(url, headers)
+    with config_probe(url, headers=headers) as latencies:
         yield latencies
-    assert len(latencies) >= 20, "the attack ended before the probe could measure it"
+    assert len(latencies) >= 10, "the attack ended before the probe could measure it"
     seen = p99(latencies)
     if seen >= PROMPT_SECONDS:
-        bound = max(PROMPT_SECONDS, 2 * before, 2 * quiet_p99(url))
+        bound = max(PROMPT_SECONDS, 2 * before, 2 * quiet_p99(url, headers))
         assert seen < bound, f"p99 {seen:.3f}s over {bound:.3f}s; slowest: {sorted(latencies)[-5:]}"

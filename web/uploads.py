@@ -7,8 +7,9 @@ path in a request and every ``/gradio_api/file=`` fetch; the chat consults it be
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["UploadLedger", "file_paths", "is_remote"]
 
@@ -56,20 +57,42 @@ class UploadLedger:
     upload named ``..%2F<hash>%2Fpayslip.txt`` must not come to mean another browser's file.
     """
 
-    def __init__(self, *, capacity: int = 200_000) -> None:
+    def __init__(
+        self, *, capacity: int = 200_000, max_age: float = 25 * 3600, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        # Oldest record first; each path with when it was last uploaded.
         self._owners: OrderedDict[str, set[str]] = OrderedDict()
+        self._recorded: dict[str, float] = {}
         self._capacity = capacity
+        # Gradio deletes cached files a day old (delete_cache); their records go an hour later.
+        self._max_age = max_age
+        self._clock = clock
         self._lock = threading.Lock()
+
+    @property
+    def full(self) -> bool:
+        """No room for another upload: records are never dropped while their files may be in use."""
+        with self._lock:
+            self._expire()
+            return len(self._owners) >= self._capacity
 
     def record(self, owner: str, paths: Iterable[str]) -> None:
         if not owner:
             return
         with self._lock:
+            now = self._clock()
             for path in paths:
                 self._owners.setdefault(path, set()).add(owner)
                 self._owners.move_to_end(path)
-            while len(self._owners) > self._capacity:
-                self._owners.popitem(last=False)
+                self._recorded[path] = now
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._owners:
+            oldest = next(iter(self._owners))
+            if now - self._recorded[oldest] < self._max_age:
+                return
+            del self._owners[oldest], self._recorded[oldest]
 
     def owns(self, owner: str, path: str) -> bool:
         if not owner or not isinstance(path, str) or is_remote(path):
@@ -86,7 +109,7 @@ class UploadLedger:
             holders.discard(owner)
             if holders:
                 return False
-            del self._owners[path]
+            del self._owners[path], self._recorded[path]
             return True
 
     def __len__(self) -> int:

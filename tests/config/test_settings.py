@@ -159,6 +159,12 @@ def test_size_limits_are_read() -> None:
     assert (settings.max_output_tokens, settings.concurrency_limit, settings.queue_max_size) == (256, 8, 16)
 
 
+def test_allowed_hosts_are_host_names_or_a_star() -> None:
+    assert load().allowed_hosts == frozenset()
+    assert load(ALLOWED_HOSTS=" Chat.Example.org , b.example ").allowed_hosts == {"chat.example.org", "b.example"}
+    assert load(ALLOWED_HOSTS="*").allowed_hosts == {"*"}
+
+
 # --- .env ------------------------------------------------------------------------------------
 
 
@@ -259,6 +265,9 @@ MALFORMED: list[tuple[str, dict[str, str], str, str]] = [
         "Unset OPENAI_CUSTOM_HEADERS",
     ),
     ("sdk-admin-key", {"OPENAI_ADMIN_KEY": SECRET_PART}, "OPENAI_ADMIN_KEY", "Unset OPENAI_ADMIN_KEY"),
+    ("hosts-url", {"ALLOWED_HOSTS": "https://chat.example.org"}, "ALLOWED_HOSTS", "no scheme, port or path"),
+    ("hosts-port", {"ALLOWED_HOSTS": "chat.example.org:8443"}, "ALLOWED_HOSTS", "no scheme, port or path"),
+    ("hosts-star-and-name", {"ALLOWED_HOSTS": "*,chat.example.org"}, "ALLOWED_HOSTS", "or *"),
 ]
 
 

@@ -266,6 +266,24 @@ def test_ending_a_session_deletes_its_uploads_unless_another_browser_holds_them(
     assert len(store) == 0
 
 
+def test_a_flood_of_sessions_never_deletes_a_live_sessions_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = UploadStore(max_image_bytes=10 * MB, max_file_bytes=10 * MB, capacity=2)
+    path = uploaded(store, OWNER, tmp_path, "mine.png", image_bytes())
+    mine = store.session("victim", OWNER)
+    assert mine is not None
+    asyncio.run(store.admit(mine, path))
+    assert store.session("attacker-1", OTHER) is not None
+    assert store.session("attacker-2", OTHER) is None  # full of live sessions: no room is made
+    assert Path(path).exists() and store.session("victim", OWNER) is mine
+    # Sessions unused for long enough do make room.
+    monkeypatch.setattr(attachments_module, "SESSION_IDLE_SECONDS", 0)
+    assert store.session("attacker-2", OTHER) is not None
+    assert store.session("attacker-3", OTHER) is not None
+    assert not Path(path).exists()
+
+
 # --- what build_request makes of them --------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from tests.conftest import RunningApp, canary, routed_env, start_app
 from tests.fake_provider import FakeProvider
 from tests.gradio_raw import Visit
 from tests.media import EXE_BYTES, decode_data_url, image_bytes
+from web.uploads import UploadLedger
 
 SERVER_KEY = canary("uploads-server")
 NOT_YOURS = "not uploaded from this browser"
@@ -385,3 +386,45 @@ def test_a_name_with_percent_signs_cannot_claim_another_browsers_file(app: Runni
         assert stolen.status_code == 404 and secret not in stolen.content
     assert httpx.get(f"{app.url}/gradio_api/file={victim}", headers=alice.headers).content == secret
     assert chat(app, mallory, "read it", [victim]).status == 403
+
+
+# --- files counted as well as bytes -----------------------------------------------------------
+
+
+def test_one_upload_request_carries_at_most_one_messages_files(app: RunningApp) -> None:
+    visit = raw.open_page(app.url)
+    on_disk = _files_on_disk(app)
+    many = [("files", (f"{i}.txt", b"x", "text/plain")) for i in range(10)]
+    refused = httpx.post(f"{app.url}/gradio_api/upload", files=many, headers=visit.headers, timeout=30)
+    assert refused.status_code == 413 and refused.text == "Attach at most 4 files at once."
+    assert _files_on_disk(app) == on_disk
+    four = httpx.post(f"{app.url}/gradio_api/upload", files=many[:4], headers=visit.headers, timeout=30)
+    assert four.status_code == 200 and len(four.json()) == 4
+
+
+def test_tiny_files_cost_the_budget_as_files_not_bytes(budget_app: RunningApp) -> None:
+    # A fresh address through the trusted proxy: its own 2 MB an hour; each file counts 0.1 MB.
+    visit = raw.open_page(budget_app.url)
+    headers = {**visit.headers, "x-forwarded-for": "203.0.113.99"}
+    answers = [
+        httpx.post(
+            f"{budget_app.url}/gradio_api/upload",
+            files={"files": (f"{i}.txt", b"x", "text/plain")},
+            headers=headers,
+            timeout=30,
+        ).status_code
+        for i in range(25)
+    ]
+    assert answers.count(200) == 20 and answers[-1] == 429
+
+
+def test_the_ledger_never_forgets_a_live_upload_to_make_room() -> None:
+    now = [0.0]
+    ledger = UploadLedger(capacity=3, max_age=100, clock=lambda: now[0])
+    ledger.record("victim", ["/up/a/payslip.txt"])
+    ledger.record("attacker", ["/up/b/1", "/up/c/2"])
+    assert ledger.full
+    ledger.record("attacker", ["/up/d/3"])  # a racing upload is still recorded, nothing is dropped
+    assert ledger.owns("victim", "/up/a/payslip.txt") and ledger.owns("attacker", "/up/d/3")
+    now[0] = 150  # Gradio has deleted day-old files by now: their records go
+    assert not ledger.full and len(ledger) == 0

@@ -1,0 +1,133 @@
+"""A stranger on loopback, with no code and mostly no cookie, tries to freeze the app, fill its
+tables or get round the session binding; every attack is bounded in count and time."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import gradio_raw as raw
+from tests.conftest import RunningApp
+from tests.gradio_raw import Visit
+from tests.load_probe import stays_prompt
+
+CODE = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def gated(apps: Callable[..., RunningApp]) -> RunningApp:
+    return apps(ACCESS_CODE=CODE)
+
+
+@pytest.fixture(scope="module")
+def open_app(apps: Callable[..., RunningApp]) -> RunningApp:
+    return apps()
+
+
+def _cancel(url: str, session_hash: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"session_hash": session_hash, "fn_index": 0, "event_id": "none"}
+    return httpx.post(f"{url}/gradio_api/cancel", json=body, headers=headers or {}, timeout=30)
+
+
+def _visit_with_code(url: str) -> Visit:
+    entered = httpx.post(f"{url}/byok/access", data={"code": CODE}, headers={"origin": url})
+    (access,) = [h.split(";", 1)[0] for h in entered.headers.get_list("set-cookie") if h.startswith("byok_access=")]
+    page = httpx.get(f"{url}/", headers={"accept": "text/html", "sec-fetch-mode": "navigate", "cookie": access})
+    (browser,) = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith("byok_browser=")]
+    return Visit(url=url, session_hash=secrets.token_hex(6), cookie=f"{browser}; {access}")
+
+
+def test_requests_the_gate_refuses_bind_nothing(gated: RunningApp) -> None:
+    # A stranger without the code names hashes the visitor will use; none of them is bound.
+    taken = [secrets.token_hex(6) for _ in range(5)]
+    for session_hash in taken:
+        assert httpx.get(f"{gated.url}/gradio_api/queue/data", params={"session_hash": session_hash}).status_code == 401
+        assert _cancel(gated.url, session_hash).status_code == 401
+    visit = _visit_with_code(gated.url)
+    for session_hash in taken:
+        assert _cancel(gated.url, session_hash, visit.headers).status_code == 200
+
+
+def test_only_session_hashes_of_a_real_shape_on_routes_that_use_one_are_bound(open_app: RunningApp) -> None:
+    alice, mallory = raw.open_page(open_app.url), raw.open_page(open_app.url)
+    huge = "a" * 5_000
+    assert httpx.get(f"{open_app.url}/gradio_api/queue/data", params={"session_hash": huge}).status_code == 400
+    assert _cancel(open_app.url, "x" * 65, alice.headers).status_code == 400
+    assert _cancel(open_app.url, "../../etc", alice.headers).status_code == 400
+    # A route that takes no session hash binds none: Mallory naming Alice's hash there changes nothing.
+    httpx.get(f"{open_app.url}/config", params={"session_hash": alice.session_hash}, headers=mallory.headers)
+    assert _cancel(open_app.url, alice.session_hash, alice.headers).status_code == 200
+    assert _cancel(open_app.url, alice.session_hash, mallory.headers).status_code == 403
+
+
+def test_a_flood_of_sessions_meets_its_cap_and_the_victims_binding_holds(open_app: RunningApp) -> None:
+    victim, attacker = raw.open_page(open_app.url), raw.open_page(open_app.url)
+    assert _cancel(open_app.url, victim.session_hash, victim.headers).status_code == 200
+    answers = [_cancel(open_app.url, secrets.token_hex(6), attacker.headers).status_code for _ in range(220)]
+    assert answers.count(200) == 200 and answers[-1] == 429
+    # The attacker's cookie still cannot take the victim's session, and the victim keeps it.
+    assert _cancel(open_app.url, victim.session_hash, attacker.headers).status_code == 403
+    assert _cancel(open_app.url, victim.session_hash, victim.headers).status_code == 200
+
+
+def _nested_lists(size: int) -> bytes:
+    """The JSON that costs a parser the most per byte: a flat array of empty arrays."""
+    count = size // 3
+    return b'{"data": [' + b"[]," * (count - 1) + b'[]], "session_hash": "abc", "fn_index": 0}'
+
+
+def _huge_bodies(url: str, headers: dict[str, str], folder: Path) -> list[str]:
+    """Each body sent by curl, a client of its own as an attacker's would be, so that what the
+    probe measures is the server and not this process."""
+    statuses = []
+    for size in (15_000_000, 900_000):
+        body = folder / f"body-{size}.json"
+        if not body.exists():
+            body.write_bytes(_nested_lists(size))
+    for _ in range(4):
+        for route in ("/gradio_api/queue/join", "/gradio_api/no-such-route", "/gradio_api/call/v2/chat"):
+            for size in (15_000_000, 900_000):
+                sent = subprocess.run(
+                    ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "60"]
+                    + ["-H", "content-type: application/json"]
+                    + [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+                    + ["--data-binary", f"@{folder / f'body-{size}.json'}", f"{url}{route}"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                statuses.append(sent.stdout)
+    return statuses
+
+
+def test_huge_json_bodies_are_refused_without_freezing_anyone(
+    gated: RunningApp, open_app: RunningApp, tmp_path: Path
+) -> None:
+    with stays_prompt(gated.url, _visit_with_code(gated.url).headers):
+        assert set(_huge_bodies(gated.url, {}, tmp_path)) == {"401"}
+    visit = raw.open_page(open_app.url)
+    with stays_prompt(open_app.url):
+        answers = _huge_bodies(open_app.url, visit.headers, tmp_path)
+    # Over the cap, unknown routes unread, and too many values for a chat: nothing was parsed.
+    assert answers == ["413", "413", "404", "404", "413", "413"] * 4
+
+
+def test_the_longest_conversation_the_page_can_hold_still_goes_through(open_app: RunningApp) -> None:
+    """An imported conversation may be 2 MB; with a new message on top it must still be sent."""
+    visit = raw.open_page(open_app.url)
+    sentence = "This is a sentence of ordinary prose, with a comma or two, as people write them. "
+    history = [{"role": role, "content": sentence * 25} for _ in range(500) for role in ("user", "assistant")]
+    cfg = raw.config(open_app.url, headers=visit.headers)
+    result = raw.run_event(
+        open_app.url,
+        raw.fn_index(cfg, "chat"),
+        raw.chat_data(cfg, "and one more", "ollama", "fake-model", history=history),
+        session_hash=visit.session_hash,
+        headers=visit.headers,
+    )
+    assert result.success, result.raw[-300:]
