@@ -50,6 +50,8 @@ class Settings:
     max_history_chars: int = 100_000
     max_output_tokens: int = 8192
     concurrency_limit: int = 200
+    # Chats one client may have running at once: no one takes every CONCURRENCY_LIMIT slot.
+    max_chats_per_client: int = 8
     queue_max_size: int = 400
     analytics: bool = False
     access_codes: tuple[Secret, ...] = field(default=(), repr=False)
@@ -151,6 +153,7 @@ def load_settings(
         max_history_messages=_whole(env, "MAX_HISTORY_MESSAGES", 40, low=0, high=1000),
         max_output_tokens=_whole(env, "MAX_OUTPUT_TOKENS", 8192, low=16, high=1_000_000),
         concurrency_limit=_whole(env, "CONCURRENCY_LIMIT", 200, low=1, high=10_000),
+        max_chats_per_client=_whole(env, "MAX_CHATS_PER_CLIENT", 8, low=1, high=10_000),
         queue_max_size=_whole(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000),
         **_attachment_settings(env),
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},

@@ -7,7 +7,9 @@ everything that decides whether a key may be spent happens here, on the server.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,16 @@ from config.network import TrustedProxies
 from config.secret import Secret
 from config.settings import Settings
 from config.storage import CounterStore, parse_rate_limits
-from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
+from errors import (
+    CODE_HEADER,
+    KEY_HEADER,
+    AccessDenied,
+    ByokError,
+    CounterUnavailable,
+    InputRejected,
+    TooManyChats,
+    TooManyChecks,
+)
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
 from providers.registry import VISITOR_ENDPOINT, Provider
@@ -66,6 +77,9 @@ class ChatService:
             if settings.access_codes
             else None
         )
+        # Chats running per client, for MAX_CHATS_PER_CLIENT.
+        self._chats_running: dict[str, int] = {}
+        self._running_lock = threading.Lock()
         # Every browser's uploads and each session's encoded copies (conversation/attachments.py).
         self.uploads = UploadStore(
             max_image_bytes=int(settings.max_image_mb * 1_000_000),
@@ -134,6 +148,30 @@ class ChatService:
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
         ``notify`` hears what the visitor should know about the request (an attachment cut)."""
+        with self._running(caller.client):
+            async for reply in self._reply(caller, inputs, effort=effort, notify=notify):
+                yield reply
+
+    @contextmanager
+    def _running(self, client: str) -> Iterator[None]:
+        """One more chat of this client's, within MAX_CHATS_PER_CLIENT: extra chats are refused as
+        soon as they reach a slot, so one client's flood leaves the queue at once."""
+        limit = self.settings.max_chats_per_client
+        with self._running_lock:
+            if self._chats_running.get(client, 0) >= limit:
+                raise TooManyChats(limit)
+            self._chats_running[client] = self._chats_running.get(client, 0) + 1
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._chats_running[client] -= 1
+                if not self._chats_running[client]:
+                    del self._chats_running[client]
+
+    async def _reply(
+        self, caller: Caller, inputs: ChatInputs, *, effort: str, notify: Callable[[str], None] | None
+    ) -> AsyncIterator[Reply]:
         plan = plan_request(self.settings, inputs)
         provider = plan.provider
         key = self._key_for(provider, caller)

@@ -7,6 +7,7 @@ The tree::
     ├── InputRejected           a request we refuse before contacting a provider
     │   └── ModelNotAllowed     a model the operator's <ID>_MODELS leaves out, on the server key
     ├── TooManyChecks           key checks and model-list fetches per client, throttled
+    ├── TooManyChats            this client has MAX_CHATS_PER_CLIENT chats running
     ├── TooManyUploads          this client uploaded its UPLOAD_LIMIT_MB for now
     ├── AccessDenied            the access gate or the Hugging Face allow-list said no
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
@@ -59,6 +60,7 @@ __all__ = [
     "RateLimited",
     "ReplyCutOff",
     "RequestRefused",
+    "TooManyChats",
     "TooManyChecks",
     "TooManyUploads",
     "UnknownModel",
@@ -110,6 +112,13 @@ class TooManyChecks(ByokError):
     def __init__(self, *, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(f"Too many key checks from here. Try again in {_seconds(retry_after)}.")
+
+
+class TooManyChats(ByokError):
+    title = "Too many chats at once"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} chats from here are already running. Wait for one to finish, then send again.")
 
 
 class TooManyUploads(ByokError):

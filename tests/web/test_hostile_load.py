@@ -3,8 +3,10 @@ tables or get round the session binding; every attack is bounded in count and ti
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp
+from tests.fake_provider import FakeProvider
 from tests.gradio_raw import Visit
 from tests.load_probe import stays_prompt
 
@@ -131,3 +134,30 @@ def test_the_longest_conversation_the_page_can_hold_still_goes_through(open_app:
         headers=visit.headers,
     )
     assert result.success, result.raw[-300:]
+
+
+def test_one_client_cannot_take_every_chat_slot(apps: Callable[..., RunningApp], provider: FakeProvider) -> None:
+    """Ten slow chats from one address: two run, the rest are refused as they reach a slot, and
+    another visitor's chat is answered at once instead of after the flood."""
+    running = apps(CONCURRENCY_LIMIT="4", MAX_CHATS_PER_CLIENT="2", TRUSTED_PROXIES="127.0.0.1")
+    cfg = raw.config(running.url)
+    index = raw.fn_index(cfg, "chat")
+
+    async def chat(client: httpx.AsyncClient, model: str) -> tuple[raw.EventResult, float]:
+        started = time.monotonic()
+        result = await raw.run_event_async(client, running.url, index, raw.chat_data(cfg, "hi", "ollama", model))
+        return result, time.monotonic() - started
+
+    async def flood_then_visit() -> tuple[list[tuple[raw.EventResult, float]], tuple[raw.EventResult, float]]:
+        attacker = httpx.AsyncClient(timeout=60, headers={"x-forwarded-for": "203.0.113.1"})
+        visitor = httpx.AsyncClient(timeout=60, headers={"x-forwarded-for": "203.0.113.2"})
+        async with attacker, visitor:
+            flood = [asyncio.create_task(chat(attacker, "drip-200")) for _ in range(10)]
+            await asyncio.sleep(1.0)
+            visit = await chat(visitor, "fake-model")
+            return await asyncio.gather(*flood), visit
+
+    flood, (visit, waited) = asyncio.run(flood_then_visit())
+    assert visit.success and waited < 6, (waited, visit.raw[-300:])
+    refused = [r for r, _ in flood if "chats from here are already running" in (r.error or "")]
+    assert len(refused) == 8 and sum(r.success for r, _ in flood) == 2
