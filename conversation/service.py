@@ -6,6 +6,7 @@ everything that decides whether a key may be spent happens here, on the server.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -25,8 +26,11 @@ from errors import (
     ByokError,
     CounterUnavailable,
     InputRejected,
+    InvalidKey,
+    NoModelAccess,
     TooManyChats,
     TooManyChecks,
+    UnknownModel,
 )
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
@@ -181,6 +185,8 @@ class ChatService:
             # Fails closed: with the counter store down this raises CounterUnavailable and no
             # server key is spent. A visitor's own key needs no counter.
             self.quotas.admit(caller.client)
+        elif caller.visitor_key is not None:
+            self._checks_left(caller.client)
         # Files are decoded only now, once the key and the quota have said yes.
         request = plan.build(await plan.read_files())
         for note in request.notes:
@@ -200,12 +206,27 @@ class ChatService:
                 yield reply
         except ByokError as error:
             outcome = type(error).__name__
+            if caller.visitor_key is not None and isinstance(error, _KEY_ANSWERS):
+                self._count_check(caller.client)
             raise
         except BaseException:
             outcome = "stopped"  # the visitor pressed Stop or closed the tab
             raise
         finally:
             self._count(caller, request.provider, request.model, stream, on_server_key, outcome)
+
+    def _checks_left(self, client: str) -> None:
+        """A chat on a visitor's key answers "does this key work?" like Check my key does: refused
+        once the client's checks are spent. A counter store outage never stops a visitor's key."""
+        try:
+            self.quotas.checks_left(client)
+        except CounterUnavailable:
+            self.counter.note_skipped()
+
+    def _count_check(self, client: str) -> None:
+        # The chat has failed already; once the checks are spent, the next one is not sent.
+        with contextlib.suppress(TooManyChecks, CounterUnavailable):
+            self.quotas.admit_check(client)
 
     def on_server_key(self, provider: Provider, caller: Caller) -> bool:
         """Would a chat from this caller to this provider spend the operator's key?"""
@@ -349,6 +370,10 @@ class ChatService:
             " (estimated)" if usage and usage.estimated else "",
             "" if counted else " (not counted: counter store unavailable)",
         )
+
+
+# What a chat on a stolen key would learn: the key is wrong, or it works but not for this model.
+_KEY_ANSWERS = (InvalidKey, NoModelAccess, UnknownModel)
 
 
 def _userinfo(oauth_info: Mapping[str, Any] | None) -> Mapping[str, Any]:
