@@ -214,7 +214,8 @@ class SessionGuard:
                 await refuse(scope, send, 404, "not found")
                 return
         session_hashes = list(_hashes_in_url(scope, path))
-        if scope["type"] == "http" and scope["method"] != "GET" and path.startswith("/gradio_api/"):
+        has_body = scope["type"] == "http" and scope["method"] != "GET" and path.startswith("/gradio_api/")
+        if has_body:
             checked = await self._body(scope, receive, send, path, owner)
             if checked is None:
                 return
@@ -224,7 +225,29 @@ class SessionGuard:
         if not await self._bind(scope, send, path, session_hashes, owner, client):
             return
         scope["state"][BOUND_STATE_KEY] = bool(owner and session_hashes)
-        await self.app(scope, receive, send)
+        if has_body:
+            await self._quietly(scope, receive, send, path)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _quietly(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """Gradio raises, and its server prints a whole traceback, for a body it cannot map to an
+        event (an unknown parameter, a wrong type): a 400 and one line in the log instead."""
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as error:
+            if started:
+                raise
+            # The error's type only: its text may repeat what the caller sent.
+            log.warning("refused POST %s: Gradio could not read the request (%s)", path, type(error).__name__)
+            await refuse(scope, send, 400, "The request does not match this app's API.")
 
     async def _body(
         self, scope: Scope, receive: Receive, send: Send, path: str, owner: str

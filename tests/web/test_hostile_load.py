@@ -4,6 +4,7 @@ tables or get round the session binding; every attack is bounded in count and ti
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import subprocess
 import time
@@ -161,3 +162,20 @@ def test_one_client_cannot_take_every_chat_slot(apps: Callable[..., RunningApp],
     assert visit.success and waited < 6, (waited, visit.raw[-300:])
     refused = [r for r, _ in flood if "chats from here are already running" in (r.error or "")]
     assert len(refused) == 8 and sum(r.success for r, _ in flood) == 2
+
+
+def test_malformed_calls_and_out_of_range_values_leave_no_traceback(
+    open_app: RunningApp, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cfg = raw.config(open_app.url)
+    with caplog.at_level(logging.INFO):
+        for body in ({"no_such_input": 1}, {"message": {"deep": [1, 2]}, "history": "not a list"}):
+            answer = httpx.post(f"{open_app.url}/gradio_api/call/v2/chat", json=body)
+            assert 400 <= answer.status_code < 500, answer.text
+        hot = raw.run_event(
+            open_app.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, "hi", "ollama", "m", temperature=99)
+        )
+        assert not hot.success and "Temperature must be between 0 and 2" in (hot.error or "")
+    printed = capfd.readouterr()
+    assert not [r for r in caplog.records if r.exc_info]
+    assert "Traceback" not in printed.out + printed.err
