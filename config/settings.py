@@ -39,6 +39,8 @@ DEFAULT_UPLOAD_LIMIT_MB = "200/hour;1000/day"
 class Settings:
     providers: tuple[Provider, ...]
     server_keys: Mapping[str, Secret] = field(repr=False)
+    # Keyless providers whose base URL the operator set (<ID>_BASE_URL, or a keyless custom row).
+    operator_servers: frozenset[str] = frozenset()
     default_provider: str
     default_model: str | None = None
     system_prompt: str = "You are a helpful assistant."
@@ -99,6 +101,14 @@ class Settings:
     def server_key(self, provider_id: str) -> Secret | None:
         return self.server_keys.get(provider_id)
 
+    def operators_spend(self, provider: Provider) -> bool:
+        """Does a chat to this provider's operator-configured address cost the operator? With a
+        server key it does; a keyless server (Ollama, vLLM, LM Studio, llama.cpp, a keyless custom
+        row) runs on the operator's machine or account whatever key the visitor sends."""
+        if provider.id == VISITOR_ENDPOINT.id:
+            return False
+        return provider.id in self.server_keys or not provider.needs_key
+
     def needs_visitor_key(self, provider: Provider) -> bool:
         return provider.needs_key and provider.id not in self.server_keys
 
@@ -133,6 +143,14 @@ def load_settings(
     if _flag(env, "ALLOW_CUSTOM_BASE_URL", default=False):
         providers += (VISITOR_ENDPOINT,)
     server_keys = {p.id: key for p in providers if p.key_env and (key := _server_key(env, p.key_env))}
+    # Keyless servers the operator pointed the app at: the operator's spend, like a server key.
+    operator_servers = frozenset(
+        p.id
+        for p in providers
+        if not p.needs_key
+        and p.id != VISITOR_ENDPOINT.id
+        and (p.id == CUSTOM_ID or env.get(p.base_url_env, "").strip())
+    )
     default_provider = _default_provider(env, providers, server_keys)
     default_model = env.get("DEFAULT_MODEL", "").strip() or None
     if default_model is not None and not _MODEL_NAME.fullmatch(default_model):
@@ -141,7 +159,8 @@ def load_settings(
     return Settings(
         **gate,
         **_boundary_settings(env),
-        **_quota_settings(env, has_server_keys=bool(server_keys), gated=_is_gated(gate)),
+        **_quota_settings(env, has_server_keys=bool(server_keys or operator_servers), gated=_is_gated(gate)),
+        operator_servers=operator_servers,
         providers=providers,
         server_keys=server_keys,
         default_provider=default_provider,

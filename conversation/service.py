@@ -181,7 +181,9 @@ class ChatService:
         key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
         check_model_allowed(self.settings, provider, plan.model, on_server_key=on_server_key)
-        if on_server_key:
+        # A keyless operator server is metered like a server key, whatever key the visitor sent.
+        metered = on_server_key or self.settings.operators_spend(provider)
+        if metered:
             # Fails closed: with the counter store down this raises CounterUnavailable and no
             # server key is spent. A visitor's own key needs no counter.
             self.quotas.admit(caller.client)
@@ -213,7 +215,7 @@ class ChatService:
             outcome = "stopped"  # the visitor pressed Stop or closed the tab
             raise
         finally:
-            self._count(caller, request.provider, request.model, stream, on_server_key, outcome)
+            self._count(caller, request.provider, request.model, stream, on_server_key, outcome, metered=metered)
 
     def _checks_left(self, client: str) -> None:
         """A chat on a visitor's key answers "does this key work?" like Check my key does: refused
@@ -315,9 +317,11 @@ class ChatService:
         return f"Key works: {len(ids):,} models available."
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
-        if caller.may_use_server_keys or caller.visitor_key is not None:
+        if caller.may_use_server_keys:
             return resolve_key(provider, self.settings, visitor_key=caller.visitor_key)
-        if self.settings.server_key(provider.id) is not None:
+        if caller.visitor_key is not None and provider.needs_key:
+            return resolve_key(provider, self.settings, visitor_key=caller.visitor_key)
+        if self.settings.operators_spend(provider):
             page, script = self.server_key_refusal(provider)
             title = None if self.settings.access_codes else "Sign-in needed"
             raise AccessDenied(page, script_message=script, title=title)
@@ -326,6 +330,14 @@ class ChatService:
     def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
         """Why this caller may not use the server's key and what they can do instead: for the page,
         and for scripts."""
+        if not provider.needs_key:
+            needs = f"{provider.label} runs on the operator's server, which is only for visitors the operator allows."
+            how = (
+                "Enter the access code (open byok/access on this site)"
+                if self.settings.access_codes
+                else "Sign in with an allowed account"
+            )
+            return f"{needs} {how}, or pick a provider you have a key for.", f"{needs} Pick another provider."
         if self.settings.access_codes:
             needs = f"{provider.label} runs on the operator's key, which needs the access code."
             return (
@@ -343,7 +355,15 @@ class ChatService:
         )
 
     def _count(
-        self, caller: Caller, provider: Provider, model: str, stream: ChatStream, on_server_key: bool, outcome: str
+        self,
+        caller: Caller,
+        provider: Provider,
+        model: str,
+        stream: ChatStream,
+        on_server_key: bool,
+        outcome: str,
+        *,
+        metered: bool,
     ) -> None:
         usage = stream.usage
         tokens = usage.total_tokens if usage else 0
@@ -351,7 +371,7 @@ class ChatService:
         # The reply has been streamed already: a counter store failing now must not turn it into
         # an error. CounterStore has logged the outage once; this chat just goes uncounted.
         try:
-            if on_server_key:
+            if metered:
                 self.quotas.charge(caller.client, tokens)
             self.quotas.record(caller.client, provider.id, tokens)
         except CounterUnavailable:
