@@ -50,6 +50,11 @@ BROWSER_OWNER_KEY = "byok_browser_owner"
 # The page makes 10-12 characters of [a-z0-9]; gradio_client sends a UUID.
 _SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HASH_IN_PATH = re.compile(r"^/gradio_api/heartbeat/([^/]+)/?$")
+# Routes whose answer names the event they started: {"event_id": ...}, a few dozen bytes.
+_JOIN_ROUTES = ("/gradio_api/queue/join", "/gradio_api/call/")
+_MAX_JOIN_ANSWER = 4096
+# Where a caller reads an event's output by its id alone.
+_EVENT_IN_PATH = re.compile(r"^/gradio_api/call/(?:v2/)?[^/]+/([^/]+)/?$")
 # Routes that name a session in the query string.
 _HASH_IN_QUERY = ("/gradio_api/queue/data",)
 # The POST routes of Gradio's that this app answers; their bodies are JSON and may name a session
@@ -168,6 +173,28 @@ class SessionBindings:
         return len(self._bindings)
 
 
+class EventOwners:
+    """Event id -> who started it (browser and client address): ``GET call/<api>/<event_id>``
+    streams an event's output to whoever names the id, with no session involved. An id dropped
+    to make room is refused to everyone, its owner included: never opened to someone else."""
+
+    def __init__(self, *, capacity: int = 100_000) -> None:
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def record(self, event_id: str, who: str) -> None:
+        with self._lock:
+            self._owners[event_id] = who
+            self._owners.move_to_end(event_id)
+            while len(self._owners) > self._capacity:
+                self._owners.popitem(last=False)
+
+    def owned_by(self, event_id: str, who: str) -> bool:
+        with self._lock:
+            return self._owners.get(event_id) == who
+
+
 class SessionGuard:
     """Install inside the access gate, with the same bindings and ledger for the whole app."""
 
@@ -187,6 +214,7 @@ class SessionGuard:
         self.trusted = trusted
         self.bindings = bindings
         self.uploads = uploads
+        self.events = EventOwners()
         self.max_body = max_body
         # The most one upload request may carry (every file at its cap, plus the form's overhead).
         self.max_upload_request_bytes = max_upload_request_bytes
@@ -213,6 +241,11 @@ class SessionGuard:
                 # this browser's business.
                 await refuse(scope, send, 404, "not found")
                 return
+        event = _EVENT_IN_PATH.match(path)
+        reading = scope["type"] == "http" and scope["method"] == "GET"
+        if reading and event and not self.events.owned_by(event.group(1), f"{owner}@{client}"):
+            await refuse(scope, send, 404, "not found")
+            return
         session_hashes = list(_hashes_in_url(scope, path))
         has_body = scope["type"] == "http" and scope["method"] != "GET" and path.startswith("/gradio_api/")
         if has_body:
@@ -226,9 +259,29 @@ class SessionGuard:
             return
         scope["state"][BOUND_STATE_KEY] = bool(owner and session_hashes)
         if has_body:
-            await self._quietly(scope, receive, send, path)
+            joins = path.startswith(_JOIN_ROUTES)
+            await self._quietly(scope, receive, self._events_of(send, f"{owner}@{client}") if joins else send, path)
         else:
             await self.app(scope, receive, send)
+
+    def _events_of(self, send: Send, who: str) -> Send:
+        """Record the event a join starts as this caller's, from the answer Gradio sends."""
+        chunks: list[bytes] = []
+        status = 0
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                chunks.append(message.get("body", b"")[:_MAX_JOIN_ANSWER])
+                done = not message.get("more_body", False)
+                answer = _json(b"".join(chunks)[:_MAX_JOIN_ANSWER]) if done else None
+                if isinstance(answer, dict) and isinstance(answer.get("event_id"), str):
+                    self.events.record(answer["event_id"], who)
+            await send(message)
+
+        return recording
 
     async def _quietly(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """Gradio raises, and its server prints a whole traceback, for a body it cannot map to an

@@ -179,3 +179,20 @@ def test_malformed_calls_and_out_of_range_values_leave_no_traceback(
     printed = capfd.readouterr()
     assert not [r for r in caplog.records if r.exc_info]
     assert "Traceback" not in printed.out + printed.err
+
+
+def test_an_events_output_is_read_only_by_whoever_started_it(open_app: RunningApp) -> None:
+    victim = raw.open_page(open_app.url)
+    started = httpx.post(
+        f"{open_app.url}/gradio_api/call/chat",
+        json={"data": ["my secret question", "ollama", "fake-model", "", 0.5, 50]},
+        headers=victim.headers,
+    )
+    assert started.status_code == 200, started.text
+    event_id = started.json()["event_id"]
+    stream = f"{open_app.url}/gradio_api/call/chat/{event_id}"
+    for stranger in ({}, raw.open_page(open_app.url).headers):
+        stolen = httpx.get(stream, headers=stranger, timeout=30)
+        assert stolen.status_code == 404 and "secret" not in stolen.text
+    mine = httpx.get(stream, headers=victim.headers, timeout=30)
+    assert mine.status_code == 200 and "my secret question" in mine.text
