@@ -24,9 +24,10 @@ from ui.style import PAGE_CSS
 from ui.transcripts import wire_transcripts
 from ui.wiring import wire_key_check, wire_key_events, wire_page_events
 from web.access import GateMiddleware
+from web.bindings import SessionBindings
 from web.boundary import BoundaryMiddleware, BoundaryPolicy
 from web.hflogin import LoginPlan, login_plan
-from web.sessions import SessionBindings, SessionGuard, max_json_body
+from web.sessions import SessionGuard, max_json_body
 
 
 def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Blocks:

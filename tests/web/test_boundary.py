@@ -18,8 +18,8 @@ from tests.conftest import RunningApp, canary
 from tests.fake_provider import FakeProvider
 from tests.gradio_raw import Visit, open_page
 from ui.chat_view import link_remote_media
+from web.bindings import Claim, SessionBindings
 from web.boundary import BoundaryPolicy
-from web.sessions import Claim, SessionBindings
 
 SERVER_KEY = canary("boundary-server")
 HTML = {"accept": "text/html", "sec-fetch-mode": "navigate", "sec-fetch-site": "none"}
