@@ -440,3 +440,14 @@ def test_chats_that_fail_on_the_key_or_model_spend_key_checks(provider: FakeProv
     assert outcomes[13:] == ["TooManyChecks"] * 2
     assert len(provider.chat_requests) == 13
     run(lambda: drain("fake-model", client="198.51.100.7"))  # another client is not affected
+
+
+def test_a_model_list_echoing_the_key_never_shows_it(provider: FakeProvider) -> None:
+    service = service_for(provider, GROQ_BASE_URL=f"http://127.0.0.1:{provider.port}/models-echo-key-ids/v1")
+    key = canary("listed")
+    listing = run(lambda: service.model_list(caller(service, key), "groq", SessionModels()))
+    assert set(LIVE_MODELS) <= set(listing.models)
+    assert key not in repr(listing) and "sk-proj-" not in repr(listing)
+    assert run(lambda: service.check_key(caller(service, key), "groq")) == (
+        f"Key works: {len(LIVE_MODELS)} models available."
+    )
