@@ -23,7 +23,6 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from config.network import TrustedProxies, is_loopback_host, normalise_origin
@@ -58,6 +57,7 @@ _REFUSED_PREFIXES = (
     "/gradio_api/stream/",
 )
 _UPLOAD_PREFIXES = ("/gradio_api/upload", "/gradio_api/upload_progress")
+_TWO_COOKIES = "This browser holds two copies of the app's cookie. Clear this site's cookies and reload."
 _UNKNOWN_HOST = "This app does not answer to this host name. Its operator can add the name to ALLOWED_HOSTS."
 _NAVIGATION_MODES = frozenset({"navigate", "nested-navigate"})
 _FOREIGN_SITES = frozenset({"cross-site", "same-site"})
@@ -117,10 +117,18 @@ class BoundaryPolicy:
         cookie over https and on loopback hosts; plain http on a LAN address cannot hold one, so
         there the cookie is ``SameSite=Lax`` (top-level pages only).
         """
-        origin = self.own_origin(scope, headers) or ""
-        if origin.startswith("https://") or is_loopback_host(urlsplit(origin).netloc):
+        if self.secure_cookies(scope, headers):
             return "Path=/; HttpOnly; Secure; SameSite=None; Partitioned"
         return "Path=/; HttpOnly; SameSite=Lax"
+
+    def secure_cookies(self, scope: Scope, headers: Mapping[str, str]) -> bool:
+        origin = self.own_origin(scope, headers) or ""
+        return origin.startswith("https://") or is_loopback_host(urlsplit(origin).netloc)
+
+    def browser_cookie_name(self, scope: Scope, headers: Mapping[str, str]) -> str:
+        """``__Host-byok_browser`` wherever the cookie can be Secure: a sibling subdomain cannot
+        set a cookie of that name, so it cannot plant a browser identity of its choosing."""
+        return f"__Host-{BROWSER_COOKIE}" if self.secure_cookies(scope, headers) else BROWSER_COOKIE
 
 
 def _is_address(name: str) -> bool:
@@ -158,15 +166,16 @@ def content_security_policy(frame_ancestors: Iterable[str]) -> str:
     )
 
 
-def browser_id(headers: Mapping[str, str]) -> str | None:
-    """The browser cookie's value, if it has the shape we issue."""
-    jar = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except CookieError:
-        return None
-    morsel = jar.get(BROWSER_COOKIE)
-    return morsel.value if morsel and _COOKIE_VALUE.fullmatch(morsel.value) else None
+def cookie_values(header: str, name: str) -> list[str]:
+    """Every value the Cookie header gives ``name``: a browser sends one per cookie it holds, so
+    two mean that someone else set one."""
+    pairs = (part.strip().partition("=") for part in header.split(";"))
+    return [value.strip() for key, _, value in pairs if key.strip() == name]
+
+
+def browser_id(values: list[str]) -> str | None:
+    """The browser cookie's value, if there is exactly one and it has the shape we issue."""
+    return values[0] if len(values) == 1 and _COOKIE_VALUE.fullmatch(values[0]) else None
 
 
 def _owner(cookie: str | None) -> str:
@@ -195,7 +204,12 @@ class BoundaryMiddleware:
         if refusal:
             await refuse(scope, send, 404 if refusal == "unused route" else 403, refusal)
             return
-        cookie = browser_id(headers)
+        values = cookie_values(headers.get("cookie", ""), self.policy.browser_cookie_name(scope, headers))
+        if len(values) > 1:
+            log.warning("refused a request carrying two browser cookies")
+            await refuse(scope, send, 400, _TWO_COOKIES, plain=True)
+            return
+        cookie = browser_id(values)
         scope.setdefault("state", {})[BROWSER_OWNER_KEY] = _owner(cookie)
         await self.app(scope, receive, self._sender(scope, headers, send, issue_cookie=cookie is None))
 
@@ -239,7 +253,8 @@ class BoundaryMiddleware:
 
     def _new_cookie(self, scope: Scope, headers: Mapping[str, str]) -> bytes:
         value = secrets.token_urlsafe(24)
-        return f"{BROWSER_COOKIE}={value}; {self.policy.cookie_attributes(scope, headers)}".encode()
+        name = self.policy.browser_cookie_name(scope, headers)
+        return f"{name}={value}; {self.policy.cookie_attributes(scope, headers)}".encode()
 
 
 # Markdown images and the HTML tags that load a URL by themselves. A reply is shown as markdown

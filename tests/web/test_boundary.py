@@ -327,7 +327,8 @@ def test_every_html_response_carries_the_policy_and_no_frame_denial(apps: Callab
         assert page.headers["x-content-type-options"] == "nosniff"
         assert page.headers["referrer-policy"] in {"no-referrer", "same-origin"}
         cookie = page.headers["set-cookie"]
-        assert cookie.startswith("byok_browser=") and "HttpOnly" in cookie and "Partitioned" in cookie
+        assert cookie.startswith("__Host-byok_browser=") and "HttpOnly" in cookie and "Partitioned" in cookie
+        assert "; Secure;" in cookie and "Path=/" in cookie and "Domain" not in cookie
     assert "access code" in httpx.get(f"{gated.url}/", headers=HTML).text
 
 
@@ -396,3 +397,26 @@ def test_a_host_name_pointed_at_the_server_is_refused_unless_the_operator_named_
     assert httpx.get(f"{named.url}/config", headers={"host": "attacker.example"}).status_code == 400
     anything = apps(GROQ_API_KEY=SERVER_KEY, ALLOWED_HOSTS="*")
     assert httpx.get(f"{anything.url}/config", headers={"host": "attacker.example"}).status_code == 200
+
+
+def test_a_planted_or_doubled_browser_cookie_opens_nothing(apps: Callable[..., RunningApp]) -> None:
+    """A sibling subdomain can set byok_browser for the app's host, never __Host-byok_browser."""
+    running = apps(GROQ_API_KEY=SERVER_KEY)
+    alice = open_page(running.url)
+    assert alice.cookie.startswith("__Host-byok_browser=")
+    value = alice.cookie.split("=", 1)[1]
+    assert _cancel_as(running, alice.session_hash, alice.cookie) == 200
+    # The planted, unprefixed name is not the app's cookie: it owns nothing here.
+    assert _cancel_as(running, alice.session_hash, f"byok_browser={value}") == 403
+    # Two copies of the app's cookie are refused outright.
+    doubled = f"{alice.cookie}; __Host-byok_browser={'x' * 32}"
+    assert _cancel_as(running, alice.session_hash, doubled) == 400
+    # On plain http to a LAN address the cookie cannot be Secure, so it keeps its plain name.
+    port = running.url.rsplit(":", 1)[1]
+    lan = httpx.get(f"{running.url}/", headers={**HTML, "host": f"192.0.2.10:{port}"})
+    assert lan.headers["set-cookie"].startswith("byok_browser=") and "SameSite=Lax" in lan.headers["set-cookie"]
+
+
+def _cancel_as(running: RunningApp, session_hash: str, cookie: str) -> int:
+    body = {"session_hash": session_hash, "fn_index": 0, "event_id": "none"}
+    return httpx.post(f"{running.url}/gradio_api/cancel", json=body, headers={"cookie": cookie}).status_code

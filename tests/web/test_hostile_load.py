@@ -42,7 +42,7 @@ def _visit_with_code(url: str) -> Visit:
     entered = httpx.post(f"{url}/byok/access", data={"code": CODE}, headers={"origin": url})
     (access,) = [h.split(";", 1)[0] for h in entered.headers.get_list("set-cookie") if h.startswith("byok_access=")]
     page = httpx.get(f"{url}/", headers={"accept": "text/html", "sec-fetch-mode": "navigate", "cookie": access})
-    (browser,) = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith("byok_browser=")]
+    (browser,) = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith(raw.BROWSER_COOKIES)]
     return Visit(url=url, session_hash=secrets.token_hex(6), cookie=f"{browser}; {access}")
 
 

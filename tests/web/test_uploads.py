@@ -91,7 +91,7 @@ def test_an_upload_without_the_page_cookie_is_refused(app: RunningApp) -> None:
     forged = httpx.post(
         f"{app.url}/gradio_api/upload",
         files={"files": ("dot.png", image_bytes(), "image/png")},
-        headers={"cookie": "byok_browser=short"},
+        headers={"cookie": "__Host-byok_browser=short"},
     )
     assert forged.status_code == 403
 
@@ -262,7 +262,7 @@ def test_uploads_stay_behind_the_access_gate(fake: FakeProvider) -> None:
     running = start_app(settings)
     try:
         page = httpx.get(f"{running.url}/", headers={"accept": "text/html", "sec-fetch-mode": "navigate"})
-        cookies = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith("byok_browser=")]
+        cookies = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith(raw.BROWSER_COOKIES)]
         visit = Visit(url=running.url, session_hash="x", cookie=cookies[0]) if cookies else None
         refused = upload(visit, running.url, "dot.png", image_bytes())
         assert refused.status_code in (401, 403)
