@@ -85,15 +85,19 @@ def _nested_lists(size: int) -> bytes:
     return b'{"data": [' + b"[]," * (count - 1) + b'[]], "session_hash": "abc", "fn_index": 0}'
 
 
-def _huge_bodies(url: str, headers: dict[str, str], folder: Path) -> list[str]:
-    """Each body sent by curl, a client of its own as an attacker's would be, so that what the
-    probe measures is the server and not this process."""
-    statuses = []
+def _huge_bodies(url: str, headers: dict[str, str], folder: Path) -> list[list[str]]:
+    """Rounds of bodies sent by curl, a client of its own as an attacker's would be, so that what
+    the probe measures is the server and not this process. At least four rounds, and as many
+    more (up to twenty) as three seconds take: a p99 needs a hundred samples or so."""
+    rounds: list[list[str]] = []
     for size in (15_000_000, 900_000):
         body = folder / f"body-{size}.json"
         if not body.exists():
             body.write_bytes(_nested_lists(size))
-    for _ in range(4):
+    started = time.monotonic()
+    while len(rounds) < 4 or (len(rounds) < 20 and time.monotonic() - started < 3):
+        statuses = []
+        rounds.append(statuses)
         for route in ("/gradio_api/queue/join", "/gradio_api/no-such-route", "/gradio_api/call/v2/chat"):
             for size in (15_000_000, 900_000):
                 sent = subprocess.run(
@@ -106,19 +110,19 @@ def _huge_bodies(url: str, headers: dict[str, str], folder: Path) -> list[str]:
                     check=True,
                 )
                 statuses.append(sent.stdout)
-    return statuses
+    return rounds
 
 
 def test_huge_json_bodies_are_refused_without_freezing_anyone(
     gated: RunningApp, open_app: RunningApp, tmp_path: Path
 ) -> None:
     with stays_prompt(gated.url, _visit_with_code(gated.url).headers):
-        assert set(_huge_bodies(gated.url, {}, tmp_path)) == {"401"}
+        assert {answer for answers in _huge_bodies(gated.url, {}, tmp_path) for answer in answers} == {"401"}
     visit = raw.open_page(open_app.url)
     with stays_prompt(open_app.url):
-        answers = _huge_bodies(open_app.url, visit.headers, tmp_path)
+        rounds = _huge_bodies(open_app.url, visit.headers, tmp_path)
     # Over the cap, unknown routes unread, and too many values for a chat: nothing was parsed.
-    assert answers == ["413", "413", "404", "404", "413", "413"] * 4
+    assert all(answers == ["413", "413", "404", "404", "413", "413"] for answers in rounds)
 
 
 def test_the_longest_conversation_the_page_can_hold_still_goes_through(open_app: RunningApp) -> None:
