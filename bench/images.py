@@ -55,7 +55,8 @@ class Session:
     @classmethod
     def open(cls, url: str, http: httpx.Client) -> Session:
         page = http.get(f"{url}/", headers={"accept": "text/html", "sec-fetch-mode": "navigate"})
-        cookie = next(h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith("byok_browser="))
+        names = ("__Host-byok_browser=", "byok_browser=")
+        cookie = next(h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith(names))
         cfg = http.get(f"{url}/config", headers={"cookie": cookie}).json()
         return cls(url, cookie, secrets.token_hex(6), cfg, http)
 

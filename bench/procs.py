@@ -122,6 +122,8 @@ def _base_command(kind: str, root: Path, port: int, fake_url: str) -> tuple[list
             RATE_LIMIT="10000000/minute",
             DAILY_TOKEN_LIMIT=str(10**12),
             UPLOAD_LIMIT_MB="10000000/hour",
+            # Every simulated visitor comes from loopback: one client address for all of them.
+            MAX_CHATS_PER_CLIENT="10000",
         )
         return [sys.executable, str(root / "app.py"), "--port", str(port)], env
     if kind == "bare":

@@ -40,6 +40,8 @@ DEFAULT_UPLOAD_LIMIT_MB = "200/hour;1000/day"
 class Settings:
     providers: tuple[Provider, ...]
     server_keys: Mapping[str, Secret] = field(repr=False)
+    # Keyless providers whose base URL the operator set (<ID>_BASE_URL, or a keyless custom row).
+    operator_servers: frozenset[str] = frozenset()
     default_provider: str
     default_model: str | None = None
     system_prompt: str = "You are a helpful assistant."
@@ -51,6 +53,8 @@ class Settings:
     max_history_chars: int = 100_000
     max_output_tokens: int = 8192
     concurrency_limit: int = 200
+    # Chats one client may have running at once: no one takes every CONCURRENCY_LIMIT slot.
+    max_chats_per_client: int = 8
     queue_max_size: int = 400
     analytics: bool = False
     access_codes: tuple[Secret, ...] = field(default=(), repr=False)
@@ -74,6 +78,9 @@ class Settings:
     allowed_origins: frozenset[str] = frozenset()
     frame_ancestors: tuple[str, ...] = ()
     space_host: str | None = None
+    # Host names the app answers to besides loopback names, IP addresses and the Space's host
+    # ("*" for any): a name an attacker points at this server (DNS rebinding) is refused.
+    allowed_hosts: frozenset[str] = frozenset()
     # Seconds a model list fetched with a server key is shared before it is fetched again.
     model_list_ttl: float = 3600.0
     # <ID>_MODELS: the only models visitors may use on that provider's server key.
@@ -99,6 +106,14 @@ class Settings:
 
     def server_key(self, provider_id: str) -> Secret | None:
         return self.server_keys.get(provider_id)
+
+    def operators_spend(self, provider: Provider) -> bool:
+        """Does a chat to this provider's operator-configured address cost the operator? With a
+        server key it does; a keyless server (Ollama, vLLM, LM Studio, llama.cpp, a keyless custom
+        row) runs on the operator's machine or account whatever key the visitor sends."""
+        if provider.id == VISITOR_ENDPOINT.id:
+            return False
+        return provider.id in self.server_keys or not provider.needs_key
 
     def needs_visitor_key(self, provider: Provider) -> bool:
         return provider.needs_key and provider.id not in self.server_keys
@@ -134,6 +149,14 @@ def load_settings(
     if _flag(env, "ALLOW_CUSTOM_BASE_URL", default=False):
         providers += (VISITOR_ENDPOINT,)
     server_keys = {p.id: key for p in providers if p.key_env and (key := _server_key(env, p.key_env))}
+    # Keyless servers the operator pointed the app at: the operator's spend, like a server key.
+    operator_servers = frozenset(
+        p.id
+        for p in providers
+        if not p.needs_key
+        and p.id != VISITOR_ENDPOINT.id
+        and (p.id == CUSTOM_ID or env.get(p.base_url_env, "").strip())
+    )
     default_provider = _default_provider(env, providers, server_keys)
     default_model = env.get("DEFAULT_MODEL", "").strip() or None
     if default_model is not None and not _MODEL_NAME.fullmatch(default_model):
@@ -142,7 +165,8 @@ def load_settings(
     return Settings(
         **gate,
         **_boundary_settings(env),
-        **_quota_settings(env, has_server_keys=bool(server_keys), gated=_is_gated(gate)),
+        **_quota_settings(env, has_server_keys=bool(server_keys or operator_servers), gated=_is_gated(gate)),
+        operator_servers=operator_servers,
         providers=providers,
         server_keys=server_keys,
         default_provider=default_provider,
@@ -154,6 +178,7 @@ def load_settings(
         max_history_messages=_whole(env, "MAX_HISTORY_MESSAGES", 40, low=0, high=1000),
         max_output_tokens=_whole(env, "MAX_OUTPUT_TOKENS", 8192, low=16, high=1_000_000),
         concurrency_limit=_whole(env, "CONCURRENCY_LIMIT", 200, low=1, high=10_000),
+        max_chats_per_client=_whole(env, "MAX_CHATS_PER_CLIENT", 8, low=1, high=10_000),
         queue_max_size=_whole(env, "QUEUE_MAX_SIZE", 400, low=1, high=100_000),
         **_attachment_settings(env),
         analytics=env.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in {"1", "true", "yes"},
@@ -301,7 +326,20 @@ def _boundary_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "allowed_origins": frozenset(allowed),
         "frame_ancestors": tuple(dict.fromkeys(ancestors)),
         "space_host": space_host,
+        "allowed_hosts": _hosts(env, "ALLOWED_HOSTS"),
     }
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _hosts(env: Mapping[str, str], name: str) -> frozenset[str]:
+    hosts = _names(env, name)
+    if hosts != {"*"} and not all(_HOST_NAME.fullmatch(host) for host in hosts):
+        raise ConfigError(
+            f"{name} must be comma-separated host names such as chat.example.org (no scheme, port or path), or *."
+        )
+    return hosts
 
 
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:

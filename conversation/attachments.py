@@ -1,90 +1,71 @@
-"""Files in the chat: who uploaded them, what they really are, and what the provider gets.
+"""Files in the chat: who uploaded them, and the server's own decoded copy of each.
 
-Three rules, enforced on the server:
-
-- A file is used only by the browser that uploaded it. :class:`~web.uploads.UploadLedger` records
-  which browser uploaded each file; the browser boundary consults it for every file path in a
-  request and every ``/gradio_api/file=`` fetch, and :class:`UploadStore` here before it reads one.
-- The bytes decide what a file is, never its name: png, jpeg, webp and gif by their signatures,
-  PDF by ``%PDF-``, text by decoding as UTF-8 without NULs.
-- Images reach the provider as base64 ``data:`` URLs (never a URL back to this app), downscaled to
-  :data:`IMAGE_LONG_EDGE` and encoded once per session: :class:`SessionUploads` keeps the
-  server's own copy, which is what history is rebuilt from.
+- A file is used only by the browser that uploaded it. Gradio keeps uploads in one shared folder
+  named by content hash, and its upload route knows nothing of sessions: :class:`~web.uploads.UploadLedger`
+  records which browser (the boundary's cookie digest) each upload belongs to. The browser
+  boundary consults it for every file path in a request and every ``/gradio_api/file=`` fetch.
+- A file is decoded (:mod:`conversation.decode`: what it really is, images downscaled, PDF text)
+  in a worker process with a memory and a time limit, never on the server's event loop, and at
+  most :data:`DECODE_WORKERS` at once. The result, a refusal included, is kept per upload: the same
+  file named again, in any session, is not decoded again.
+- Images reach the provider as base64 ``data:`` URLs (never a URL back to this app);
+  :class:`SessionUploads` keeps each session's copies, which is what history is rebuilt from.
 
 Nothing here imports Gradio.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import asyncio
+import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
-import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from errors import InputRejected
-from web.uploads import UploadLedger, is_remote, normalise_path
+from web.uploads import UploadLedger, is_remote
+
+from . import decode
+from .decode import ACCEPTED_SUFFIXES, IMAGE_LONG_EDGE, display_name, sniff_image
 
 __all__ = [
     "ACCEPTED_SUFFIXES",
+    "DECODE_SECONDS",
+    "DECODE_WORKERS",
     "IMAGE_LONG_EDGE",
     "Attachment",
     "FileRejected",
     "SessionFiles",
     "SessionUploads",
     "UploadStore",
-    "read_attachment",
+    "decode_attachment",
     "sniff_image",
 ]
 
 log = logging.getLogger("byok_chat.attachments")
 
-# Anthropic's guidance for the long edge; OpenAI scales "high" detail to 2048 then 768 on the
-# short side, Gemini tiles at 768. Larger only spends the visitor's tokens.
-IMAGE_LONG_EDGE = 1568
-# Decoding is what costs memory: a tiny PNG can claim a huge canvas (a decompression bomb).
-MAX_IMAGE_PIXELS = 40_000_000
-# A PDF is read page by page; a thousand-page file would only be cut anyway.
-MAX_PDF_PAGES = 300
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
-TEXT_SUFFIXES = frozenset(
-    {".txt", ".md", ".markdown", ".csv", ".tsv", ".json", ".jsonl", ".log", ".rst", ".tex"}
-    | {".py", ".ipynb", ".js", ".mjs", ".ts", ".tsx", ".jsx", ".java", ".kt", ".scala", ".c", ".h", ".cc"}
-    | {".cpp", ".hpp", ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".m", ".r", ".jl", ".lua", ".pl"}
-    | {".sh", ".bash", ".zsh", ".ps1", ".sql", ".html", ".css", ".scss", ".xml", ".yaml", ".yml"}
-    | {".toml", ".ini", ".cfg", ".conf", ".dart", ".vue", ".svelte", ".hs", ".ex", ".exs", ".erl", ".clj"}
-)
-ACCEPTED_SUFFIXES = IMAGE_SUFFIXES | TEXT_SUFFIXES | {".pdf"}
-
-_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"GIF87a", 0, "image/gif"),
-    (b"GIF89a", 0, "image/gif"),
-)
-_PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+# Wall-clock time one file may take to decode; the worker's CPU limit is the same.
+DECODE_SECONDS = 15
+# Address space of one worker: a 40-megapixel RGBA canvas and its downscaled copy fit with room.
+DECODE_MEMORY_BYTES = 1024 * 1024 * 1024
+# Workers at once: the machine's cores are the server's too.
+DECODE_WORKERS = 2
+# A session's files are dropped to make room for another only after this long unused.
+SESSION_IDLE_SECONDS = 6 * 3600
+# Decoded uploads kept for any session that names them again.
+DECODED_CAPACITY = 512
 
 
 class FileRejected(InputRejected):
     title = "File not accepted"
-
-
-def sniff_image(head: bytes) -> str | None:
-    """The image type the bytes say they are (png, jpeg, gif, webp), or None."""
-    for signature, offset, mime in _SIGNATURES:
-        if head[offset : offset + len(signature)] == signature:
-            return mime
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,118 +78,67 @@ class Attachment:
     text: str = ""
 
 
-def read_attachment(path: str, *, max_image_bytes: int, max_file_bytes: int) -> Attachment:
-    """Check one uploaded file by its bytes and turn it into what the provider gets."""
-    name = _display_name(path)
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _worker_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(DECODE_WORKERS)
+    return slot
+
+
+async def decode_attachment(path: str, *, max_image_bytes: int, max_file_bytes: int) -> Attachment:
+    """Check one uploaded file by its bytes, in a worker process, and turn it into what the
+    provider gets. Raises :class:`FileRejected` with the visitor's message."""
+    name = display_name(path)
+    request = {
+        "path": path,
+        "max_image_bytes": max_image_bytes,
+        "max_file_bytes": max_file_bytes,
+        "memory_bytes": DECODE_MEMORY_BYTES,
+        "cpu_seconds": DECODE_SECONDS,
+    }
+    async with _worker_slot():
+        answer = await _run_worker(json.dumps(request).encode(), name)
+    if "refused" in answer:
+        raise FileRejected(str(answer["refused"]))
+    if answer.get("kind") == "image":
+        return Attachment(name=name, kind="image", data_url=str(answer["data_url"]))
+    return Attachment(name=name, kind="text", text=str(answer["text"]))
+
+
+async def _run_worker(request: bytes, name: str) -> dict[str, object]:
+    # Isolated (-I) and with an empty environment: the worker needs none of the operator's
+    # settings, and the environment is where server keys live.
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        decode.__file__,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={},
+    )
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            head = handle.read(16)
-    except OSError:
-        raise FileRejected(f"{name}: the upload is gone from the server. Attach it again.") from None
-    mime = sniff_image(head)
-    suffix = Path(path).suffix.lower()
-    if mime is not None:
-        if size > max_image_bytes:
-            raise FileRejected(f"{name} is too big ({_mb(size)}; images may be up to {_mb(max_image_bytes)}).")
-        return Attachment(name=name, kind="image", data_url=_encode_image(path, mime, name))
-    if suffix in IMAGE_SUFFIXES:
-        raise FileRejected(f"{name} is not really a {suffix[1:].upper()} image: its contents are something else.")
-    if size > max_file_bytes:
-        raise FileRejected(f"{name} is too big ({_mb(size)}; files may be up to {_mb(max_file_bytes)}).")
-    if head.startswith(b"%PDF-"):
-        return Attachment(name=name, kind="text", text=_pdf_text(path, name))
-    if suffix == ".pdf":
-        raise FileRejected(f"{name} is not really a PDF: its contents are something else.")
-    if suffix in TEXT_SUFFIXES:
-        return Attachment(name=name, kind="text", text=_plain_text(path, name))
-    accepted = "images (png, jpeg, webp, gif), PDF, text, CSV, JSON, Markdown and source code"
-    raise FileRejected(f"{name}: this type of file is not accepted. Attach {accepted}.")
-
-
-def _encode_image(path: str, mime: str, name: str) -> str:
-    from PIL import Image, UnidentifiedImageError
-
+        out, _ = await asyncio.wait_for(worker.communicate(request), DECODE_SECONDS)
+    except TimeoutError:
+        log.warning("an attachment took over %ss to decode; its worker was stopped", DECODE_SECONDS)
+        raise FileRejected(f"{name} takes too long to read. Attach a smaller or simpler file.") from None
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if _PIL_FORMATS[mime] != image.format:
-                    raise FileRejected(f"{name} is not a valid image.")
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise FileRejected(f"{name} has too many pixels ({image.width}x{image.height}).")
-                image.seek(0)  # an animated GIF or WebP goes as its first frame
-                image.load()
-                return _data_url(image, mime)
-    except FileRejected:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise FileRejected(f"{name} has too many pixels to be read safely.") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Warning):
-        raise FileRejected(f"{name} is not a valid image: it could not be read.") from None
-
-
-def _data_url(image: object, mime: str) -> str:
-    from PIL import Image, ImageOps
-
-    assert isinstance(image, Image.Image)
-    frame = ImageOps.exif_transpose(image) or image
-    if max(frame.size) > IMAGE_LONG_EDGE:
-        frame.thumbnail((IMAGE_LONG_EDGE, IMAGE_LONG_EDGE), Image.Resampling.LANCZOS)
-    # Always re-encoded: the copy sent carries no EXIF (a phone photo's GPS position stays home).
-    # Photos go as JPEG; anything with transparency, or a GIF's palette, as PNG.
-    has_alpha = frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info)
-    out = io.BytesIO()
-    if mime == "image/jpeg" or (not has_alpha and mime == "image/webp"):
-        frame.convert("RGB").save(out, "JPEG", quality=85, optimize=False)
-        kind = "image/jpeg"
-    else:
-        frame.convert("RGBA" if has_alpha else "RGB").save(out, "PNG", optimize=False)
-        kind = "image/png"
-    return f"data:{kind};base64,{base64.b64encode(out.getvalue()).decode('ascii')}"
-
-
-def _plain_text(path: str, name: str) -> str:
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if b"\x00" in data:
-        raise FileRejected(f"{name} is not a text file: it contains binary data.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileRejected(f"{name} is not UTF-8 text. Save it as UTF-8 and attach it again.") from None
-
-
-def _pdf_text(path: str, name: str) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            raise FileRejected(f"{name} is password-protected; attach an unprotected copy.")
-        pages = reader.pages
-        texts = [pages[i].extract_text() or "" for i in range(min(len(pages), MAX_PDF_PAGES))]
-    except FileRejected:
-        raise
-    except (PdfReadError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        raise FileRejected(f"{name} could not be read as a PDF.") from None
-    text = "\n\n".join(t.strip() for t in texts if t.strip())
-    if len(pages) > MAX_PDF_PAGES:
-        text += f"\n\n[Only the first {MAX_PDF_PAGES} of {len(pages)} pages were read.]"
-    if not text.strip():
-        raise FileRejected(f"{name} has no text to read (a scanned PDF?). Attach its pages as images instead.")
-    return text
-
-
-def _display_name(path: str) -> str:
-    name = Path(path).name or "file"
-    # Shown in messages and used as a fence label: no line breaks, backticks or markup.
-    return "".join(c for c in name if c.isprintable() and c not in "`*_[]<>\\")[:120] or "file"
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB" if size < 10_000_000 else f"{size / 1_000_000:.0f} MB"
+        answer = json.loads(out)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        # Killed at its CPU limit, or crashed inside a decoder.
+        log.warning("an attachment's decoder ended without an answer (exit %s)", worker.returncode)
+        raise FileRejected(f"{name} could not be read. Attach a smaller or simpler file.")
+    return answer
 
 
 class SessionUploads:
@@ -220,7 +150,7 @@ class SessionUploads:
         self.touched = time.monotonic()
 
     def get(self, path: str) -> Attachment | None:
-        return self.files.get(normalise_path(path))
+        return self.files.get(path)
 
 
 class UploadStore:
@@ -237,41 +167,86 @@ class UploadStore:
         self._sessions: OrderedDict[str, SessionUploads] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
+        # Upload path -> (its size and mtime when decoded, its copy or the refusal's message).
+        self._decoded: OrderedDict[str, tuple[tuple[int, int], Attachment | str]] = OrderedDict()
+        # Decodes under way, so that many requests naming one file start one worker.
+        self._decoding: dict[str, asyncio.Task[Attachment | str]] = {}
 
     def session(self, session_hash: str, owner: str) -> SessionUploads | None:
-        """This session's uploads; None when the owner differs or there is no browser cookie."""
+        """This session's uploads; None when the owner differs, there is no browser cookie, or the
+        store is full of sessions still in use (a closed tab's uploads go when Gradio says so)."""
         if not session_hash or not owner:
             return None
+        now = time.monotonic()
         with self._lock:
             held = self._sessions.get(session_hash)
+            evicted = []
             if held is None:
+                # Room is made only from sessions idle for long: never from a live session's files.
+                while len(self._sessions) >= self._capacity:
+                    oldest = next(iter(self._sessions.values()))
+                    if now - oldest.touched < SESSION_IDLE_SECONDS:
+                        return None
+                    evicted.append(self._sessions.popitem(last=False))
                 held = self._sessions[session_hash] = SessionUploads(owner)
             elif held.owner != owner:
                 return None
             self._sessions.move_to_end(session_hash)
-            held.touched = time.monotonic()
-            evicted = []
-            while len(self._sessions) > self._capacity:
-                evicted.append(self._sessions.popitem(last=False))
+            held.touched = now
         for old_hash, old in evicted:
             self._delete(old_hash, old)
         return held
 
-    def admit(self, uploads: SessionUploads, path: object) -> Attachment:
-        """A file of the message being sent: it must be this browser's upload. Read and encoded
-        once; the copy is kept for when history is re-sent."""
+    def check(self, uploads: SessionUploads, path: object) -> str:
+        """A file of the message being sent, as a path: it must be this browser's upload."""
         if not isinstance(path, str) or not path:
             raise FileRejected("A file in this message is not valid. Attach it again.")
         if is_remote(path):
             raise FileRejected("Links cannot be attached: upload the file itself.")
+        if uploads.get(path) is None and not self.ledger.owns(uploads.owner, path):
+            raise FileRejected("A file in this message was not uploaded from this browser. Attach it again.")
+        return path
+
+    async def admit(self, uploads: SessionUploads, path: object) -> Attachment:
+        """A file of the message being sent, checked, then decoded once per upload; the session
+        keeps the copy for when history is re-sent."""
+        path = self.check(uploads, path)
         held = uploads.get(path)
         if held is not None:
             return held
-        if not self.ledger.owns(uploads.owner, path):
-            raise FileRejected("A file in this message was not uploaded from this browser. Attach it again.")
-        attachment = read_attachment(path, max_image_bytes=self.max_image_bytes, max_file_bytes=self.max_file_bytes)
-        uploads.files[normalise_path(path)] = attachment
-        return attachment
+        decoded = await self._decoded_copy(path)
+        if isinstance(decoded, str):
+            raise FileRejected(decoded)
+        uploads.files[path] = decoded
+        return decoded
+
+    async def _decoded_copy(self, path: str) -> Attachment | str:
+        stamp = _stamp(path)
+        with self._lock:
+            cached = self._decoded.get(path)
+            if cached is not None and cached[0] == stamp:
+                self._decoded.move_to_end(path)
+                return cached[1]
+        task = self._decoding.get(path)
+        if task is None:
+            task = self._decoding[path] = asyncio.ensure_future(self._decode(path, stamp))
+            task.add_done_callback(lambda _: self._decoding.pop(path, None))
+        # A visitor pressing Stop leaves the decode to finish for whoever names the file next.
+        return await asyncio.shield(task)
+
+    async def _decode(self, path: str, stamp: tuple[int, int] | None) -> Attachment | str:
+        try:
+            decoded: Attachment | str = await decode_attachment(
+                path, max_image_bytes=self.max_image_bytes, max_file_bytes=self.max_file_bytes
+            )
+        except FileRejected as refused:
+            decoded = str(refused)
+        if stamp is not None:
+            with self._lock:
+                self._decoded[path] = (stamp, decoded)
+                while len(self._decoded) > DECODED_CAPACITY:
+                    self._decoded.popitem(last=False)
+        return decoded
 
     def end_session(self, session_hash: str) -> None:
         with self._lock:
@@ -282,6 +257,8 @@ class UploadStore:
     def _delete(self, session_hash: str, uploads: SessionUploads) -> None:
         for path in list(uploads.files):
             if self.ledger.release(uploads.owner, path):
+                with self._lock:
+                    self._decoded.pop(path, None)
                 _remove_upload(path)
         uploads.files.clear()
 
@@ -305,13 +282,16 @@ class SessionFiles:
     store: UploadStore
     uploads: SessionUploads
 
-    def read(self, *, new: Iterable[object], earlier: Iterable[object]) -> ReadFiles:
+    async def read(self, *, new: Iterable[object], earlier: Iterable[object]) -> ReadFiles:
         """Every file one request uses, checked and read in one call."""
-        attachments = [self.admit(path) for path in new]
-        return ReadFiles(new=attachments, earlier={str(path): self.history(path) for path in earlier})
+        # Every path is checked before any file is decoded.
+        earlier_files = {str(path): self.history(path) for path in earlier}
+        paths = [self.store.check(self.uploads, path) for path in new]
+        attachments = [await self.admit(path) for path in paths]
+        return ReadFiles(new=attachments, earlier=earlier_files)
 
-    def admit(self, path: object) -> Attachment:
-        return self.store.admit(self.uploads, path)
+    async def admit(self, path: object) -> Attachment:
+        return await self.store.admit(self.uploads, path)
 
     def history(self, path: object) -> Attachment | None:
         """A file named in history: only the server's own copy of this session's uploads.
@@ -332,6 +312,15 @@ class SessionFiles:
             "The conversation refers to a file that was not uploaded in this session. Start a new chat, "
             "or attach the file again."
         )
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """What tells one file at a path from another: its size and modification time."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
 
 
 def _remove_upload(path: str) -> None:

@@ -39,8 +39,10 @@ class Chat:
     client: str
     provider: Provider
     model: str
-    # "server", "visitor" or "none": whose key the reply spends.
+    # "server", "visitor", "sign-in" or "none": whose key the reply spends.
     key: str
+    # The operator pays (a server key, or a keyless server of the operator's): counted in the quotas.
+    metered: bool = False
 
 
 class Tab:
@@ -104,7 +106,7 @@ class Ledger:
         # A counter store failing now must not turn a shown reply into an error. CounterStore has
         # logged the outage once; this chat just goes uncounted.
         try:
-            if chat.key == "server":
+            if chat.metered:
                 self._quotas.charge(chat.client, tokens)
                 # A reply nobody could price held nothing (spend limits refuse those).
                 self._spend.settle(tab.reservation, cost or 0.0)

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatInputs",
+    "RequestPlan",
     "build_request",
+    "plan_request",
 ]
 
 _ROLES = frozenset({"user", "assistant"})
@@ -59,7 +61,73 @@ class ChatInputs:
     files: SessionFiles | None = None
 
 
-def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestPlan:
+    """Everything the browser sent, checked, and the files it names, not yet read: the service
+    decides whether a key may be spent before any file is decoded."""
+
+    settings: Settings
+    inputs: ChatInputs
+    provider: Provider
+    visitor_base_url: str | None
+    text: str
+    recent: list[object]
+    model: str
+    effort: str
+    temperature: float | None
+    new_files: list[object]
+    earlier_files: list[object]
+
+    async def read_files(self) -> ReadFiles:
+        """Every file this request uses, checked and decoded in one call."""
+        files = self.inputs.files
+        if files is None:
+            return ReadFiles(new=[], earlier={})
+        return await files.read(new=self.new_files, earlier=self.earlier_files)
+
+    def build(self, files: ReadFiles) -> ChatRequest:
+        if len(files.new) != len(self.new_files):
+            raise RuntimeError("build a request from the files its plan named")
+        settings, inputs, text = self.settings, self.inputs, self.text
+        attachments = files.new
+        if not text.strip() and not attachments:
+            raise InputRejected("Type a message first.")
+        takes_images = self.provider.takes_images(self.model)
+        images = [a.data_url for a in attachments if a.kind == "image"]
+        if images and takes_images is False:
+            raise ImagesNotAccepted(self.provider.label)
+        text, notes = _with_text_files(text, [a for a in attachments if a.kind == "text"], settings.max_message_chars)
+        turns = _history_turns(self.recent, settings, files.earlier)
+        if takes_images is False:
+            # A chat that began on a vision model may go on without its images.
+            for turn in turns:
+                if turn["images"]:
+                    turn["images"] = []
+                    turn["content"] += "\n[An image was attached here; this model cannot see it.]"
+        current = {"role": "user", "content": text, "images": images}
+        _keep_newest_images([*turns, current])
+        system = clean_text(inputs.system_prompt if isinstance(inputs.system_prompt, str) else settings.system_prompt)
+        # The box starts with SYSTEM_PROMPT and whatever it holds is sent; empty means no system
+        # message at all, for the page and scripts alike. Only a non-text value falls back to ours.
+        system = system.strip()[: settings.max_message_chars]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        merged = _merge_consecutive([*turns, current])
+        messages += [_as_message(turn) for turn in merged]
+        return ChatRequest(
+            provider=self.provider,
+            model=self.model,
+            messages=tuple(messages),
+            temperature=self.temperature,
+            max_tokens=int(_bounded(inputs.max_tokens, "Max tokens", 1, settings.max_output_tokens, default=1024)),
+            effort=self.effort,
+            visitor_base_url=self.visitor_base_url,
+            allow_local=settings.allow_local_base_url,
+            notes=tuple(notes),
+        )
+
+
+def plan_request(settings: Settings, inputs: ChatInputs) -> RequestPlan:
+    """Check everything the browser sent except the files' contents; nothing is read yet."""
     provider = settings.provider(inputs.provider_id)
     if provider is None:
         raise InputRejected("Unknown provider. Pick one from the list.")
@@ -74,50 +142,34 @@ def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
             f"That message is too long ({len(text):,} characters; the limit is "
             f"{settings.max_message_chars:,}). Shorten it or split it up."
         )
+    recent = _recent_history(inputs.history, settings)
     new_files = _message_files(inputs.message, inputs.files, settings)
+    earlier_files = [path for entry in recent for path in _history_files(entry)]
+    if earlier_files and inputs.files is None:
+        raise FileRejected(_NO_FILES_HERE)
     if not text.strip() and not new_files:
         raise InputRejected("Type a message first.")
     model = _model(inputs.model, provider, settings)
     effort = parse_effort(inputs.effort)
-    recent = _recent_history(inputs.history, settings)
-    # Every file this request uses is read in this one call, once the checks that need no file
-    # have passed, and before any turn is built.
-    files = _read_files(
-        inputs.files, new=new_files, earlier=[path for entry in recent for path in _history_files(entry)]
-    )
-    attachments = files.new
-    takes_images = provider.takes_images(model)
-    images = [a.data_url for a in attachments if a.kind == "image"]
-    if images and takes_images is False:
-        raise ImagesNotAccepted(provider.label)
-    text, notes = _with_text_files(text, [a for a in attachments if a.kind == "text"], settings.max_message_chars)
-    turns = _history_turns(recent, settings, files.earlier)
-    if takes_images is False:
-        # A chat that began on a vision model may go on without its images.
-        for turn in turns:
-            if turn["images"]:
-                turn["images"] = []
-                turn["content"] += "\n[An image was attached here; this model cannot see it.]"
-    current = {"role": "user", "content": text, "images": images}
-    _keep_newest_images([*turns, current])
-    system = clean_text(inputs.system_prompt if isinstance(inputs.system_prompt, str) else settings.system_prompt)
-    # The box starts with SYSTEM_PROMPT and whatever it holds is sent; empty means no system
-    # message at all, for the page and scripts alike. Only a non-text value falls back to ours.
-    system = system.strip()[: settings.max_message_chars]
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-    merged = _merge_consecutive([*turns, current])
-    messages += [_as_message(turn) for turn in merged]
-    return ChatRequest(
+    return RequestPlan(
+        settings=settings,
+        inputs=inputs,
         provider=provider,
-        model=model,
-        messages=tuple(messages),
-        temperature=_temperature(inputs.temperature, provider, model, effort),
-        max_tokens=int(_bounded(inputs.max_tokens, "Max tokens", 1, settings.max_output_tokens, default=1024)),
-        effort=effort,
         visitor_base_url=visitor_base_url,
-        allow_local=settings.allow_local_base_url,
-        notes=tuple(notes),
+        text=text,
+        recent=recent,
+        model=model,
+        effort=effort,
+        temperature=_temperature(inputs.temperature, provider, model, effort),
+        new_files=new_files,
+        earlier_files=earlier_files,
     )
+
+
+def build_request(settings: Settings, inputs: ChatInputs) -> ChatRequest:
+    """A request whose message names no files, built in one call (scripts and tests)."""
+    plan = plan_request(settings, inputs)
+    return plan.build(ReadFiles(new=[], earlier={}))
 
 
 def _message_files(message: object, files: SessionFiles | None, settings: Settings) -> list[object]:
@@ -133,14 +185,6 @@ def _message_files(message: object, files: SessionFiles | None, settings: Settin
             f"Attach at most {settings.max_files_per_message} files to one message ({len(listed)} were attached)."
         )
     return [entry.get("path") if isinstance(entry, Mapping) else entry for entry in listed]
-
-
-def _read_files(files: SessionFiles | None, *, new: list[object], earlier: list[object]) -> ReadFiles:
-    if files is None:
-        if earlier:
-            raise FileRejected(_NO_FILES_HERE)
-        return ReadFiles(new=[], earlier={})
-    return files.read(new=new, earlier=earlier)
 
 
 def _with_text_files(text: str, attachments: list[Attachment], limit: int) -> tuple[str, list[str]]:

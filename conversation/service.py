@@ -6,10 +6,12 @@ everything that decides whether a key may be spent happens here, on the server.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import aclosing, suppress
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,10 +30,13 @@ from errors import (
     InvalidKey,
     ModelNotPriced,
     NoHubCredits,
+    NoModelAccess,
     OrgBillingRefused,
     OutOfCredit,
     SignInNeeded,
+    TooManyChats,
     TooManyChecks,
+    UnknownModel,
 )
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
@@ -48,7 +53,7 @@ from web.spend import NO_RESERVATION, Reservation, Spend, SpentToday
 
 from .attachments import SessionFiles, UploadStore
 from .metering import Chat, Ledger, worst_case_tokens
-from .request import ChatInputs, build_request
+from .request import ChatInputs, plan_request
 
 __all__ = ["Caller", "ChatService"]
 
@@ -98,6 +103,9 @@ class ChatService:
             if settings.access_codes
             else None
         )
+        # Chats running per client, for MAX_CHATS_PER_CLIENT.
+        self._chats_running: dict[str, int] = {}
+        self._running_lock = threading.Lock()
         # Every browser's uploads and each session's encoded copies (conversation/attachments.py).
         self.uploads = UploadStore(
             max_image_bytes=int(settings.max_image_mb * 1_000_000),
@@ -207,8 +215,34 @@ class ChatService:
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
         ``notify`` hears what the visitor should know about the request (an attachment cut)."""
+        with self._running(caller.client):
+            # Closed here, not left to the garbage collector: a closed tab must count the reply now.
+            async with aclosing(self._reply(caller, inputs, notify)) as replies:
+                async for reply in replies:
+                    yield reply
+
+    @contextmanager
+    def _running(self, client: str) -> Iterator[None]:
+        """One more chat of this client's, within MAX_CHATS_PER_CLIENT: extra chats are refused as
+        soon as they reach a slot, so one client's flood leaves the queue at once."""
+        limit = self.settings.max_chats_per_client
+        with self._running_lock:
+            if self._chats_running.get(client, 0) >= limit:
+                raise TooManyChats(limit)
+            self._chats_running[client] = self._chats_running.get(client, 0) + 1
         try:
-            request, key, reservation = self._admit(caller, inputs, notify)
+            yield
+        finally:
+            with self._running_lock:
+                self._chats_running[client] -= 1
+                if not self._chats_running[client]:
+                    del self._chats_running[client]
+
+    async def _reply(
+        self, caller: Caller, inputs: ChatInputs, notify: Callable[[str], None] | None
+    ) -> AsyncIterator[Reply]:
+        try:
+            request, key, reservation, metered = await self._admit(caller, inputs, notify)
         except ByokError as refused:
             self.ledger.refused(caller.client, self.settings.provider(inputs.provider_id), refused)
             raise
@@ -222,8 +256,8 @@ class ChatService:
             max_seconds=self.settings.max_reply_seconds,
             bill_to=caller.sign_in.bill_to if caller.sign_in is not None and key is caller.sign_in.token else None,
         )
-        key_kind = _key_kind(caller, provider, on_server_key)
-        tab = self.ledger.open(Chat(caller.client, provider, request.model, key_kind), stream, reservation)
+        chat = Chat(caller.client, provider, request.model, _key_kind(caller, provider, on_server_key), metered)
+        tab = self.ledger.open(chat, stream, reservation)
         outcome = "ok"
         try:
             # Closed here, not left to the garbage collector: a closed tab ends this generator
@@ -233,6 +267,8 @@ class ChatService:
                     yield self._priced(reply, provider, request.model)
         except ByokError as error:
             outcome = type(error).__name__
+            if caller.visitor_key is not None and isinstance(error, _KEY_ANSWERS):
+                self._count_check(caller.client)
             on_sign_in = caller.sign_in is not None and key is not None and key is caller.sign_in.token
             if on_sign_in:
                 raise self._sign_in_failure(provider, caller, error) from None
@@ -244,31 +280,47 @@ class ChatService:
             # No await before this: a second cancellation cannot skip the count.
             tab.settle(outcome)
 
-    def _admit(
+    async def _admit(
         self, caller: Caller, inputs: ChatInputs, notify: Callable[[str], None] | None
-    ) -> tuple[ChatRequest, Secret | None, Reservation]:
-        """The request we will make, the key it spends, and what it holds against the spend limits;
-        or the ByokError that refuses it before anything is sent."""
-        request = build_request(self.settings, inputs)
+    ) -> tuple[ChatRequest, Secret | None, Reservation, bool]:
+        """The request we will make, the key it spends, what it holds against the spend limits and
+        whether the operator pays for it; or the ByokError that refuses it before anything is sent.
+        Files are decoded last, once the key, the quota and the budget have said yes."""
+        plan = plan_request(self.settings, inputs)
+        provider = plan.provider
+        key = self._key_for(provider, caller)
+        on_server_key = key is not None and key is self.settings.server_key(provider.id)
+        check_model_allowed(self.settings, provider, plan.model, on_server_key=on_server_key)
+        # A keyless operator server is metered like a server key, whatever key the visitor sent.
+        metered = on_server_key or self.settings.operators_spend(provider)
+        reservation = NO_RESERVATION
+        if metered:
+            # Fails closed: with the counter store down these raise CounterUnavailable and no
+            # server key is spent.
+            self.quotas.admit(caller.client)
+        elif caller.visitor_key is not None:
+            self._checks_left(caller.client)
+        request = plan.build(await plan.read_files())
+        if on_server_key:
+            # Reserved once the request is known in full (its files are part of the worst case).
+            reservation = self._reserve(caller, request)
         for note in request.notes:
             if notify is not None:
                 notify(note)
-        provider = request.provider
-        key = self._key_for(provider, caller)
-        on_server_key = key is not None and key is self.settings.server_key(provider.id)
-        check_model_allowed(self.settings, provider, request.model, on_server_key=on_server_key)
-        if not on_server_key:
-            return request, key, NO_RESERVATION  # a visitor's own key never counts against the operator
-        # Fails closed: with the counter store down these raise CounterUnavailable and no server
-        # key is spent.
-        reservation = self._reserve(caller, request)
+        return request, key, reservation, metered
+
+    def _checks_left(self, client: str) -> None:
+        """A chat on a visitor's key answers "does this key work?" like Check my key does: refused
+        once the client's checks are spent. A counter store outage never stops a visitor's key."""
         try:
-            self.quotas.admit(caller.client)
-        except ByokError:
-            with suppress(CounterUnavailable):  # the store's outage is the error to report
-                self.spend.settle(reservation, 0.0)
-            raise
-        return request, key, reservation
+            self.quotas.checks_left(client)
+        except CounterUnavailable:
+            self.counter.note_skipped()
+
+    def _count_check(self, client: str) -> None:
+        # The chat has failed already; once the checks are spent, the next one is not sent.
+        with contextlib.suppress(TooManyChecks, CounterUnavailable):
+            self.quotas.admit_check(client)
 
     def _reserve(self, caller: Caller, request: ChatRequest) -> Reservation:
         if not self.spend.limited:
@@ -390,7 +442,8 @@ class ChatService:
         return f"Key works: {len(ids):,} models available."
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
-        if caller.may_use_server_keys or caller.visitor_key is not None or _signed_in(provider, caller):
+        own_key = caller.visitor_key is not None and provider.needs_key
+        if caller.may_use_server_keys or own_key or _signed_in(provider, caller):
             return resolve_key(
                 provider,
                 self.settings,
@@ -398,7 +451,7 @@ class ChatService:
                 sign_in=caller.sign_in,
                 server_key_allowed=caller.may_use_server_keys,
             )
-        if self.settings.server_key(provider.id) is not None:
+        if self.settings.operators_spend(provider):
             page, script = self.server_key_refusal(provider)
             title = None if self.settings.access_codes else "Sign-in needed"
             raise AccessDenied(page, script_message=script, title=title)
@@ -407,6 +460,14 @@ class ChatService:
     def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
         """Why this caller may not use the server's key and what they can do instead: for the page,
         and for scripts."""
+        if not provider.needs_key:
+            needs = f"{provider.label} runs on the operator's server, which is only for visitors the operator allows."
+            how = (
+                "Enter the access code (open byok/access on this site)"
+                if self.settings.access_codes
+                else "Sign in with an allowed account"
+            )
+            return f"{needs} {how}, or pick a provider you have a key for.", f"{needs} Pick another provider."
         if self.settings.access_codes:
             needs = f"{provider.label} runs on the operator's key, which needs the access code."
             return (
@@ -422,6 +483,10 @@ class ChatService:
             f"{needs} Sign in with an allowed account, or enter your own {provider.label} key.",
             f"{needs} Send your own {provider.label} key in the {KEY_HEADER} header.",
         )
+
+
+# What a chat on a stolen key would learn: the key is wrong, or it works but not for this model.
+_KEY_ANSWERS = (InvalidKey, NoModelAccess, UnknownModel)
 
 
 def _signed_in(provider: Provider, caller: Caller) -> bool:

@@ -8,6 +8,7 @@ The tree::
     │   ├── ModelNotAllowed     a model the operator's <ID>_MODELS leaves out, on the server key
     │   └── ModelNotPriced      a model without a known price, on a server key with a spend limit
     ├── TooManyChecks           key checks and model-list fetches per client, throttled
+    ├── TooManyChats            this client has MAX_CHATS_PER_CLIENT chats running
     ├── TooManyUploads          this client uploaded its UPLOAD_LIMIT_MB for now
     ├── AccessDenied            the access gate or the Hugging Face allow-list said no
     ├── QuotaExceeded           this client used up its requests or tokens on a server key
@@ -69,6 +70,7 @@ __all__ = [
     "RequestRefused",
     "SignInNeeded",
     "SpendLimitReached",
+    "TooManyChats",
     "TooManyChecks",
     "TooManyUploads",
     "UnknownModel",
@@ -134,6 +136,13 @@ class TooManyChecks(ByokError):
     def __init__(self, *, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(f"Too many key checks from here. Try again in {_seconds(retry_after)}.")
+
+
+class TooManyChats(ByokError):
+    title = "Too many chats at once"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} chats from here are already running. Wait for one to finish, then send again.")
 
 
 class TooManyUploads(ByokError):

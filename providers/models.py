@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import httpx2
 
+from config.redact import redact
 from config.secret import Secret
 from errors import (
     ByokError,
@@ -159,8 +160,9 @@ def _parse_ids(body: bytes, label: str) -> list[str]:
     if not isinstance(data, list):
         raise ProviderError(label)
     ids = (entry.get("id") for entry in data if isinstance(entry, dict))
-    # Provider text shown in the page: only id-shaped strings, once each.
-    return list(dict.fromkeys(i for i in ids if isinstance(i, str) and _MODEL_ID.fullmatch(i)))
+    # Provider text shown in the page: only id-shaped strings, once each, and never one that holds
+    # a live key or looks like one (an upstream may echo the key it was sent).
+    return list(dict.fromkeys(i for i in ids if isinstance(i, str) and _MODEL_ID.fullmatch(i) and redact(i) == i))
 
 
 def _note_for(error: ByokError, provider: Provider) -> str:

@@ -17,6 +17,12 @@ def _server_key_names(settings: Settings) -> str:
     return ", ".join(sorted(p.key_env or p.id for p in settings.providers if p.id in settings.server_keys))
 
 
+def _spend_names(settings: Settings) -> str:
+    """The server keys, then the operator's keyless servers (by the base URL variable set)."""
+    servers = sorted(p.base_url_env for p in settings.providers if p.id in settings.operator_servers)
+    return ", ".join(filter(None, [_server_key_names(settings), *servers]))
+
+
 def exposure_warning(
     settings: Settings, *, host: str, port: int | None = None, share_url: str | None = None, share: bool = False
 ) -> str | None:
@@ -25,7 +31,7 @@ def exposure_warning(
     It names what is actually reachable: the share link that was made (not one that was asked for
     and failed), this Space, or the address the server listens on.
     """
-    if not settings.server_keys or settings.gated:
+    if not (settings.server_keys or settings.operator_servers) or settings.gated:
         return None
     if host in _LOCAL_HOSTS and not share_url and not share:
         return None
@@ -41,7 +47,7 @@ def exposure_warning(
     else:
         where = f"who can reach {host}{':' + str(port) if port else ''}"
     return (
-        f"Server keys ({_server_key_names(settings)}) can be spent by anyone {where}, limited only by "
+        f"Server keys and servers ({_spend_names(settings)}) can be spent by anyone {where}, limited only by "
         f"RATE_LIMIT ({settings.rate_limit or 'off'}) and DAILY_TOKEN_LIMIT "
         f"({settings.daily_token_limit or 'off'}) per client and the spend limits ({describe_spend(settings)}). "
         f"Set ACCESS_CODE or ALLOWED_HF_USERS to restrict it, or DAILY_SPEND_LIMIT and SPEND_LIMIT to cap the bill."

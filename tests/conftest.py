@@ -85,9 +85,10 @@ def canary(kind: str) -> str:
 def routed_env(fake: FakeProvider, **extra: str) -> dict[str, str]:
     """Every provider pointed at the fake server under its own path prefix (/<id>/v1)."""
     env = {p.base_url_env: f"http://127.0.0.1:{fake.port}/{p.id}/v1" for p in PROVIDERS}
-    # An ungated server key gets default quotas; tests of other things must not trip them.
-    # Quota tests set their own values.
-    env.update(RATE_LIMIT="off", DAILY_TOKEN_LIMIT="0")
+    # An ungated server key gets default quotas; tests of other things must not trip them, nor
+    # the cap on one client's chats at once (every test client is loopback). Quota tests set
+    # their own values.
+    env.update(RATE_LIMIT="off", DAILY_TOKEN_LIMIT="0", MAX_CHATS_PER_CLIENT="10000")
     env.update(extra)
     return env
 

@@ -57,6 +57,7 @@ at ``http://127.0.0.1:<port>/models-<mode>/v1``; chats there work as usual) chan
     models-nodata         a 200 JSON object without a ``data`` list
     models-many-<n>       lists <n> models (model-00000, model-00001, ...)
     models-echo-key-401   a 401 whose message repeats the whole bearer token
+    models-echo-key-ids   lists the bearer token, an id holding it and a key-shaped id among LIVE_MODELS
 
 A bearer token containing ``-invalid-`` gets a 401 from ``/models`` on any path (a wrong key).
 
@@ -227,6 +228,9 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 self._json(401, {"error": {"message": "Invalid API key", "code": "invalid_api_key"}})
             elif m := re.fullmatch(r"status-(\d{3})", mode):
                 self._json(int(m.group(1)), {"error": {"message": f"fake {m.group(1)}", "type": "fake"}})
+            elif mode == "echo-key-ids":
+                ids = [token, f"ft:{token}:mine", "sk-proj-abcdefghijklmnopqrstuvwx", *LIVE_MODELS]
+                self._json(200, {"object": "list", "data": [{"id": i, "object": "model"} for i in ids]})
             elif mode == "echo-key-401":
                 self._json(401, {"error": {"message": f"Incorrect API key provided: {token}"}})
             elif mode == "hang":

@@ -119,6 +119,10 @@ def _collect(result: EventResult, line: str) -> bool:
     return event.get("msg") in ("process_completed", "close_stream", "unexpected_error")
 
 
+# The page's browser cookie: with the __Host- prefix wherever it can be Secure (loopback, https).
+BROWSER_COOKIES = ("__Host-byok_browser=", "byok_browser=")
+
+
 @dataclass(frozen=True)
 class Visit:
     """One browser tab as the server sees it: the cookie its page load was given and the session
@@ -137,6 +141,6 @@ def open_page(url: str) -> Visit:
     """Load the page as a browser does, keeping the browser cookie it sets."""
     page = httpx.get(f"{url}/", headers={"accept": "text/html", "sec-fetch-mode": "navigate"})
     page.raise_for_status()
-    cookies = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith("byok_browser=")]
+    cookies = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith(BROWSER_COOKIES)]
     assert cookies, "the page set no browser cookie"
     return Visit(url=url, session_hash=secrets.token_hex(6), cookie=cookies[0])

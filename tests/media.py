@@ -46,6 +46,11 @@ def pdf_with_text(*lines: str) -> bytes:
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return _pdf(objects)
+
+
+def _pdf(objects: list[bytes]) -> bytes:
+    """Numbered objects written out with the cross-reference table a reader needs."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -56,6 +61,42 @@ def pdf_with_text(*lines: str) -> bytes:
     out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def shared_stream_pdf(pages: int = 5, stream_bytes: int = 1_000_000) -> bytes:
+    """A few KB that cost pypdf seconds: every page draws the same 1 MB content stream of tiny
+    text operators, compressed to almost nothing."""
+    import zlib
+
+    unit = b"(a) Tj "
+    stream = zlib.compress(b"BT /F1 12 Tf " + unit * (stream_bytes // len(unit)) + b"ET", 9)
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
+    font = 4 + pages
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Length " + str(len(stream)).encode() + b" /Filter /FlateDecode >>\nstream\n" + stream + b"\nendstream",
+        *(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+            for _ in range(pages)
+        ),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    return _pdf(objects)
+
+
+def tall_png(height: int = 39_999_999) -> bytes:
+    """A 67-byte PNG that claims a 1 x ``height`` canvas, just under the pixel cap."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 # A Windows executable's first bytes: what a renamed .exe really starts with.

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from web.boundary import BOUND_STATE_KEY, BROWSER_OWNER_KEY
+from web.sessions import BOUND_STATE_KEY, BROWSER_OWNER_KEY
 
 
 def browser_owner(request: gr.Request) -> str:

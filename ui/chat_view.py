@@ -160,18 +160,33 @@ _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
 _MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?(https?://[^)\s>]+)>?(?:\s+\"[^\"\n]*\")?\s*\)", re.I)
 
 
+# A reply may draw over the page (a full-window "Session expired" link) or ask for input in a
+# form of its own: forms and their fields go, and so does every inline style, outside code.
+_FORM_TAG = re.compile(r"</?(?:form|input|button|textarea|select|option|fieldset)\b[^>]*>", re.I)
+_STYLE_ATTRIBUTE = re.compile(r"""\s+style\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.I)
+_TAG = re.compile(r"<[a-zA-Z][^>]*>")
+
+
 def link_remote_media(text: str) -> str:
-    """Markdown images with a remote URL, outside code, become links: ``![a](u)`` -> ``[a](u)``."""
-    if "](" not in text:
+    """What a reply, its reasoning or an imported message shows, outside code: markdown images
+    with a remote URL become links (``![a](u)`` -> ``[a](u)``), forms and inputs are removed, and
+    inline styles are dropped from tags."""
+    if "](" not in text and "<" not in text:
         return text
     out: list[str] = []
     last = 0
     for code in _CODE.finditer(text):
-        out.append(_MD_IMAGE.sub(_as_link, text[last : code.start()]))
+        out.append(_outside_code(text[last : code.start()]))
         out.append(code.group(0))
         last = code.end()
-    out.append(_MD_IMAGE.sub(_as_link, text[last:]))
+    out.append(_outside_code(text[last:]))
     return "".join(out)
+
+
+def _outside_code(text: str) -> str:
+    text = _MD_IMAGE.sub(_as_link, text)
+    text = _FORM_TAG.sub("", text)
+    return _TAG.sub(lambda tag: _STYLE_ATTRIBUTE.sub("", tag.group(0)), text)
 
 
 def _as_link(match: re.Match[str]) -> str:

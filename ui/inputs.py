@@ -14,8 +14,8 @@ from conversation.attachments import ACCEPTED_SUFFIXES
 
 
 def refuse_non_numbers(slider: gr.Slider, *, empty_allowed: bool = False) -> gr.Slider:
-    """Answer a non-number from a raw API call with a message; Gradio's Slider raises a bare
-    TypeError, which reaches the caller as an empty error and the log as a traceback. Where
+    """Answer a non-number or a value out of range from a raw API call with a message; Gradio's
+    Slider raises a bare TypeError or a range error, and the log gets a whole traceback. Where
     ``empty_allowed``, null is "not chosen" and reaches the handler as None.
 
     The check wraps the instance's method: subclassing a Gradio component would make Gradio write
@@ -28,6 +28,11 @@ def refuse_non_numbers(slider: gr.Slider, *, empty_allowed: bool = False) -> gr.
             return None
         if isinstance(payload, bool) or not isinstance(payload, int | float):
             raise gr.Error(f"{slider.label} must be a number.", print_exception=False)
+        if not slider.minimum <= payload <= slider.maximum:
+            # Gradio's own range error prints a traceback for what is only a bad value.
+            raise gr.Error(
+                f"{slider.label} must be between {slider.minimum:g} and {slider.maximum:g}.", print_exception=False
+            )
         return parse(payload)
 
     slider.preprocess = preprocess  # type: ignore[method-assign]

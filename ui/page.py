@@ -13,6 +13,7 @@ from config.keys import SessionKeys
 from config.network import TrustedProxies, normalise_origin
 from config.settings import Settings
 from conversation.service import ChatService
+from conversation.transcript import MAX_IMPORT_BYTES
 from ui import chat_view
 from ui.chat import build_chat
 from ui.handlers import PageHandlers
@@ -23,8 +24,10 @@ from ui.style import PAGE_CSS
 from ui.transcripts import wire_transcripts
 from ui.wiring import wire_key_check, wire_key_events, wire_page_events
 from web.access import GateMiddleware
-from web.boundary import BoundaryMiddleware, BoundaryPolicy, SessionBindings
+from web.bindings import SessionBindings
+from web.boundary import BoundaryMiddleware, BoundaryPolicy
 from web.hflogin import LoginPlan, login_plan
+from web.sessions import SessionGuard, max_json_body
 from web.signin import SignInCustody
 
 
@@ -60,7 +63,7 @@ def boundary_policy(settings: Settings) -> BoundaryPolicy:
         frame_ancestors=settings.frame_ancestors,
         space_host=settings.space_host,
         uploads=settings.max_files_per_message > 0,
-        max_upload_request_bytes=int(settings.max_upload_mb * 1_000_000) * settings.max_files_per_message + 1_000_000,
+        allowed_hosts=settings.allowed_hosts,
     )
 
 
@@ -68,21 +71,32 @@ def launch_options(service: ChatService, login: LoginPlan | None = None) -> dict
     policy = boundary_policy(service.settings)
     login = login or login_plan(service.settings, os.environ)
     allow_cross_origin_only_for(policy)
-    # Outermost first: origins and session binding are checked before the gate sees a request.
-    middleware = [
-        Middleware(
-            BoundaryMiddleware,
-            policy=policy,
-            bindings=SessionBindings(),
-            uploads=service.uploads.ledger,
-            count_upload=service.quotas.admit_upload,
-        )
-    ]
+    settings = service.settings
+    # Outermost first: origins before the gate; bodies, files and session binding only behind it.
+    middleware = [Middleware(BoundaryMiddleware, policy=policy)]
     if login.button:
         # Gradio's login cookie must carry no token (web/signin.py); the boundary names the browser.
         middleware.append(Middleware(SignInCustody, tokens=service.sign_ins))
     if service.gate is not None:
         middleware.append(Middleware(GateMiddleware, gate=service.gate, cookie_attributes=policy.cookie_attributes))
+    middleware.append(
+        Middleware(
+            SessionGuard,
+            # The service's own instance: it warns once about ignored X-Forwarded-For values.
+            trusted=service.trusted,
+            bindings=SessionBindings(),
+            uploads=service.uploads.ledger,
+            max_body=max_json_body(
+                max_message_chars=settings.max_message_chars,
+                max_history_chars=settings.max_history_chars,
+                max_import_bytes=MAX_IMPORT_BYTES,
+            ),
+            max_upload_request_bytes=int(settings.max_upload_mb * 1_000_000) * settings.max_files_per_message
+            + 1_000_000,
+            max_files_per_request=settings.max_files_per_message,
+            count_upload=service.quotas.admit_upload,
+        )
+    )
     return {
         "run_history": False,
         "show_error": False,

@@ -12,6 +12,7 @@ import gradio as gr
 from config.settings import Settings
 from conversation.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
 from errors import InputRejected
+from ui.chat_view import link_remote_media
 from ui.events import PRIVATE
 
 
@@ -92,8 +93,10 @@ def wire_transcripts(
             gr.Warning(str(rejected), title="Import refused")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         system = imported.system_prompt if imported.system_prompt is not None else gr.skip()
+        # Shown as a reply would be: no forms, inputs or inline styles, no remote images.
+        messages = [{**m, "content": link_remote_media(m["content"])} for m in imported.messages]
         # A new conversation (conversation_id None): a saved chat is never overwritten by an import.
-        return imported.messages, imported.messages, system, None
+        return messages, messages, system, None
 
     # The page reads the file and sends its text with the event: no upload route, no file on the
     # server's disk.

@@ -196,9 +196,7 @@ class GateMiddleware:
             await self._enter_code(scope, receive, send)
             return
         if scope["type"] == "http" and path == LOGOUT_PATH:
-            _, headers = peer_and_headers(scope)
-            self.gate.revoke(_cookie(headers, COOKIE_NAME))
-            await self._redirect(send, scope, "", max_age=0)
+            await self._log_out(scope, send)
             return
         verdict = self._check(scope)
         scope.setdefault("state", {})[ACCESS_STATE_KEY] = verdict.granted
@@ -216,6 +214,17 @@ class GateMiddleware:
         if not candidate:
             return from_cookie  # refused, or "cannot check right now" during a counter outage
         return self.gate.try_code(client_id(peer, headers, self.gate.trusted), candidate)
+
+    async def _log_out(self, scope: Scope, send: Send) -> None:
+        """Only a POST logs out: an image in a reply, or a link from another site, fetches the
+        page with a GET and must not sign the visitor out. Another site's POST never gets here:
+        the browser boundary refuses requests from other origins."""
+        if scope["method"] != "POST":
+            await _send_html(send, 200, _logout_page())
+            return
+        _, headers = peer_and_headers(scope)
+        self.gate.revoke(_cookie(headers, COOKIE_NAME))
+        await self._redirect(send, scope, "", max_age=0)
 
     async def _redirect(self, send: Send, scope: Scope, cookie: str, *, max_age: int) -> None:
         _, headers = peer_and_headers(scope)
@@ -315,6 +324,15 @@ def _gate_action(scope: Scope) -> str:
     # Relative to whichever page shows the form (the app's root, /byok/access after a wrong code,
     # any deeper path), so it also works under a root path or a proxy's prefix.
     return "../" * max(0, app_path(scope).count("/") - 1) + GATE_PATH.lstrip("/")
+
+
+def _logout_page() -> str:
+    return """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>byok-chat: sign out</title>
+<style>body{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:100vh;margin:0}</style>
+</head><body><form method="post"><p>Forget the access code in this browser?</p>
+<button type="submit" id="logout-submit">Sign out</button></form></body></html>"""
 
 
 def _gate_page(scope: Scope, message: str) -> str:

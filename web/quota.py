@@ -77,6 +77,16 @@ class Quotas:
             if not self._requests.hit(item, "checks", client):
                 raise TooManyChecks(retry_after=self._reset_in(self._requests, item, client, kind="checks"))
 
+    def checks_left(self, client: str) -> None:
+        """Raise TooManyChecks when the client has no key checks left, counting nothing: a chat on
+        a visitor's key that fails on the key or the model is a key check too."""
+        self._store.run(lambda: self._checks_left(client))
+
+    def _checks_left(self, client: str) -> None:
+        for item in self.check_limits:
+            if not self._requests.test(item, "checks", client):
+                raise TooManyChecks(retry_after=self._reset_in(self._requests, item, client, kind="checks"))
+
     def admit_upload(self, client: str, size: int) -> None:
         """Count an upload of ``size`` bytes, or raise TooManyUploads (or CounterUnavailable:
         uploads nobody counts could fill the server's disk)."""

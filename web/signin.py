@@ -28,7 +28,7 @@ from config.keys import HubSignIn
 from config.secret import Secret
 
 from .asgi import ASGIApp, Message, Receive, Scope, Send, app_path
-from .boundary import BROWSER_OWNER_KEY
+from .sessions import BROWSER_OWNER_KEY
 
 __all__ = ["INFERENCE_SCOPE", "SignInCustody", "SignInTokens", "grants_inference"]
 

@@ -6,13 +6,12 @@ path in a request and every ``/gradio_api/file=`` fetch; the chat consults it be
 
 from __future__ import annotations
 
-import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from urllib.parse import unquote
+from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["UploadLedger", "file_paths", "is_remote", "normalise_path"]
+__all__ = ["UploadLedger", "file_paths", "is_remote"]
 
 
 def is_remote(path: str) -> bool:
@@ -20,33 +19,33 @@ def is_remote(path: str) -> bool:
 
 
 def file_paths(value: object) -> list[str]:
-    """Every file path in a Gradio value: FileData dicts ({"path": ...}), typed file parts
-    ({"type": "file", "file": {...}}) and plain path strings inside a "files" list."""
+    """Every file path anywhere in a request body, at any depth: FileData dicts ({"path": ...},
+    with or without Gradio's ``meta`` tag), typed file parts ({"type": "file", "file": {...}}) and
+    plain path strings inside a "files" list. Gradio's own walk for FileData has no depth limit,
+    so neither has this one (it loops rather than recursing)."""
     found: list[str] = []
-
-    def walk(item: object, depth: int) -> None:
-        if depth > 12:
-            return
+    pending: list[object] = [value]
+    while pending:
+        item = pending.pop()
         if isinstance(item, Mapping):
             path = item.get("path")
             if isinstance(path, str):
                 found.append(path)
+            elif path is not None and _is_file_data(item):
+                found.append(repr(path))  # a FileData whose path is not text names no upload
             for key, child in item.items():
                 if key == "files" and isinstance(child, list):
                     found.extend(entry for entry in child if isinstance(entry, str))
                 if isinstance(child, Mapping | list):
-                    walk(child, depth + 1)
+                    pending.append(child)
         elif isinstance(item, list):
-            for child in item:
-                walk(child, depth + 1)
-
-    walk(value, 0)
+            pending.extend(child for child in item if isinstance(child, Mapping | list))
     return found
 
 
-def normalise_path(path: str) -> str:
-    """The form paths are compared in: percent-decoded, absolute, without ``..``."""
-    return os.path.normpath(os.path.abspath(unquote(path)))
+def _is_file_data(item: Mapping[object, object]) -> bool:
+    meta = item.get("meta")
+    return isinstance(meta, Mapping) and meta.get("_type") == "gradio.FileData"
 
 
 class UploadLedger:
@@ -54,41 +53,63 @@ class UploadLedger:
 
     Gradio names an upload after its content hash and file name, so two browsers uploading the
     same file get the same path: a path is released (and deleted) only when no browser holds it.
+    Paths are the exact strings Gradio's upload route returned, never decoded or normalised: an
+    upload named ``..%2F<hash>%2Fpayslip.txt`` must not come to mean another browser's file.
     """
 
-    def __init__(self, *, capacity: int = 200_000) -> None:
+    def __init__(
+        self, *, capacity: int = 200_000, max_age: float = 25 * 3600, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        # Oldest record first; each path with when it was last uploaded.
         self._owners: OrderedDict[str, set[str]] = OrderedDict()
+        self._recorded: dict[str, float] = {}
         self._capacity = capacity
+        # Gradio deletes cached files a day old (delete_cache); their records go an hour later.
+        self._max_age = max_age
+        self._clock = clock
         self._lock = threading.Lock()
+
+    @property
+    def full(self) -> bool:
+        """No room for another upload: records are never dropped while their files may be in use."""
+        with self._lock:
+            self._expire()
+            return len(self._owners) >= self._capacity
 
     def record(self, owner: str, paths: Iterable[str]) -> None:
         if not owner:
             return
         with self._lock:
+            now = self._clock()
             for path in paths:
-                key = normalise_path(path)
-                self._owners.setdefault(key, set()).add(owner)
-                self._owners.move_to_end(key)
-            while len(self._owners) > self._capacity:
-                self._owners.popitem(last=False)
+                self._owners.setdefault(path, set()).add(owner)
+                self._owners.move_to_end(path)
+                self._recorded[path] = now
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._owners:
+            oldest = next(iter(self._owners))
+            if now - self._recorded[oldest] < self._max_age:
+                return
+            del self._owners[oldest], self._recorded[oldest]
 
     def owns(self, owner: str, path: str) -> bool:
         if not owner or not isinstance(path, str) or is_remote(path):
             return False
         with self._lock:
-            return owner in self._owners.get(normalise_path(path), ())
+            return owner in self._owners.get(path, ())
 
     def release(self, owner: str, path: str) -> bool:
         """Drop ``owner``'s hold; True when nobody holds the path any more."""
-        key = normalise_path(path)
         with self._lock:
-            holders = self._owners.get(key)
+            holders = self._owners.get(path)
             if holders is None:
                 return True
             holders.discard(owner)
             if holders:
                 return False
-            del self._owners[key]
+            del self._owners[path], self._recorded[path]
             return True
 
     def __len__(self) -> int:

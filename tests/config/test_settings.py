@@ -154,9 +154,18 @@ def test_size_limits_are_read() -> None:
         MAX_OUTPUT_TOKENS="256",
         CONCURRENCY_LIMIT="8",
         QUEUE_MAX_SIZE="16",
+        MAX_CHATS_PER_CLIENT="3",
     )
+    assert settings.max_chats_per_client == 3
+    assert load().max_chats_per_client == 8
     assert (settings.max_message_chars, settings.max_history_messages) == (500, 4)
     assert (settings.max_output_tokens, settings.concurrency_limit, settings.queue_max_size) == (256, 8, 16)
+
+
+def test_allowed_hosts_are_host_names_or_a_star() -> None:
+    assert load().allowed_hosts == frozenset()
+    assert load(ALLOWED_HOSTS=" Chat.Example.org , b.example ").allowed_hosts == {"chat.example.org", "b.example"}
+    assert load(ALLOWED_HOSTS="*").allowed_hosts == {"*"}
 
 
 # --- .env ------------------------------------------------------------------------------------
@@ -252,6 +261,7 @@ MALFORMED: list[tuple[str, dict[str, str], str, str]] = [
     ("max-output", {"MAX_OUTPUT_TOKENS": "1"}, "MAX_OUTPUT_TOKENS", "number from"),
     ("concurrency", {"CONCURRENCY_LIMIT": "0"}, "CONCURRENCY_LIMIT", "number from"),
     ("queue", {"QUEUE_MAX_SIZE": "1e9"}, "QUEUE_MAX_SIZE", "number from"),
+    ("chats-per-client", {"MAX_CHATS_PER_CLIENT": "0"}, "MAX_CHATS_PER_CLIENT", "number from"),
     (
         "sdk-headers",
         {"OPENAI_CUSTOM_HEADERS": f"Authorization: Bearer {SECRET_PART}"},
@@ -259,6 +269,9 @@ MALFORMED: list[tuple[str, dict[str, str], str, str]] = [
         "Unset OPENAI_CUSTOM_HEADERS",
     ),
     ("sdk-admin-key", {"OPENAI_ADMIN_KEY": SECRET_PART}, "OPENAI_ADMIN_KEY", "Unset OPENAI_ADMIN_KEY"),
+    ("hosts-url", {"ALLOWED_HOSTS": "https://chat.example.org"}, "ALLOWED_HOSTS", "no scheme, port or path"),
+    ("hosts-port", {"ALLOWED_HOSTS": "chat.example.org:8443"}, "ALLOWED_HOSTS", "no scheme, port or path"),
+    ("hosts-star-and-name", {"ALLOWED_HOSTS": "*,chat.example.org"}, "ALLOWED_HOSTS", "or *"),
 ]
 
 

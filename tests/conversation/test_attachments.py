@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,21 +21,31 @@ from conversation.attachments import (
     FileRejected,
     SessionFiles,
     UploadStore,
-    read_attachment,
+    decode_attachment,
     sniff_image,
 )
-from conversation.request import MAX_IMAGES_PER_REQUEST, ChatInputs, build_request
+from conversation.request import MAX_IMAGES_PER_REQUEST, ChatInputs, plan_request
 from errors import ImagesNotAccepted, InputRejected
 from providers import PROVIDERS
-from tests.media import EXE_BYTES, animated_gif, decode_data_url, image_bytes, noisy_photo, pdf_with_text, write
+from tests.conftest import canary
+from tests.media import (
+    EXE_BYTES,
+    animated_gif,
+    decode_data_url,
+    image_bytes,
+    noisy_photo,
+    pdf_with_text,
+    shared_stream_pdf,
+    write,
+)
 
 MB = 1_000_000
 OWNER = "a" * 64
 OTHER = "b" * 64
 
 
-def read(path: str) -> Any:
-    return read_attachment(path, max_image_bytes=10 * MB, max_file_bytes=10 * MB)
+def read(path: str, *, max_image_bytes: int = 10 * MB) -> Any:
+    return asyncio.run(decode_attachment(path, max_image_bytes=max_image_bytes, max_file_bytes=10 * MB))
 
 
 @pytest.mark.parametrize(
@@ -75,7 +89,7 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None
 def test_images_over_the_size_limit_are_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "big.jpg", noisy_photo((800, 600)))
     with pytest.raises(FileRejected, match=r"big.jpg is too big \(0\.\d MB; images may be up to 0\.1 MB\)"):
-        read_attachment(path, max_image_bytes=100_000, max_file_bytes=10 * MB)
+        read(path, max_image_bytes=100_000)
 
 
 def test_large_images_are_downscaled_to_the_long_edge_and_lose_their_exif(tmp_path: Path) -> None:
@@ -123,6 +137,57 @@ def test_bad_text_files_are_refused_clearly(name: str, data: bytes, message: str
         read(write(tmp_path, name, data))
 
 
+# --- decoding in a worker, within limits ----------------------------------------------------
+
+
+def _children() -> list[int]:
+    """Processes this test process started that are still running."""
+    mine = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            mine.append(int(entry))
+    return mine
+
+
+def test_a_pdf_is_read_only_within_its_content_budget(tmp_path: Path) -> None:
+    # Five pages share one 1 MB stream: counted once per page, only the first fits the budget.
+    attachment = read(write(tmp_path, "shared.pdf", shared_stream_pdf()))
+    assert attachment.text.endswith("[Only the first 1 of 5 pages were read.]")
+
+
+def test_a_decode_that_overruns_its_time_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attachments_module, "DECODE_SECONDS", 1)
+    before = set(_children())
+    started = time.monotonic()
+    with pytest.raises(FileRejected, match=r"shared\.pdf takes too long to read"):
+        read(write(tmp_path, "shared.pdf", shared_stream_pdf()))
+    assert time.monotonic() - started < 5
+    assert set(_children()) <= before  # the worker was killed, not left running
+
+
+def test_a_decode_that_needs_too_much_memory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attachments_module, "DECODE_MEMORY_BYTES", 200 * 2**20)
+    # 36 megapixels with transparency: under the pixel cap, over this worker's memory.
+    path = write(tmp_path, "big.png", image_bytes("PNG", (6000, 6000), "white", alpha=True))
+    with pytest.raises(FileRejected, match=r"big\.png needs too much memory to be read"):
+        read(path)
+
+
+def test_the_decoder_never_sees_the_servers_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = canary("decoder-env")
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    spy = tmp_path / "spy.py"
+    spy.write_text('import json, os, sys\nsys.stdout.write(json.dumps({"kind": "text", "text": repr(os.environ)}))\n')
+    monkeypatch.setattr(attachments_module, "decode", types.SimpleNamespace(__file__=str(spy)))
+    seen = read(write(tmp_path, "notes.txt", b"hello")).text
+    assert seen.startswith("environ(") and key not in seen
+
+
 # --- ownership and the session's own copies ---------------------------------------------------
 
 
@@ -142,32 +207,46 @@ def test_a_file_is_only_for_the_browser_that_uploaded_it(store: UploadStore, tmp
     other = store.session("other-session", OTHER)
     assert other is not None
     with pytest.raises(FileRejected, match="not uploaded from this browser"):
-        store.admit(other, path)
+        asyncio.run(store.admit(other, path))
     # A session hash is never taken over by another browser.
     assert store.session("my-session", OWNER) is not None
     assert store.session("my-session", OTHER) is None
     assert store.session("no-cookie", "") is None
 
 
-def test_each_image_is_encoded_once_per_session(
+def test_each_upload_is_decoded_once_whichever_sessions_name_it(
     store: UploadStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = attachments_module.read_attachment
+    real = attachments_module.decode_attachment
 
-    def counting(path: str, **limits: int) -> Any:
+    async def counting(path: str, **limits: int) -> Any:
         calls.append(path)
-        return real(path, **limits)
+        return await real(path, **limits)
 
-    monkeypatch.setattr(attachments_module, "read_attachment", counting)
+    monkeypatch.setattr(attachments_module, "decode_attachment", counting)
     path = uploaded(store, OWNER, tmp_path, "once.png", image_bytes())
-    session = store.session("s1", OWNER)
-    assert session is not None
-    files = SessionFiles(store, session)
-    first = files.admit(path)
-    assert files.admit(path) is first
-    assert files.history(path) is first
-    assert calls == [path]
+    refused = uploaded(store, OWNER, tmp_path, "fake.pdf", b"not a pdf")
+
+    async def use_in_sessions() -> None:
+        first_session = store.session("s1", OWNER)
+        assert first_session is not None
+        files = SessionFiles(store, first_session)
+        # Three requests at once start one decode.
+        first, *others = await asyncio.gather(*(files.admit(path) for _ in range(3)))
+        assert all(other is first for other in others)
+        assert await files.admit(path) is first
+        assert files.history(path) is first
+        # A new session of the same browser gets the same copy, and the same refusal.
+        later = store.session("s2", OWNER)
+        assert later is not None
+        assert await SessionFiles(store, later).admit(path) is first
+        for session in (first_session, later):
+            with pytest.raises(FileRejected, match="not really a PDF"):
+                await SessionFiles(store, session).admit(refused)
+
+    asyncio.run(use_in_sessions())
+    assert calls == [path, refused]
 
 
 def test_ending_a_session_deletes_its_uploads_unless_another_browser_holds_them(
@@ -178,13 +257,31 @@ def test_ending_a_session_deletes_its_uploads_unless_another_browser_holds_them(
     store.ledger.record(OTHER, [shared])
     mine = store.session("s1", OWNER)
     assert mine is not None
-    store.admit(mine, only_mine)
-    store.admit(mine, shared)
+    asyncio.run(store.admit(mine, only_mine))
+    asyncio.run(store.admit(mine, shared))
     store.end_session("s1")
     assert not Path(only_mine).exists() and not (tmp_path / "h1").exists()
     assert Path(shared).exists() and store.ledger.owns(OTHER, shared)
     assert not store.ledger.owns(OWNER, only_mine)
     assert len(store) == 0
+
+
+def test_a_flood_of_sessions_never_deletes_a_live_sessions_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = UploadStore(max_image_bytes=10 * MB, max_file_bytes=10 * MB, capacity=2)
+    path = uploaded(store, OWNER, tmp_path, "mine.png", image_bytes())
+    mine = store.session("victim", OWNER)
+    assert mine is not None
+    asyncio.run(store.admit(mine, path))
+    assert store.session("attacker-1", OTHER) is not None
+    assert store.session("attacker-2", OTHER) is None  # full of live sessions: no room is made
+    assert Path(path).exists() and store.session("victim", OWNER) is mine
+    # Sessions unused for long enough do make room.
+    monkeypatch.setattr(attachments_module, "SESSION_IDLE_SECONDS", 0)
+    assert store.session("attacker-2", OTHER) is not None
+    assert store.session("attacker-3", OTHER) is not None
+    assert not Path(path).exists()
 
 
 # --- what build_request makes of them --------------------------------------------------------
@@ -220,7 +317,8 @@ def build(settings: Settings, files: SessionFiles) -> Build:
             max_tokens=100,
             files=kw.get("files", files),
         )
-        return build_request(settings, inputs)
+        plan = plan_request(settings, inputs)
+        return plan.build(asyncio.run(plan.read_files()))
 
     return make
 
@@ -311,7 +409,7 @@ def test_another_sessions_file_in_history_is_refused(
     theirs = uploaded(store, OTHER, tmp_path, "theirs.png", image_bytes())
     other = store.session("session-2", OTHER)
     assert other is not None
-    store.admit(other, theirs)  # sent in their session, so the server holds a copy
+    asyncio.run(store.admit(other, theirs))  # sent in their session, so the server holds a copy
     history = [{"role": "user", "content": [{"type": "file", "file": {"path": theirs}}]}]
     with pytest.raises(FileRejected, match="not uploaded in this session"):
         build("next", history)
@@ -412,9 +510,9 @@ def test_checks_that_need_no_file_come_first_then_every_file_is_read_in_one_call
     calls: list[tuple[list[object], list[object]]] = []
     real = SessionFiles.read
 
-    def counted(self: SessionFiles, *, new: Any, earlier: Any) -> Any:
+    async def counted(self: SessionFiles, *, new: Any, earlier: Any) -> Any:
         calls.append((list(new), list(earlier)))
-        return real(self, new=new, earlier=earlier)
+        return await real(self, new=new, earlier=earlier)
 
     monkeypatch.setattr(SessionFiles, "read", counted)
     build({"text": "again", "files": [mine]}, history)

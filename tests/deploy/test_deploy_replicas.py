@@ -228,9 +228,9 @@ def test_origin_check_and_session_binding_hold_through_nginx(topology: Topology)
     owner = Visitor(topology.url, "127.0.0.4").open()
     page = owner.client.get(topology.url + "/", headers=owner.headers())
     set_cookies = "; ".join(page.headers.get_list("set-cookie"))
-    browser_cookie = re.search(r"byok_browser=([^;]+)", set_cookies)
+    browser_cookie = re.search(r"(?:__Host-)?byok_browser=[^;]+", set_cookies)
     assert browser_cookie, set_cookies
-    cookies = f"{ROUTE_COOKIE}={owner.route}; byok_browser={browser_cookie.group(1)}"
+    cookies = f"{ROUTE_COOKIE}={owner.route}; {browser_cookie.group(0)}"
     cfg = owner.client.get(topology.url + "/config", headers={"cookie": cookies}).json()
     session = secrets.token_hex(6)
     payload = {
@@ -247,7 +247,7 @@ def test_origin_check_and_session_binding_hold_through_nginx(topology: Topology)
     refused = owner.client.post(topology.url + "/gradio_api/queue/join", json=payload, headers=foreign)
     assert refused.status_code == 403
     # Same replica (same route cookie), another browser's cookie: the session is not theirs.
-    stranger = {"cookie": f"{ROUTE_COOKIE}={owner.route}; byok_browser={'x' * 32}"}
+    stranger = {"cookie": f"{ROUTE_COOKIE}={owner.route}; __Host-byok_browser={'x' * 32}"}
     stolen = owner.client.get(
         topology.url + "/gradio_api/queue/data", params={"session_hash": session}, headers=stranger
     )

@@ -18,6 +18,7 @@ from config.settings import Settings, load_settings
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
 from errors import (
+    ByokError,
     CannotConnect,
     InputRejected,
     InvalidKey,
@@ -401,3 +402,52 @@ def test_a_new_visitor_key_fetches_the_list_again(provider: FakeProvider) -> Non
     run(keys_changed)
     assert [r.authorization for r in models_requests(provider)] == [f"Bearer {first}", f"Bearer {second}"]
     assert list(session.lists) == [("groq", 2, "")]
+
+
+def test_chats_that_fail_on_the_key_or_model_spend_key_checks(provider: FakeProvider) -> None:
+    """The chat is no free stolen-key tester: a wrong key or model costs a check, like Check my
+    key; once the checks are spent, a chat on a visitor's key is refused before it is sent."""
+    service = service_for(provider)  # the default 10 checks a minute
+
+    def inputs(model: str) -> ChatInputs:
+        return ChatInputs(
+            message="hi",
+            history=[],
+            provider_id="groq",
+            model=model,
+            system_prompt="",
+            temperature=0.5,
+            max_tokens=20,
+        )
+
+    async def drain(model: str, client: str = "203.0.113.9") -> None:
+        async for _ in service.reply(caller(service, canary("stolen"), client=client), inputs(model)):
+            pass
+
+    async def sort_stolen_keys() -> list[str]:
+        outcomes = []
+        for model in ["fake-model"] * 3 + ["status-401", "status-404"] * 6:
+            try:
+                await drain(model)
+                outcomes.append("ok")
+            except ByokError as error:
+                outcomes.append(type(error).__name__)
+        return outcomes
+
+    outcomes = run(sort_stolen_keys)
+    # Working chats cost nothing; ten key or model answers spend the minute's checks.
+    assert outcomes[:13] == ["ok"] * 3 + ["InvalidKey", "UnknownModel"] * 5
+    assert outcomes[13:] == ["TooManyChecks"] * 2
+    assert len(provider.chat_requests) == 13
+    run(lambda: drain("fake-model", client="198.51.100.7"))  # another client is not affected
+
+
+def test_a_model_list_echoing_the_key_never_shows_it(provider: FakeProvider) -> None:
+    service = service_for(provider, GROQ_BASE_URL=f"http://127.0.0.1:{provider.port}/models-echo-key-ids/v1")
+    key = canary("listed")
+    listing = run(lambda: service.model_list(caller(service, key), "groq", SessionModels()))
+    assert set(LIVE_MODELS) <= set(listing.models)
+    assert key not in repr(listing) and "sk-proj-" not in repr(listing)
+    assert run(lambda: service.check_key(caller(service, key), "groq")) == (
+        f"Key works: {len(LIVE_MODELS)} models available."
+    )

@@ -519,20 +519,13 @@ def test_wrong_type_failures_still_show_no_traceback_and_the_app_carries_on(
     assert echoed(app.chat("fake-model", message="alive")) == "You said: alive"
 
 
-UNKNOWN_FN = pytest.mark.xfail(
-    strict=True,
-    reason="Gradio answers an unknown fn_index with a bare 500 and logs a KeyError traceback "
-    "(no key, no provider call); refusing it earlier would mean re-parsing every queue join.",
-)
-
-
 @pytest.mark.parametrize(
     "payload",
     [
         pytest.param({"data": {"a": 1}, "fn_index": "CHAT", "session_hash": "s1"}, id="data-dict"),
         pytest.param({"data": "text", "fn_index": "CHAT", "session_hash": "s2"}, id="data-str"),
-        pytest.param({"data": [], "fn_index": 10_000, "session_hash": "s3"}, id="fn-index-too-big", marks=UNKNOWN_FN),
-        pytest.param({"data": [], "fn_index": -1, "session_hash": "s4"}, id="fn-index-negative", marks=UNKNOWN_FN),
+        pytest.param({"data": [], "fn_index": 10_000, "session_hash": "s3"}, id="fn-index-too-big"),
+        pytest.param({"data": [], "fn_index": -1, "session_hash": "s4"}, id="fn-index-negative"),
         pytest.param({"data": [], "fn_index": "CHAT"}, id="no-session"),
         pytest.param({"fn_index": "CHAT", "session_hash": "s5"}, id="no-data"),
     ],

@@ -75,7 +75,15 @@ def test_the_code_unlocks_the_api_and_the_page(gated: tuple[RunningApp, str], pr
         cookie = {"cookie": set_cookie.split(";", 1)[0]}
         assert browser.get("/", headers={**HTML, **cookie}).status_code == 200
         assert browser.get("/config", headers=cookie).status_code == 200
-        logout = browser.get("/byok/logout", headers=cookie)
+        # A GET (an image in a reply, a link from anywhere) only shows the sign-out button.
+        shown = browser.get("/byok/logout", headers=cookie)
+        assert shown.status_code == 200 and 'method="post"' in shown.text
+        assert "byok_access" not in shown.headers.get("set-cookie", "")
+        assert browser.get("/config", headers=cookie).status_code == 200
+        # Another site's form is refused by the boundary; the page's own form signs out.
+        foreign = browser.post("/byok/logout", headers={**cookie, "origin": "https://evil.example"})
+        assert foreign.status_code == 403 and browser.get("/config", headers=cookie).status_code == 200
+        logout = browser.post("/byok/logout", headers={**cookie, "origin": running.url})
         assert "Max-Age=0" in logout.headers["set-cookie"]
         # Logging out revokes the cookie itself, so a copy replayed afterwards opens nothing.
         assert browser.get("/config", headers=cookie).status_code == 401
@@ -212,5 +220,30 @@ def test_exposure_warning(fake: FakeProvider) -> None:
     assert shared and "through the public share link https://abc.gradio.live" in shared
     gated = load_settings(routed_env(fake, GROQ_API_KEY=canary("server"), ACCESS_CODE=CODE), dotenv_path=None)
     assert exposure_warning(gated, host="0.0.0.0", share_url="https://abc.gradio.live") is None
-    byo_only = load_settings(routed_env(fake), dotenv_path=None)
+    byo_only = load_settings({}, dotenv_path=None)
     assert exposure_warning(byo_only, host="0.0.0.0", share_url="https://abc.gradio.live") is None
+    # An operator's keyless server is the operator's spend too.
+    ollama = load_settings({"OLLAMA_BASE_URL": "http://10.0.0.5:11434/v1"}, dotenv_path=None)
+    warned = exposure_warning(ollama, host="0.0.0.0")
+    assert warned and "(OLLAMA_BASE_URL)" in warned
+    assert (ollama.rate_limit, ollama.daily_token_limit) == ("10/minute;200/day", 200000)
+
+
+def test_keyless_operator_servers_are_gated_and_metered_like_server_keys(
+    launch: Callable[..., RunningApp], settings_for: Callable[..., object], provider: FakeProvider
+) -> None:
+    gated = launch(settings_for(ACCESS_CODE=CODE, ACCESS_CODE_BYO_EXEMPT="true"))
+    cfg = raw.config(gated.url)
+    chat = raw.fn_index(cfg, "chat")
+    for headers in ({}, {"x-provider-key": canary("visitor")}):
+        refused = raw.run_event(gated.url, chat, raw.chat_data(cfg, "hi", "ollama", "m"), headers=headers)
+        assert not refused.success and "runs on the operator's server" in (refused.error or "")
+    assert provider.chat_requests == []
+    allowed = raw.run_event(gated.url, chat, raw.chat_data(cfg, "hi", "ollama", "m"), headers={"x-access-code": CODE})
+    assert allowed.success
+    metered = launch(settings_for(RATE_LIMIT="2/minute"))
+    cfg = raw.config(metered.url)
+    chat = raw.fn_index(cfg, "chat")
+    results = [raw.run_event(metered.url, chat, raw.chat_data(cfg, "hi", "ollama", "m")) for _ in range(3)]
+    assert [r.success for r in results] == [True, True, False]
+    assert "2 per minute" in (results[-1].error or "")

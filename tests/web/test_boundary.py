@@ -17,7 +17,8 @@ from tests import gradio_raw as raw
 from tests.conftest import RunningApp, canary
 from tests.fake_provider import FakeProvider
 from tests.gradio_raw import Visit, open_page
-from web.boundary import BoundaryPolicy, SessionBindings
+from web.bindings import Claim, SessionBindings
+from web.boundary import BoundaryPolicy
 
 SERVER_KEY = canary("boundary-server")
 HTML = {"accept": "text/html", "sec-fetch-mode": "navigate", "sec-fetch-site": "none"}
@@ -67,12 +68,42 @@ def test_origins_are_compared_in_one_normal_form(given: str, expected: str | Non
 
 def test_a_session_hash_belongs_to_the_first_browser_that_uses_it() -> None:
     bindings = SessionBindings()
-    assert bindings.claim("h1", "browser-a")
-    assert bindings.claim("h1", "browser-a")
-    assert not bindings.claim("h1", "browser-b")
-    assert not bindings.claim("h1", "")  # no cookie is not the owner either
-    assert bindings.claim("h2", "")
-    assert not bindings.claim("h2", "browser-a")
+    assert bindings.claim("h1", "browser-a") is Claim.OK
+    assert bindings.claim("h1", "browser-a") is Claim.OK
+    assert bindings.claim("h1", "browser-b") is Claim.TAKEN
+    assert bindings.claim("h1", "") is Claim.TAKEN  # no cookie is not the owner either
+    assert bindings.claim("h2", "") is Claim.OK
+    assert bindings.claim("h2", "browser-a") is Claim.TAKEN
+
+
+def test_a_flood_of_new_sessions_never_evicts_a_live_binding() -> None:
+    bindings = SessionBindings(capacity=50, per_owner=10, per_client=30)
+    assert bindings.claim("victim", "browser-v", "ip:victim") is Claim.OK
+    # One browser, then one address under fresh cookies, then many addresses: each meets a cap.
+    flood = [bindings.claim(f"a{i}", "browser-a", "ip:attacker") for i in range(20)]
+    assert flood.count(Claim.OK) == 10 and flood[-1] is Claim.FULL
+    fresh = [bindings.claim(f"c{i}", f"cookie-{i}", "ip:attacker") for i in range(40)]
+    assert fresh.count(Claim.OK) == 20 and fresh[-1] is Claim.FULL
+    many = [bindings.claim(f"m{i}", f"cookie-m{i}", f"ip:{i}") for i in range(40)]
+    assert many.count(Claim.OK) == 50 - 31 and many[-1] is Claim.FULL
+    assert len(bindings) == 50
+    # The victim's session is still theirs, and still refused to the attacker.
+    assert bindings.claim("victim", "browser-a", "ip:attacker") is Claim.TAKEN
+    assert bindings.claim("victim", "browser-v", "ip:victim") is Claim.OK
+
+
+def test_idle_bindings_make_room_again() -> None:
+    now = [1000.0]
+    bindings = SessionBindings(capacity=2, idle_seconds=60, clock=lambda: now[0])
+    assert bindings.claim("old", "a", "ip:1") is Claim.OK
+    assert bindings.claim("kept", "b", "ip:2") is Claim.OK
+    assert bindings.claim("new", "c", "ip:3") is Claim.FULL
+    now[0] += 45
+    assert bindings.claim("kept", "b", "ip:2") is Claim.OK  # used again: alive
+    now[0] += 30
+    assert bindings.claim("new", "c", "ip:3") is Claim.OK  # "old" sat idle for 75 s
+    assert bindings.claim("old", "attacker", "ip:9") is Claim.FULL
+    assert bindings.claim("kept", "attacker", "ip:9") is Claim.TAKEN
 
 
 def test_cookie_attributes_follow_what_the_browser_will_keep() -> None:
@@ -185,7 +216,7 @@ def test_the_apps_own_origin_and_allowed_origins_are_served(
 
 
 def test_no_credentialed_cors_for_anyone_else_even_on_a_public_host_name(apps: Callable[..., RunningApp]) -> None:
-    running = apps(GROQ_API_KEY=SERVER_KEY)
+    running = apps(GROQ_API_KEY=SERVER_KEY, ALLOWED_HOSTS="chat.example.org")
     # Gradio echoes any Origin with credentials once the Host is not a loopback name.
     public = {"host": "chat.example.org", "origin": "https://evil.example"}
     preflight = httpx.options(
@@ -260,7 +291,8 @@ def test_every_html_response_carries_the_policy_and_no_frame_denial(apps: Callab
         assert page.headers["x-content-type-options"] == "nosniff"
         assert page.headers["referrer-policy"] in {"no-referrer", "same-origin"}
         cookie = page.headers["set-cookie"]
-        assert cookie.startswith("byok_browser=") and "HttpOnly" in cookie and "Partitioned" in cookie
+        assert cookie.startswith("__Host-byok_browser=") and "HttpOnly" in cookie and "Partitioned" in cookie
+        assert "; Secure;" in cookie and "Path=/" in cookie and "Domain" not in cookie
     assert "access code" in httpx.get(f"{gated.url}/", headers=HTML).text
 
 
@@ -305,3 +337,50 @@ def test_a_visitor_endpoint_key_goes_only_to_the_url_it_was_typed_for(
     assert [(r.path, r.authorization) for r in provider.chat_requests] == [
         ("/mine/v1/chat/completions", f"Bearer {key}")
     ]
+
+
+def test_a_host_name_pointed_at_the_server_is_refused_unless_the_operator_named_it(
+    apps: Callable[..., RunningApp], provider: FakeProvider
+) -> None:
+    """DNS rebinding: attacker.example resolves to this server, so its page is same-origin with
+    the app. Only loopback names, addresses, the Space's host and ALLOWED_HOSTS are answered."""
+    running = apps(GROQ_API_KEY=SERVER_KEY)
+    rebound = {"host": "attacker.example", "origin": "http://attacker.example"}
+    assert httpx.get(f"{running.url}/", headers={**HTML, **rebound}).status_code == 400
+    assert httpx.get(f"{running.url}/config", headers=rebound).status_code == 400
+    cfg = raw.config(running.url)
+    chat = raw.run_event(
+        running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, "hello", "groq", "m"), headers=rebound
+    )
+    assert chat.status == 400 and not provider.chat_requests
+    port = running.url.rsplit(":", 1)[1]
+    for host in ("localhost", "app.localhost", "127.0.0.1", "[::1]", "192.0.2.10"):
+        assert httpx.get(f"{running.url}/config", headers={"host": f"{host}:{port}"}).status_code == 200, host
+    named = apps(GROQ_API_KEY=SERVER_KEY, ALLOWED_HOSTS="chat.example.org")
+    assert httpx.get(f"{named.url}/config", headers={"host": "chat.example.org"}).status_code == 200
+    assert httpx.get(f"{named.url}/config", headers={"host": "attacker.example"}).status_code == 400
+    anything = apps(GROQ_API_KEY=SERVER_KEY, ALLOWED_HOSTS="*")
+    assert httpx.get(f"{anything.url}/config", headers={"host": "attacker.example"}).status_code == 200
+
+
+def test_a_planted_or_doubled_browser_cookie_opens_nothing(apps: Callable[..., RunningApp]) -> None:
+    """A sibling subdomain can set byok_browser for the app's host, never __Host-byok_browser."""
+    running = apps(GROQ_API_KEY=SERVER_KEY)
+    alice = open_page(running.url)
+    assert alice.cookie.startswith("__Host-byok_browser=")
+    value = alice.cookie.split("=", 1)[1]
+    assert _cancel_as(running, alice.session_hash, alice.cookie) == 200
+    # The planted, unprefixed name is not the app's cookie: it owns nothing here.
+    assert _cancel_as(running, alice.session_hash, f"byok_browser={value}") == 403
+    # Two copies of the app's cookie are refused outright.
+    doubled = f"{alice.cookie}; __Host-byok_browser={'x' * 32}"
+    assert _cancel_as(running, alice.session_hash, doubled) == 400
+    # On plain http to a LAN address the cookie cannot be Secure, so it keeps its plain name.
+    port = running.url.rsplit(":", 1)[1]
+    lan = httpx.get(f"{running.url}/", headers={**HTML, "host": f"192.0.2.10:{port}"})
+    assert lan.headers["set-cookie"].startswith("byok_browser=") and "SameSite=Lax" in lan.headers["set-cookie"]
+
+
+def _cancel_as(running: RunningApp, session_hash: str, cookie: str) -> int:
+    body = {"session_hash": session_hash, "fn_index": 0, "event_id": "none"}
+    return httpx.post(f"{running.url}/gradio_api/cancel", json=body, headers={"cookie": cookie}).status_code

@@ -23,6 +23,7 @@ from tests.conftest import RunningApp, canary, routed_env, start_app
 from tests.fake_provider import FakeProvider
 from tests.gradio_raw import Visit
 from tests.media import EXE_BYTES, decode_data_url, image_bytes
+from web.uploads import UploadLedger
 
 SERVER_KEY = canary("uploads-server")
 NOT_YOURS = "not uploaded from this browser"
@@ -90,7 +91,7 @@ def test_an_upload_without_the_page_cookie_is_refused(app: RunningApp) -> None:
     forged = httpx.post(
         f"{app.url}/gradio_api/upload",
         files={"files": ("dot.png", image_bytes(), "image/png")},
-        headers={"cookie": "byok_browser=short"},
+        headers={"cookie": "__Host-byok_browser=short"},
     )
     assert forged.status_code == 403
 
@@ -172,11 +173,18 @@ def test_another_browsers_file_is_refused_in_a_message_and_in_history(app: Runni
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["/etc/passwd", "https://attacker.example/cat.png", "http://127.0.0.1:9/latest/meta-data", "../../app.py"],
+    ("path", "refusal"),
+    [
+        ("/etc/passwd", NOT_YOURS),
+        ("https://attacker.example/cat.png", "Links cannot be sent as files"),
+        ("http://127.0.0.1:9/latest/meta-data", "Links cannot be sent as files"),
+        ("../../app.py", NOT_YOURS),
+    ],
     ids=["outside-path", "https-url", "loopback-url", "relative"],
 )
-def test_forged_history_with_paths_and_urls_is_refused(app: RunningApp, provider: FakeProvider, path: str) -> None:
+def test_forged_history_with_paths_and_urls_is_refused(
+    app: RunningApp, provider: FakeProvider, path: str, refusal: str
+) -> None:
     visit = raw.open_page(app.url)
     history = [
         {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "file", "file": file_data(path)}]},
@@ -184,10 +192,10 @@ def test_forged_history_with_paths_and_urls_is_refused(app: RunningApp, provider
     ]
     planted = plant_history(app, visit, history)
     assert planted.status == 403
-    assert NOT_YOURS in planted.raw
+    assert refusal in planted.raw
     # The same in the message itself.
     sent = chat(app, visit, "now", [path])
-    assert sent.status == 403 and NOT_YOURS in sent.raw
+    assert sent.status == 403 and refusal in sent.raw
     assert not provider.chat_requests
 
 
@@ -254,7 +262,7 @@ def test_uploads_stay_behind_the_access_gate(fake: FakeProvider) -> None:
     running = start_app(settings)
     try:
         page = httpx.get(f"{running.url}/", headers={"accept": "text/html", "sec-fetch-mode": "navigate"})
-        cookies = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith("byok_browser=")]
+        cookies = [h.split(";", 1)[0] for h in page.headers.get_list("set-cookie") if h.startswith(raw.BROWSER_COOKIES)]
         visit = Visit(url=running.url, session_hash="x", cookie=cookies[0]) if cookies else None
         refused = upload(visit, running.url, "dot.png", image_bytes())
         assert refused.status_code in (401, 403)
@@ -317,3 +325,106 @@ def test_each_address_uploads_within_its_budget_however_many_cookies_it_holds(bu
         timeout=30,
     )
     assert response.status_code == 200, response.text
+
+
+# --- FileData anywhere in a body, and names that try to mean another file ---------------------
+
+
+def _nested(value: object, depth: int) -> object:
+    for _ in range(depth):
+        value = {"inner": [value]}
+    return value
+
+
+def test_a_filedata_link_at_any_depth_on_any_route_is_refused_before_gradio_fetches_it(
+    app: RunningApp, provider: FakeProvider
+) -> None:
+    visit = raw.open_page(app.url)
+    cfg = raw.config(app.url, headers=visit.headers)
+    link = {"path": f"http://127.0.0.1:{provider.port}/big.bin", "meta": {"_type": "gradio.FileData"}}
+    deep_history = [{"role": "user", "content": _nested(link, 15)}]
+    joined = raw.run_event(
+        app.url,
+        raw.fn_index(cfg, "chat"),
+        raw.chat_data(cfg, "hi", "openai", "fake-model", history=deep_history),
+        session_hash=visit.session_hash,
+        headers=visit.headers,
+    )
+    assert joined.status == 403 and "Links cannot be sent as files" in joined.raw
+    # call/v2 takes its inputs as top-level keys; a key Gradio ignores is walked too.
+    for body in ({"message": {"text": "hi", "files": [link]}}, {"unused": _nested(link, 40)}):
+        for headers in ({}, visit.headers):
+            v2 = httpx.post(f"{app.url}/gradio_api/call/v2/chat", json=body, headers=headers)
+            assert v2.status_code == 403 and "Links cannot be sent as files" in v2.text
+    # Not a URL, but a path this browser never uploaded, deep inside event data.
+    stray = httpx.post(
+        f"{app.url}/gradio_api/queue/join",
+        json={"data": [], "event_data": _nested(file_data("/etc/hostname"), 20), "fn_index": 0, "session_hash": "x"},
+        headers=visit.headers,
+    )
+    assert stray.status_code == 403 and NOT_YOURS in stray.text
+    assert not [r for r in provider.requests if r.path == "/big.bin"]
+
+
+def test_a_body_the_boundary_cannot_read_is_not_passed_on(app: RunningApp) -> None:
+    visit = raw.open_page(app.url)
+    for content, kind in ((b"--x\r\n\r\n--x--", "multipart/form-data; boundary=x"), (b"{not json", "application/json")):
+        for route in ("/gradio_api/component_server", "/gradio_api/queue/join", "/gradio_api/call/v2/chat"):
+            refused = httpx.post(f"{app.url}{route}", content=content, headers={**visit.headers, "content-type": kind})
+            assert refused.status_code == 400, route
+
+
+def test_a_name_with_percent_signs_cannot_claim_another_browsers_file(app: RunningApp) -> None:
+    alice, mallory = raw.open_page(app.url), raw.open_page(app.url)
+    secret = b"salary: 123"
+    victim = uploaded(alice, "payslip.txt", secret)
+    folder = Path(victim).parent.name
+    trick = uploaded(mallory, f"..%2F{folder}%2Fpayslip.txt", b"anything")
+    assert trick != victim
+    for path in (victim, trick.replace("%2F", "/")):
+        stolen = httpx.get(f"{app.url}/gradio_api/file={path}", headers=mallory.headers)
+        assert stolen.status_code == 404 and secret not in stolen.content
+    assert httpx.get(f"{app.url}/gradio_api/file={victim}", headers=alice.headers).content == secret
+    assert chat(app, mallory, "read it", [victim]).status == 403
+
+
+# --- files counted as well as bytes -----------------------------------------------------------
+
+
+def test_one_upload_request_carries_at_most_one_messages_files(app: RunningApp) -> None:
+    visit = raw.open_page(app.url)
+    on_disk = _files_on_disk(app)
+    many = [("files", (f"{i}.txt", b"x", "text/plain")) for i in range(10)]
+    refused = httpx.post(f"{app.url}/gradio_api/upload", files=many, headers=visit.headers, timeout=30)
+    assert refused.status_code == 413 and refused.text == "Attach at most 4 files at once."
+    assert _files_on_disk(app) == on_disk
+    four = httpx.post(f"{app.url}/gradio_api/upload", files=many[:4], headers=visit.headers, timeout=30)
+    assert four.status_code == 200 and len(four.json()) == 4
+
+
+def test_tiny_files_cost_the_budget_as_files_not_bytes(budget_app: RunningApp) -> None:
+    # A fresh address through the trusted proxy: its own 2 MB an hour; each file counts 0.1 MB.
+    visit = raw.open_page(budget_app.url)
+    headers = {**visit.headers, "x-forwarded-for": "203.0.113.99"}
+    answers = [
+        httpx.post(
+            f"{budget_app.url}/gradio_api/upload",
+            files={"files": (f"{i}.txt", b"x", "text/plain")},
+            headers=headers,
+            timeout=30,
+        ).status_code
+        for i in range(25)
+    ]
+    assert answers.count(200) == 20 and answers[-1] == 429
+
+
+def test_the_ledger_never_forgets_a_live_upload_to_make_room() -> None:
+    now = [0.0]
+    ledger = UploadLedger(capacity=3, max_age=100, clock=lambda: now[0])
+    ledger.record("victim", ["/up/a/payslip.txt"])
+    ledger.record("attacker", ["/up/b/1", "/up/c/2"])
+    assert ledger.full
+    ledger.record("attacker", ["/up/d/3"])  # a racing upload is still recorded, nothing is dropped
+    assert ledger.owns("victim", "/up/a/payslip.txt") and ledger.owns("attacker", "/up/d/3")
+    now[0] = 150  # Gradio has deleted day-old files by now: their records go
+    assert not ledger.full and len(ledger) == 0
