@@ -291,8 +291,9 @@ class ChatService:
         key = self._key_for(provider, caller)
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
         check_model_allowed(self.settings, provider, plan.model, on_server_key=on_server_key)
-        # A keyless operator server is metered like a server key, whatever key the visitor sent.
-        metered = on_server_key or self.settings.operators_spend(provider)
+        # A keyless operator server is metered like a server key, whatever key the visitor sent;
+        # a visitor's own key on a row that takes keys costs the operator nothing.
+        metered = on_server_key or (not provider.needs_key and self.settings.operators_spend(provider))
         reservation = NO_RESERVATION
         if metered:
             # Fails closed: with the counter store down these raise CounterUnavailable and no
