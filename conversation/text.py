@@ -41,7 +41,8 @@ def without_annotations(text: str) -> str:
     """An assistant turn's text without our stats line and cut-off/stopped marks."""
     text = _REPLY_STATS.sub("", text)
     for mark in MARKS:
-        text = text.removesuffix(mark)
+        # A reply stopped before its first word is the mark alone, its leading blank line gone.
+        text = text.removesuffix(mark).removesuffix(mark.lstrip())
     return text
 
 

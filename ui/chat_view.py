@@ -24,15 +24,16 @@ THINKING_TITLE = "Thinking"
 CSS = f".{REPLY_STATS_CLASS} {{ font-size: 0.8em; color: var(--body-text-color-subdued); }}"
 
 
-def page_messages(reply: Reply, clean: Callable[[str], str] = str) -> str | list[gr.ChatMessage]:
+def page_messages(reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0) -> str | list[gr.ChatMessage]:
     """What the chat shows for ``reply``: its text alone, or the thinking above the answer.
-    ``clean`` is applied to the model's text (not to our numbers line)."""
+    ``clean`` is applied to the model's text (not to our numbers line); ``elapsed`` is how long
+    the reply has run, shown as the thinking's time while the model still thinks."""
     text = clean(reply.text)
     if reply.stats is not None:
         text += stats_line(reply.stats)
     if not reply.reasoning:
         return text
-    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds)]
+    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed)]
     if reply.text:
         messages.append(gr.ChatMessage(role="assistant", content=text))
     return messages
@@ -45,14 +46,17 @@ def cut_off_messages(reasoning: str, thinking_seconds: float | None, partial: st
     return [_thinking(reasoning, thinking_seconds or 0.0), gr.ChatMessage(role="assistant", content=text)]
 
 
-def _thinking(reasoning: str, seconds: float | None) -> gr.ChatMessage:
-    # Pending while the model thinks (Gradio keeps it open and shows a spinner); done, with the
-    # time it took, once the answer starts (Gradio then collapses it).
-    metadata: dict[str, object] = {"title": THINKING_TITLE, "status": "pending" if seconds is None else "done"}
-    if seconds is not None:
+def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr.ChatMessage:
+    # Pending while the model thinks (Gradio keeps it open and shows a spinner), with the time so
+    # far, so a Stop mid-thought can settle it with a duration (ui/handlers.py's mark_stopped);
+    # done, with the time it took, once the answer starts (Gradio then collapses it).
+    metadata: dict[str, object] = {
+        "title": THINKING_TITLE,
+        "status": "pending" if seconds is None else "done",
         # Never 0: Gradio shows no duration for 0, and the page's CSS tells a thinking bubble
         # from an error bubble by its duration.
-        metadata["duration"] = max(0.1, round(seconds, 1))
+        "duration": max(0.1, round(elapsed if seconds is None else seconds, 1)),
+    }
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import gradio as gr
 from config.keys import SessionKeys, parse_visitor_key
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
-from conversation.text import CUT_OFF_MARK, STOPPED_MARK
+from conversation.text import MARKS, STOPPED_MARK
 from errors import ByokError, InputRejected, ReplyCutOff
 from providers import VISITOR_ENDPOINT, Provider, Reply
 from ui import chat_view
@@ -45,14 +46,30 @@ def error_bubble(error: ByokError) -> gr.ChatMessage:
 
 def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mark the reply the visitor stopped, so it does not look complete."""
-    if not history or history[-1].get("role") != "assistant" or (history[-1].get("metadata") or {}).get("title"):
+    if not history or history[-1].get("role") != "assistant":
         return history
     last = history[-1]
+    if (last.get("metadata") or {}).get("title"):
+        return settle_thinking(history)  # an error bubble stays as it is
     parts = last.get("content")
     text = parts if isinstance(parts, str) else "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-    if text.endswith((STOPPED_MARK, CUT_OFF_MARK)):
+    if text.endswith(tuple(mark.lstrip() for mark in MARKS)):
         return history
     return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
+
+
+def settle_thinking(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A reply that ended while its model still thought (Stop): the thinking becomes done, which
+    makes Gradio fold it and drop its spinner, and the stopped mark follows it. A reply that ended
+    on its own never ends mid-thought, so nothing else is touched."""
+    if not history or history[-1].get("role") != "assistant":
+        return history
+    last = history[-1]
+    metadata = last.get("metadata") or {}
+    if not metadata.get("title") or metadata.get("status") != "pending":
+        return history
+    settled = {**last, "metadata": {**metadata, "status": "done", "duration": metadata.get("duration") or 0.1}}
+    return [*history[:-1], settled, {"role": "assistant", "content": STOPPED_MARK.lstrip()}]
 
 
 def plural(count: int, word: str) -> str:
@@ -106,6 +123,7 @@ class PageHandlers:
         base_url: str = "",
     ) -> AsyncIterator[str | gr.ChatMessage | list[gr.ChatMessage]]:
         last: Reply | None = None
+        started = time.monotonic()
         try:
             inputs = ChatInputs(
                 message=message,
@@ -129,7 +147,7 @@ class PageHandlers:
                 if in_page:
                     # The page's CSP already stops a remote image from loading; as a link the
                     # visitor still sees where it pointed.
-                    yield chat_view.page_messages(reply, link_remote_media)
+                    yield chat_view.page_messages(reply, link_remote_media, time.monotonic() - started)
                 elif reply.text != shown:
                     # API callers get the answer text, as before: no thinking, no numbers line.
                     shown = reply.text

@@ -7,14 +7,15 @@ from __future__ import annotations
 PAGE_CSS = """
 /* A failed chat is one bubble, in error colours. Gradio draws titled messages as a collapsible
    "thought"; byok-chat sends them for errors and for a model's thinking, which alone carries a
-   spinner (thinking) or a duration (done). */
-#chat .thought-group:not(:has(.duration, .loading-spinner)) {
+   duration (and, while it streams, a spinner). Gradio's CSS scoper prefixes every selector inside
+   :has(), the second of a list too, so each :has() names one class. */
+#chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) {
     border: 1px solid var(--error-border-color); background: var(--error-background-fill);
     border-radius: var(--radius-md); }
-#chat .thought-group:not(:has(.duration, .loading-spinner)) .title {
+#chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) .title {
     color: var(--error-text-color); font-weight: 600; pointer-events: none; }
-#chat .thought-group:not(:has(.duration, .loading-spinner)) .title .arrow { display: none; }
-#chat .thought-group:not(:has(.duration, .loading-spinner)) .content { color: var(--body-text-color); }
+#chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) .title .arrow { display: none; }
+#chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) .content { color: var(--body-text-color); }
 @media (max-width: 768px) {
     /* Closed: a whole round button just inside the left edge. Open: inside the right edge. */
     .sidebar .toggle-button { border: 1px solid var(--border-color-primary) !important;

@@ -12,7 +12,7 @@ from errors import ByokError
 from providers import VISITOR_ENDPOINT
 from ui.browser import forget_stored_value
 from ui.events import PRIVATE, after_each_reply
-from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped
+from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped, settle_thinking
 from ui.sidebar import Sidebar
 from ui.style import CLOSE_SIDEBAR_ON_PHONES
 
@@ -84,8 +84,14 @@ def wire_page_events(
     demo.load(handlers.on_load, [sidebar.provider, keys], [*view, sidebar.usage], **PRIVATE)
     demo.load(handlers.check_button, sidebar.provider, sidebar.check.button, **PRIVATE)
     demo.load(None, js=CLOSE_SIDEBAR_ON_PHONES, **PRIVATE)
-    # Stop keeps what arrived; mark it, so it does not look complete.
-    chat_ui.textbox.stop(mark_stopped, chat_ui.chatbot, chat_ui.chatbot, queue=False, **PRIVATE)
+    # Stop keeps what arrived; mark it, so it does not look complete. ChatInterface builds the next
+    # reply on its own copy of the chat (chatbot_state): the mark goes there too, or a thinking
+    # spinner settled here would come back with the next message.
+    both = [chat_ui.chatbot, chat_ui.chatbot_state]
+    chat_ui.textbox.stop(lambda history: (mark_stopped(history),) * 2, chat_ui.chatbot, both, queue=False, **PRIVATE)
+    # An update already on its way when Stop was pressed can land after the mark, thinking still
+    # pending: settle it again once the stopped reply has ended.
+    after_each_reply(demo, chat_ui, lambda history: (settle_thinking(history),) * 2, both, chat_ui.chatbot)
     after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
     sidebar.effort.change(handlers.remember_effort, sidebar.effort, None, **PRIVATE)
     sidebar.model.change(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
