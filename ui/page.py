@@ -4,6 +4,7 @@ boundary and the access gate in front of every route."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -25,6 +26,7 @@ from ui.wiring import wire_key_check, wire_key_events, wire_page_events
 from web.access import GateMiddleware
 from web.boundary import BoundaryMiddleware, BoundaryPolicy, SessionBindings
 from web.hflogin import LoginPlan, login_plan
+from web.uploads import normalise_path
 
 
 def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Blocks:
@@ -59,6 +61,8 @@ def boundary_policy(settings: Settings) -> BoundaryPolicy:
         frame_ancestors=settings.frame_ancestors,
         space_host=settings.space_host,
         uploads=settings.max_files_per_message > 0,
+        # ChatInterface's "New chat" button (and other built-in buttons) show icons from here.
+        public_dirs=(normalise_path(str(Path(gr.__file__).parent / "icons")),),
         max_upload_request_bytes=int(settings.max_upload_mb * 1_000_000) * settings.max_files_per_message + 1_000_000,
     )
 

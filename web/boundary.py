@@ -18,7 +18,9 @@ Gradio trusts things a browser attacker controls:
   and recorded as that browser's in an :class:`~web.uploads.UploadLedger`. A file path in any
   request, and every ``/gradio_api/file=`` fetch, must be one of the caller's own uploads: Gradio
   itself would accept any path in its shared upload folder, fetch any URL given as a path, and
-  serve any cached file to whoever names it.
+  serve any cached file to whoever names it. The one exception is the folders of Gradio's own
+  page files the operator's page names (its icons, ``BoundaryPolicy.public_dirs``), read-only,
+  the same for everyone.
 
 Nothing here imports Gradio: the middleware is plain ASGI and runs in front of every route.
 """
@@ -29,6 +31,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import secrets
 import threading
@@ -43,7 +46,7 @@ from config.network import TrustedProxies, is_loopback_host, normalise_origin
 from errors import CounterUnavailable, TooManyUploads
 
 from .asgi import ASGIApp, Message, Receive, Scope, Send, app_path, client_id, peer_and_headers
-from .uploads import UploadLedger, file_paths, is_remote
+from .uploads import UploadLedger, file_paths, is_remote, normalise_path
 
 __all__ = [
     "BOUND_STATE_KEY",
@@ -106,6 +109,9 @@ class BoundaryPolicy:
     # The public host a Hugging Face Space is served on (SPACE_HOST), always https.
     space_host: str | None = None
     uploads: bool = False
+    # Folders of files every page may fetch through /gradio_api/file= (Gradio's own icons): plain
+    # files shipped with Gradio, nobody's upload.
+    public_dirs: tuple[str, ...] = ()
     # The most one upload request may carry (every file at its cap, plus the form's overhead).
     max_upload_request_bytes: int = 0
 
@@ -247,7 +253,7 @@ class BoundaryMiddleware:
             return
         if scope["type"] == "http" and path.startswith(_FILE_PREFIXES):
             wanted = path.split("=", 1)[1] if path.startswith(_FILE_PREFIXES[0]) else path[len(_FILE_PREFIXES[1]) :]
-            if is_remote(wanted) or not self.uploads.owns(owner, wanted):
+            if is_remote(wanted) or not (self._public(scope, wanted) or self.uploads.owns(owner, wanted)):
                 # Not found, rather than forbidden: whether another browser uploaded it is not
                 # this browser's business.
                 await _refuse(scope, send, 404, "not found")
@@ -321,6 +327,12 @@ class BoundaryMiddleware:
             await send(message)
 
         await self.app(scope, receive, self._sender(scope, headers, recording, issue_cookie=False))
+
+    def _public(self, scope: Scope, wanted: str) -> bool:
+        if scope["method"] not in ("GET", "HEAD") or not self.policy.public_dirs:
+            return False
+        path = normalise_path(wanted)
+        return any(os.path.commonpath([path, folder]) == folder for folder in self.policy.public_dirs)
 
     def _refusal(self, scope: Scope, headers: Mapping[str, str], path: str) -> str | None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

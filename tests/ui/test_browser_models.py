@@ -217,6 +217,13 @@ def test_saved_chats_survive_a_reload_and_hold_no_key(
     assert find_any(saved + browser_state(page, page.context), [key, SERVER_KEY]) == []
 
 
+def test_the_new_chat_button_shows_its_icon(saved_app: RunningApp, tabs: Callable[[str], ChatPage]) -> None:
+    page = tabs(saved_app.url).page
+    icon = page.locator("button", has_text="New chat").locator("img")
+    expect(icon).to_have_count(1, timeout=WAIT_MS)
+    assert wait_until(lambda: icon.evaluate("img => img.complete && img.naturalWidth > 0"), page)
+
+
 # --- Export and import ---------------------------------------------------------------------------
 
 
