@@ -312,11 +312,13 @@ def saved_conversations(page: Page) -> list[Any]:
     passphrase derived from a secret that /config hands to every visitor: decrypting it is what
     anyone reading the storage can do, so a key must not be in the plain text.
     """
+    from ui.chat import SAVED_CHATS_KEY
+
     config = page.request.get(f"{page.url.rstrip('/')}/config").json()
     props = next(
         c["props"]
         for c in config["components"]
-        if c.get("type") == "browserstate" and str(c["props"].get("storage_key", "")).startswith("_saved_conversations")
+        if c.get("type") == "browserstate" and c["props"].get("storage_key") == SAVED_CHATS_KEY
     )
     stored = page.evaluate("(key) => localStorage.getItem(key)", props["storage_key"])
     if not stored:
