@@ -16,7 +16,17 @@ from config.network import TrustedProxies
 from config.secret import Secret
 from config.settings import Settings
 from config.storage import CounterStore, parse_rate_limits
-from errors import CODE_HEADER, KEY_HEADER, AccessDenied, ByokError, CounterUnavailable, InputRejected, TooManyChecks
+from errors import (
+    CODE_HEADER,
+    KEY_HEADER,
+    AccessDenied,
+    ByokError,
+    CounterUnavailable,
+    InputRejected,
+    InvalidKey,
+    ServerKeyRejected,
+    TooManyChecks,
+)
 from providers.chat import ChatStream, Reply
 from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
 from providers.registry import VISITOR_ENDPOINT, Provider
@@ -160,6 +170,10 @@ class ChatService:
                 yield reply
         except ByokError as error:
             outcome = type(error).__name__
+            if on_server_key and isinstance(error, InvalidKey):
+                # The visitor has no key box and cannot fix the operator's key: say whose it is.
+                log.warning("the server's %s key was rejected (HTTP %s)", provider.id, error.status)
+                raise ServerKeyRejected(error.label, status=error.status) from None
             raise
         except BaseException:
             outcome = "stopped"  # the visitor pressed Stop or closed the tab
@@ -251,7 +265,8 @@ class ChatService:
         finally:
             # Who checked which provider and what came of it; never the key.
             log.info("key check client=%s provider=%s outcome=%s", caller.client, provider.id, outcome)
-        return f"Key works: {len(ids):,} models available."
+        # What the provider lists; the model box also keeps the usual models it may leave out.
+        return f"Key works: {provider.label} lists {len(ids):,} models."
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
         if caller.may_use_server_keys or caller.visitor_key is not None:

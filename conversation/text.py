@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from errors import ProviderTimeout, ReplyCutOff
+
 __all__ = [
     "CUT_OFF_MARK",
     "MARKS",
@@ -13,6 +15,7 @@ __all__ = [
     "STOPPED_MARK",
     "clean_text",
     "content_text",
+    "cut_off_mark",
     "without_annotations",
 ]
 
@@ -21,6 +24,9 @@ __all__ = [
 CUT_OFF_MARK = "\n\n*[Reply cut off: the provider stopped sending before the end.]*"
 STOPPED_MARK = "\n\n*[Stopped: you stopped this reply.]*"
 MARKS = (CUT_OFF_MARK, STOPPED_MARK)
+# A reply that stopped at one of our time limits says which, and after how long.
+_TIMED_OUT_MARK = "\n\n*[Timed out: {what}.]*"
+_TIMED_OUT = re.compile(r"\n\n\*\[Timed out: [^\]\n]*\.\]\*\Z")
 
 # The page shows a muted line of numbers (tokens, timings, cost) under each answer, in a span of
 # this class. It is ours, not the model's: stripped from history before anything goes upstream.
@@ -39,11 +45,18 @@ def clean_text(value: str) -> str:
 
 def without_annotations(text: str) -> str:
     """An assistant turn's text without our stats line and cut-off/stopped marks."""
-    text = _REPLY_STATS.sub("", text)
+    text = _TIMED_OUT.sub("", _REPLY_STATS.sub("", text))
     for mark in MARKS:
         # A reply stopped before its first word is the mark alone, its leading blank line gone.
         text = text.removesuffix(mark).removesuffix(mark.lstrip())
     return text
+
+
+def cut_off_mark(error: ReplyCutOff) -> str:
+    """The mark under a reply that ended early: why, when it was one of our time limits."""
+    if isinstance(error.cause, ProviderTimeout):
+        return _TIMED_OUT_MARK.format(what=f"{error.cause.limit()}; what arrived is kept")
+    return CUT_OFF_MARK
 
 
 def content_text(content: object) -> str:

@@ -39,8 +39,10 @@ def page_messages(reply: Reply, clean: Callable[[str], str] = str, elapsed: floa
     return messages
 
 
-def cut_off_messages(reasoning: str, thinking_seconds: float | None, partial: str) -> str | list[gr.ChatMessage]:
-    text = partial + CUT_OFF_MARK
+def cut_off_messages(
+    reasoning: str, thinking_seconds: float | None, partial: str, mark: str = CUT_OFF_MARK
+) -> str | list[gr.ChatMessage]:
+    text = partial + mark
     if not reasoning:
         return text
     return [_thinking(reasoning, thinking_seconds or 0.0), gr.ChatMessage(role="assistant", content=text)]
@@ -67,7 +69,10 @@ def stats_line(stats: ReplyStats) -> str:
     parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
     if stats.first_token_seconds is not None:
         parts.append(f"first token {stats.first_token_seconds:.2f} s")
-    parts.append(f"total {stats.total_seconds:.1f} s")
+    # A fast reply is not "0.0 s".
+    parts.append(
+        f"total {stats.total_seconds:.2f} s" if stats.total_seconds < 1 else f"total {stats.total_seconds:.1f} s"
+    )
     if usage.cost is not None:
         parts.append(f"cost {usage.cost:.6f}".rstrip("0").rstrip("."))
     # Our own numbers only, escaped anyway: this is rendered as HTML.

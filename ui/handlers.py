@@ -11,7 +11,7 @@ import gradio as gr
 from config.keys import SessionKeys, parse_visitor_key
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
-from conversation.text import MARKS, STOPPED_MARK
+from conversation.text import MARKS, STOPPED_MARK, cut_off_mark
 from errors import ByokError, InputRejected, ReplyCutOff
 from providers import VISITOR_ENDPOINT, Provider, Reply
 from ui import chat_view
@@ -159,7 +159,9 @@ class PageHandlers:
                     gr.Warning(str(error), title=error.title)
                 thinking = link_remote_media(last.reasoning) if from_page(request) and last is not None else ""
                 seconds = last.thinking_seconds if last is not None else None
-                yield chat_view.cut_off_messages(thinking, seconds, link_remote_media(error.partial))
+                yield chat_view.cut_off_messages(
+                    thinking, seconds, link_remote_media(error.partial), cut_off_mark(error)
+                )
             elif from_page(request):
                 # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
                 # runs none of its follow-up steps after an error): show the error and go on.

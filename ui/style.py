@@ -1,4 +1,4 @@
-"""The page's look and its one page-side script, in one place."""
+"""The page's look and its page-side scripts, in one place."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ PAGE_CSS = """
     color: var(--error-text-color); font-weight: 600; pointer-events: none; }
 #chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) .title .arrow { display: none; }
 #chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) .content { color: var(--body-text-color); }
+#upload-refused { color: var(--error-text-color); font-size: var(--text-sm); padding: var(--spacing-sm) 0; }
 @media (max-width: 768px) {
     /* Closed: a whole round button just inside the left edge. Open: inside the right edge. */
     .sidebar .toggle-button { border: 1px solid var(--border-color-primary) !important;
@@ -30,3 +31,41 @@ CLOSE_SIDEBAR_ON_PHONES = """() => {
         document.querySelector(".sidebar.open .toggle-button")?.click();
     }
 }"""
+
+
+def upload_size_guard(limit_bytes: int, limit_text: str) -> str:
+    """Refuse a file over the upload limit before Gradio sees it. Gradio's own refusal names the
+    limit in binary units ("9.5 Mb" for 10 MB), and a message sent while that upload failed went
+    without its file: here the file is never attached, and a note under the box says why and
+    stays until the next attachment, so a message sent after it is not sent without a word."""
+    return f"""() => {{
+    const limit = {limit_bytes};
+    const inBox = (event) => event.target instanceof Element && event.target.closest("#chat-input");
+    const clear = () => document.getElementById("upload-refused")?.remove();
+    const say = (text) => {{
+        let note = document.getElementById("upload-refused");
+        if (!note) {{
+            note = document.createElement("div");
+            note.id = "upload-refused";
+            note.setAttribute("role", "alert");
+            document.querySelector("#chat-input")?.after(note);
+        }}
+        note.textContent = text;
+    }};
+    const check = (event, files) => {{
+        const big = Array.from(files || []).filter((file) => file.size > limit);
+        if (!big.length) {{
+            if (files && files.length) clear();
+            return;
+        }}
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        if (event.target.type === "file") event.target.value = "";
+        const named = big.map((file) => `"${{file.name}}" is ${{(file.size / 1e6).toFixed(1)}} MB`).join(", ");
+        const others = files.length > big.length ? " The other files picked with it were not attached either." : "";
+        say(`Not attached: ${{named}}, over the {limit_text} limit per file.${{others}}`);
+    }};
+    document.addEventListener("change", (e) => inBox(e) && e.target.type === "file" && check(e, e.target.files), true);
+    document.addEventListener("drop", (e) => inBox(e) && check(e, e.dataTransfer?.files), true);
+    document.addEventListener("paste", (e) => inBox(e) && check(e, e.clipboardData?.files), true);
+}}"""

@@ -343,7 +343,7 @@ def test_usage_line_shows_the_limits_and_counts_a_reply_when_it_ends(
 @pytest.mark.parametrize(
     ("model", "readable", "provider_text"),
     [
-        ("status-401", "Groq rejected the API key (HTTP 401)", "fake 401"),
+        ("status-401", "Groq rejected this server's API key (HTTP 401)", "fake 401"),
         ("status-404", "Groq does not know the model you chose", "fake 404"),
         ("status-503", "Groq had a server error (HTTP 503)", "fake 503"),
         ("nonjson-502", "Groq had a server error (HTTP 502)", "Bad gateway"),
@@ -411,7 +411,7 @@ def test_failed_turns_show_as_errors_and_never_go_upstream(
     assert chat.chat("hello") == "You said: hello"
     chat.set_model("status-401")
     chat.send("trigger 401")
-    bubble = chat.error("rejected the API key")
+    bubble = chat.error("rejected this server's API key")
     chat.set_model("status-429")
     chat.send("trigger 429")
     chat.error("rate limiting this key")
@@ -559,7 +559,7 @@ def test_no_key_reaches_anything_the_browser_received_or_kept(
     assert chat.chat("hello groq") == "You said: hello groq"
     chat.set_model("status-401")
     chat.send("fail please")
-    chat.error("rejected the API key")
+    chat.error("rejected this server's API key")
     chat.wait_done()
     capture.settle(page)
     chat.reload()
