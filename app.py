@@ -111,5 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.block_thread()
 
 
-if __name__ == "__main__":
+# Under `gradio app.py` the file runs again as __main__ after each change, in Gradio's watcher
+# thread; that run must only rebuild `demo`.
+if __name__ == "__main__" and not gradio_tuning.reloading():
     main()
