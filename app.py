@@ -72,9 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = SERVICE.settings
     host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    # Named either way, the port is passed on: from the environment alone, Gradio would quietly
+    # move to the next free port when it is taken, and the operator's proxy would miss the app.
+    chosen = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 0) or None
     if args.check:
-        port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
-        ok, lines = report(SERVICE, LOGIN, host=host, port=port, share=args.share)
+        ok, lines = report(SERVICE, LOGIN, host=host, port=chosen or 7860, share=args.share)
         print("\n".join(lines))
         raise SystemExit(0 if ok else 1)
     if LOGIN.wanted and not LOGIN.button:
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         with contextlib.redirect_stdout(gradio_said):
             demo.launch(
                 server_name=args.host,
-                server_port=args.port,
+                server_port=chosen,
                 share=args.share or None,
                 quiet=True,
                 prevent_thread_lock=True,
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     except OSError:
         raise SystemExit(
-            f"byok-chat: cannot listen on {host} port {args.port or os.environ.get('GRADIO_SERVER_PORT') or 7860}: "
+            f"byok-chat: cannot listen on {host} port {chosen or 7860}: "
             f"it is in use or not allowed. Choose another with --port or GRADIO_SERVER_PORT."
         ) from None
     everywhere = " (listening on every network address of this machine)" if host in {"0.0.0.0", "::"} else ""

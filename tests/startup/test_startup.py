@@ -4,6 +4,7 @@ that does not apply to this app, and an exposure warning only for what is really
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -95,6 +96,30 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], s
             return True
         time.sleep(0.5)
     return condition()
+
+
+@pytest.mark.parametrize("how", ["--port", "GRADIO_SERVER_PORT"])
+def test_a_busy_port_is_one_clear_line_however_it_is_named(tmp_path: Path, how: str) -> None:
+    """The app never moves to another port on its own: a proxy in front would miss it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args, extra = (["--port", str(port)], {}) if how == "--port" else ([], {"GRADIO_SERVER_PORT": str(port)})
+        done = subprocess.run(
+            [sys.executable, str(APP), *args],
+            env=_environment(**extra),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0, done.stdout
+    assert done.stderr.strip().endswith(
+        f"byok-chat: cannot listen on 127.0.0.1 port {port}: it is in use or not allowed. "
+        f"Choose another with --port or GRADIO_SERVER_PORT."
+    ), done.stderr
+    assert "running on" not in done.stdout and "Traceback" not in done.stdout + done.stderr
 
 
 def test_a_bad_gradio_server_port_is_one_clear_line(tmp_path: Path) -> None:
