@@ -4,6 +4,7 @@ that does not apply to this app, and an exposure warning only for what is really
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -187,3 +188,19 @@ def test_a_plain_start_gives_no_share_advice(tmp_path: Path) -> None:
     assert f"byok-chat is running on http://127.0.0.1:{port}/" in output
     assert "byok-chat: server keys: none" in output
     assert not [noise for noise in GRADIO_NOISE if noise in output], output
+
+
+def test_env_example_names_what_protects_a_server_key_and_every_example_loads() -> None:
+    text = (REPO / ".env.example").read_text()
+    examples = dict(re.findall(r"^# ([A-Z][A-Z0-9_]*)=(.*)$", text, re.M))
+    for name in ("ACCESS_CODE", "RATE_LIMIT", "DAILY_TOKEN_LIMIT", "TRUSTED_PROXIES"):
+        assert name in examples, name
+    # Uncommented as written, every example with a value is a valid configuration.
+    load_settings({name: value for name, value in examples.items() if value}, dotenv_path=None)
+
+
+def test_help_says_where_the_configuration_lives() -> None:
+    done = subprocess.run([sys.executable, str(APP), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    said = " ".join(done.stdout.split())
+    assert "environment variables or a .env file" in said and ".env.example" in said
