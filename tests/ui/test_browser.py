@@ -642,6 +642,18 @@ def test_access_gate_guards_the_page_and_lets_the_right_code_in(
     gate_page(browser, gated_app.url).context.close()  # another visitor still meets the gate
 
 
+def test_sign_out_in_the_page_brings_the_gate_back(gated_app: RunningApp, browser: Browser) -> None:
+    page = gate_page(browser, gated_app.url)
+    enter_code(page, ACCESS_CODE)
+    ChatPage(page, gated_app.url).wait_loaded()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#access-code")).to_be_visible(timeout=WAIT_MS)
+    assert not [c for c in page.context.cookies() if c["name"] == "byok_access"]
+    page.reload()
+    expect(page.locator("#access-code")).to_be_visible(timeout=WAIT_MS)
+    page.context.close()
+
+
 def test_wrong_access_code_is_refused_and_not_reflected(gated_app: RunningApp, browser: Browser) -> None:
     page = gate_page(browser, gated_app.url)
 
