@@ -11,7 +11,7 @@ from providers import EFFORTS, VISITOR_ENDPOINT, Provider
 from ui import chat_view
 from ui.events import PRIVATE
 from ui.handlers import KEY_PLACEHOLDER, PageHandlers
-from ui.inputs import refuse_non_numbers, refuse_unknown_providers
+from ui.inputs import any_model_id, refuse_non_numbers, refuse_unknown_providers
 from ui.transcripts import TranscriptControls, transcript_controls
 from web.access import GATE_PATH, LOGOUT_PATH
 
@@ -50,14 +50,16 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
                 elem_id="provider",
             )
         )
-        model = gr.Dropdown(
-            choices=list(handlers.service.catalog.curated(first, on_server_key=first.id in settings.server_keys)),
-            value=settings.initial_model(first),
-            allow_custom_value=True,
-            filterable=True,
-            label="Model",
-            info="Pick one, search, or type any model id.",
-            elem_id="model",
+        model = any_model_id(
+            gr.Dropdown(
+                choices=list(handlers.service.catalog.curated(first, on_server_key=first.id in settings.server_keys)),
+                value=settings.initial_model(first),
+                allow_custom_value=True,
+                filterable=True,
+                label="Model",
+                info="Pick one, search, or type any model id.",
+                elem_id="model",
+            )
         )
         model_note = gr.Markdown("", elem_id="model-note")
         box_shown = handlers.service.key_box_needed(first, may_use_server_keys=not settings.access_code_byo_exempt)

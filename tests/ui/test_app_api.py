@@ -414,6 +414,17 @@ def test_a_failed_capture_leaves_no_key_in_session_values(byo_app: RunningApp) -
     assert not holds(byo_app.demo.state_holder[visit.session_hash].config_values, key)
 
 
+def test_the_api_docs_describe_message_and_model_for_a_caller(server_app: RunningApp) -> None:
+    info = httpx.get(f"{server_app.url}/gradio_api/info").json()
+    message, _, model, *_ = info["named_endpoints"]["/chat"]["parameters"]
+    assert message["label"] == "Message" and message["parameter_name"] == "message"
+    said = message["python_type"]["description"]
+    assert said.startswith("Your message") and "boundary" not in said and "Textbox" not in said, said
+    # Any model id works, so the docs do not list a closed set.
+    assert model["python_type"]["type"] == "str", model
+    assert "Any model id" in model["python_type"]["description"]
+
+
 def test_capture_event_is_private(byo_app: RunningApp) -> None:
     info = httpx.get(f"{byo_app.url}/gradio_api/info", params={"all_endpoints": "true"}).json()
     names = set(info.get("named_endpoints", {})) | {str(k) for k in info.get("unnamed_endpoints", {})}
