@@ -43,7 +43,7 @@ PASSWORD = 'input[type="password"]'
 TOAST = '[data-testid="toast-body"]'
 # A failed chat: one titled bubble in the chat (ui/handlers.py's error_bubble), styled by its CSS.
 ERROR_BUBBLE = f"{BOT} .thought-group"
-# The muted line under an answer: "11 in · 6 out · first token 0.14 s · total 0.2 s".
+# The muted line under an answer: "11 in · 6 out · first token 140 ms · total 1.2 s".
 STATS_LINE = re.compile(r"\s*~?[\d,]+ in · ~?[\d,]+ out · .*\Z", re.DOTALL)
 
 

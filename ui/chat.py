@@ -66,6 +66,8 @@ def build_chat(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State) -> gr.C
     null_message_as_empty(chat_ui.textbox)
     if settings.save_history:
         keep_saved_chats(chat_ui.saved_conversations, settings)
+        # The column with "New chat" and the list: on a phone PAGE_CSS moves it below the chat.
+        chat_ui.new_chat_button.parent.elem_id = "saved-chats"
     return chat_ui
 
 

@@ -68,15 +68,17 @@ def stats_line(stats: ReplyStats) -> str:
     approx = "~" if usage.estimated else ""
     parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
     if stats.first_token_seconds is not None:
-        parts.append(f"first token {stats.first_token_seconds:.2f} s")
-    # A fast reply is not "0.0 s".
-    parts.append(
-        f"total {stats.total_seconds:.2f} s" if stats.total_seconds < 1 else f"total {stats.total_seconds:.1f} s"
-    )
+        parts.append(f"first token {_duration(stats.first_token_seconds)}")
+    parts.append(f"total {_duration(stats.total_seconds)}")
     if usage.cost is not None:
         parts.append(f"cost {usage.cost:.6f}".rstrip("0").rstrip("."))
     # Our own numbers only, escaped anyway: this is rendered as HTML.
     return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
+
+
+def _duration(seconds: float) -> str:
+    # Under a second in milliseconds: a fast reply is "40 ms", never "0.0 s".
+    return f"{max(1, round(seconds * 1000))} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def effort_shown(provider: Provider, model: object) -> bool:

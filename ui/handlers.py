@@ -17,6 +17,7 @@ from providers import VISITOR_ENDPOINT, Provider, Reply
 from ui import chat_view
 from ui.browser import UNBOUND_SESSION, bound_to_this_browser, browser_owner, from_page, oauth_info
 from ui.chat_view import link_remote_media
+from ui.style import ERROR_MARKER
 from web.access import ACCESS_STATE_KEY
 from web.asgi import peer_and_headers
 from web.quota import describe_limits
@@ -40,8 +41,10 @@ def attachment_notice(note: str) -> None:
 def error_bubble(error: ByokError) -> gr.ChatMessage:
     """A failed chat in the page: one titled bubble, styled as an error by PAGE_CSS. Titled
     messages are UI only: they and the message they answer never go upstream again. No "status":
-    Gradio folds a thought whose status is "done", which would hide the message."""
-    return gr.ChatMessage(role="assistant", content=f"{error}\n\n{LEFT_OUT}", metadata={"title": f"⚠ {error.title}"})
+    Gradio folds a thought whose status is "done", which would hide the message. The empty span
+    lets PAGE_CSS take the reply bubble away around it (an error is not a reply)."""
+    content = f"{error}\n\n{LEFT_OUT}{ERROR_MARKER}"
+    return gr.ChatMessage(role="assistant", content=content, metadata={"title": f"⚠ {error.title}"})
 
 
 def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:

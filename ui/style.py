@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Inside every error bubble (ui/handlers.py), so PAGE_CSS can tell the reply bubble around it.
+ERROR_MARKER = '<span class="chat-error"></span>'
+
 # The page's whole look, in one place: errors read as errors, and on a phone the sidebar's toggle
 # stays whole on screen.
 PAGE_CSS = """
@@ -16,6 +19,8 @@ PAGE_CSS = """
     color: var(--error-text-color); font-weight: 600; pointer-events: none; }
 #chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) .title .arrow { display: none; }
 #chat .thought-group:not(:has(.duration)):not(:has(.loading-spinner)) .content { color: var(--body-text-color); }
+/* An error stands on its own, not inside a grey reply bubble. */
+#chat .message.bot:has(.chat-error) { background: none; border: none; padding: 0; }
 #upload-refused { color: var(--error-text-color); font-size: var(--text-sm); padding: var(--spacing-sm) 0; }
 @media (max-width: 768px) {
     /* Closed: a whole round button just inside the left edge. Open: inside the right edge. */
@@ -23,6 +28,10 @@ PAGE_CSS = """
         border-radius: var(--radius-lg) !important; }
     .sidebar:not(.open) .toggle-button { left: calc(100% + var(--size-1)) !important; }
     .sidebar.open .toggle-button { right: var(--size-2) !important; }
+    /* A finger-sized target. */
+    .sidebar .toggle-button { min-width: 44px !important; min-height: 44px !important; }
+    /* The chat first; the saved chats below it. */
+    #saved-chats { order: 1; }
 }
 """
 # On a phone the open sidebar covers the whole chat: start with it closed there.
@@ -30,6 +39,16 @@ CLOSE_SIDEBAR_ON_PHONES = """() => {
     if (window.matchMedia("(max-width: 768px)").matches) {
         document.querySelector(".sidebar.open .toggle-button")?.click();
     }
+}"""
+
+# Gradio's message box with attachments gives its text area no name, so screen readers announce
+# the component's type; it is named here, and again whenever Gradio draws it anew.
+NAME_THE_MESSAGE_BOX = """() => {
+    const name = () => document.querySelectorAll("#chat-input textarea:not([aria-label])")
+        .forEach((box) => box.setAttribute("aria-label", "Message"));
+    name();
+    const box = document.querySelector("#chat-input");
+    if (box) new MutationObserver(name).observe(box, {childList: true, subtree: true});
 }"""
 
 

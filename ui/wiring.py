@@ -14,7 +14,7 @@ from ui.browser import forget_stored_value
 from ui.events import PRIVATE, after_each_reply
 from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped, settle_thinking
 from ui.sidebar import Sidebar
-from ui.style import CLOSE_SIDEBAR_ON_PHONES, upload_size_guard
+from ui.style import CLOSE_SIDEBAR_ON_PHONES, NAME_THE_MESSAGE_BOX, upload_size_guard
 
 # Runs in the page after each capture: blank the key box, and say in its placeholder whether a key
 # is now set (the capture's key status, its input here, says so).
@@ -91,6 +91,7 @@ def wire_page_events(
     demo.load(handlers.check_button, sidebar.provider, sidebar.check.button, **PRIVATE)
     demo.load(None, js=CLOSE_SIDEBAR_ON_PHONES, **PRIVATE)
     if handlers.service.takes_files:
+        demo.load(None, js=NAME_THE_MESSAGE_BOX, **PRIVATE)
         limit = handlers.settings.max_upload_mb
         demo.load(None, js=upload_size_guard(int(limit * 1_000_000), f"{limit:g} MB"), **PRIVATE)
     # Stop keeps what arrived; mark it, so it does not look complete. ChatInterface builds the next

@@ -507,7 +507,11 @@ def test_phone_opens_on_the_chat_with_a_whole_sidebar_toggle(
         settled(page)
         expect(page.locator(EMPTY_CHAT)).to_be_in_viewport()
         assert inside(page, toggle), "the closed sidebar's toggle is clipped"
+        assert finger_sized(toggle)
+        # Screen readers name the message box, not Gradio's component type.
+        expect(page.get_by_role("textbox", name="Message")).to_be_visible()
         assert chat.chat("hello from a phone") == "You said: hello from a phone"
+        expect(page.get_by_role("textbox", name="Message")).to_be_visible()
         screenshot(page, "phone.png")
 
         toggle.click()
@@ -515,11 +519,39 @@ def test_phone_opens_on_the_chat_with_a_whole_sidebar_toggle(
         expect(page.locator("#key-status")).to_be_in_viewport()
         settled(page)
         assert inside(page, toggle), "the open sidebar's toggle is clipped"
+        assert finger_sized(toggle)
         toggle.click()
         expect(sidebar).not_to_have_class(re.compile(r"\bopen\b"))
         expect(chat.textbox).to_be_in_viewport()
     finally:
         context.close()
+
+
+def test_phone_shows_the_chat_before_saved_chats_and_errors_outside_the_reply_bubble(
+    apps: Callable[..., RunningApp], browser: Browser
+) -> None:
+    running = apps(SAVE_HISTORY="true", GROQ_API_KEY=SERVER_KEY, DEFAULT_MODEL="status-500")
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        chat = ChatPage(context.new_page(), running.url).open()
+        page = chat.page
+        chat.send("fail on a phone")
+        chat.error("had a server error")
+        chat_box = page.locator("#chat").bounding_box()
+        saved = page.locator("#saved-chats").bounding_box()
+        assert chat_box is not None and saved is not None
+        assert saved["y"] >= chat_box["y"] + chat_box["height"], (chat_box, saved)
+        # The error is its own box: the reply bubble around it draws nothing.
+        bubble = page.locator("#chat .message.bot", has=page.locator(ERROR_BUBBLE.split()[-1])).last
+        look = bubble.evaluate("e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderTopWidth]")
+        assert look == ["rgba(0, 0, 0, 0)", "0px"], look
+    finally:
+        context.close()
+
+
+def finger_sized(locator: Locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["width"] >= 44 and box["height"] >= 44
 
 
 def settled(page: Page) -> None:

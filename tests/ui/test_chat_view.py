@@ -9,8 +9,8 @@ from ui.handlers import mark_stopped, settle_thinking
 
 
 def test_a_fast_reply_is_not_total_zero_seconds() -> None:
-    fast = stats_line(ReplyStats(Usage(11, 6, False), 0.01, 0.04))
-    assert "total 0.04 s" in fast and "0.0 s" not in fast
+    fast = stats_line(ReplyStats(Usage(11, 6, False), 0.0001, 0.04))
+    assert "first token 1 ms" in fast and "total 40 ms" in fast and "0.0" not in fast
     assert "total 2.3 s" in stats_line(ReplyStats(Usage(11, 6, False), 0.5, 2.34))
 
 
