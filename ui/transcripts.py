@@ -101,14 +101,25 @@ def wire_transcripts(
         import_chat,
         controls.imported,
         [chat_ui.chatbot, chat_ui.chatbot_state, system_box, chat_ui.conversation_id],
-        js=PICK_FILE_JS.replace("MAX_BYTES", str(MAX_IMPORT_BYTES)).replace("TOO_LARGE", json.dumps(TOO_LARGE)),
+        js=PICK_FILE_JS.replace("MAX_BYTES", str(MAX_IMPORT_BYTES))
+        .replace("TOO_LARGE", json.dumps(TOO_LARGE))
+        .replace("REPLACE_QUESTION", json.dumps(replace_question(settings.save_history))),
         **PRIVATE,
     )
 
 
+def replace_question(saved: bool) -> str:
+    """Asked before an import replaces a chat on screen."""
+    kept = "It stays in your saved chats." if saved else "Export it first if you want to keep it."
+    return f"Replace the chat on screen with the imported one? {kept}"
+
+
 TOO_LARGE = "(file too large)"
-# Opens the file picker and resolves to the chosen file's text ("" when the picker is closed).
+# Asks before replacing a chat on screen, then opens the file picker; resolves to the chosen
+# file's text ("" when the visitor says no or closes the picker).
 PICK_FILE_JS = """async () => new Promise((resolve) => {
+    const shown = document.querySelectorAll('#chat [data-testid="user"], #chat [data-testid="bot"]').length;
+    if (shown && !window.confirm(REPLACE_QUESTION)) return resolve("");
     const input = document.createElement("input");
     input.type = "file";
     input.accept = ".json,application/json";

@@ -266,6 +266,18 @@ def test_export_downloads_and_reimports_into_a_chat_that_continues(
         ("user", "second turn"),
     ]
 
+    # With a chat on screen, an import asks first; "no" keeps the chat and opens no file picker.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("#import-json").click()
+    assert wait_until(lambda: bool(asked), page)
+    assert asked == ["Replace the chat on screen with the imported one? Export it first if you want to keep it."]
+    expect(page.locator(USER)).to_have_text(["first turn", "second turn"])
+    # "Yes" replaces it.
+    page.once("dialog", lambda dialog: dialog.accept())
+    upload(page, exported)
+    expect(page.locator(USER)).to_have_text(["first turn"], timeout=WAIT_MS)
+
 
 def test_a_forged_import_is_refused(
     byo_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage], tmp_path: Path
