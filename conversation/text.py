@@ -3,6 +3,7 @@ upstream), control characters, and the text inside the content shapes Gradio and
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 
@@ -16,6 +17,8 @@ __all__ = [
     "clean_text",
     "content_text",
     "cut_off_mark",
+    "last_reply_model",
+    "reply_model",
     "without_annotations",
 ]
 
@@ -50,6 +53,31 @@ def without_annotations(text: str) -> str:
         # A reply stopped before its first word is the mark alone, its leading blank line gone.
         text = text.removesuffix(mark).removesuffix(mark.lstrip())
     return text
+
+
+# The numbers line ends with the model that wrote the reply (ui/chat_view.py's stats_line).
+MODEL_LABEL = "model "
+_MODEL_IN_STATS = re.compile(
+    r'<span class="' + REPLY_STATS_CLASS + r'">[^<>]* · ' + MODEL_LABEL + r"([^<>\s·]+)</span>\s*\Z"
+)
+
+
+def reply_model(text: str) -> str | None:
+    """The model named in a reply's numbers line, if the page wrote one."""
+    found = _MODEL_IN_STATS.search(text)
+    return html.unescape(found.group(1)) if found else None
+
+
+def last_reply_model(history: object) -> str | None:
+    """The model of the last reply in a chat that names one."""
+    if not isinstance(history, list):
+        return None
+    for entry in reversed(history):
+        if isinstance(entry, Mapping) and entry.get("role") == "assistant":
+            model = reply_model(content_text(entry.get("content")))
+            if model:
+                return model
+    return None
 
 
 def cut_off_mark(error: ReplyCutOff) -> str:

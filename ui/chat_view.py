@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from conversation.text import CUT_OFF_MARK, REPLY_STATS_CLASS
+from conversation.text import CUT_OFF_MARK, MODEL_LABEL, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
 
 __all__ = ["CSS", "THINKING_TITLE", "EffortChoices", "cut_off_messages", "effort_shown", "page_messages"]
@@ -24,13 +24,16 @@ THINKING_TITLE = "Thinking"
 CSS = f".{REPLY_STATS_CLASS} {{ font-size: 0.8em; color: var(--body-text-color-subdued); }}"
 
 
-def page_messages(reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0) -> str | list[gr.ChatMessage]:
+def page_messages(
+    reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0, model: str = ""
+) -> str | list[gr.ChatMessage]:
     """What the chat shows for ``reply``: its text alone, or the thinking above the answer.
     ``clean`` is applied to the model's text (not to our numbers line); ``elapsed`` is how long
-    the reply has run, shown as the thinking's time while the model still thinks."""
+    the reply has run, shown as the thinking's time while the model still thinks; ``model`` is
+    named in the numbers line."""
     text = clean(reply.text)
     if reply.stats is not None:
-        text += stats_line(reply.stats)
+        text += stats_line(reply.stats, model)
     if not reply.reasoning:
         return text
     messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed)]
@@ -62,8 +65,9 @@ def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 
-def stats_line(stats: ReplyStats) -> str:
-    """Tokens in and out, time to first token, total time, and cost where the provider said."""
+def stats_line(stats: ReplyStats, model: str = "") -> str:
+    """Tokens in and out, time to first token, total time, cost where the provider said, and the
+    model (read back by exports and saved chats: conversation/text.py's reply_model)."""
     usage = stats.usage
     approx = "~" if usage.estimated else ""
     parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
@@ -72,6 +76,8 @@ def stats_line(stats: ReplyStats) -> str:
     parts.append(f"total {_duration(stats.total_seconds)}")
     if usage.cost is not None:
         parts.append(f"cost {usage.cost:.6f}".rstrip("0").rstrip("."))
+    if model and not any(c.isspace() or c in "<>·" for c in model):
+        parts.append(f"{MODEL_LABEL}{model}")
     # Our own numbers only, escaped anyway: this is rendered as HTML.
     return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
 

@@ -150,7 +150,7 @@ class PageHandlers:
                 if in_page:
                     # The page's CSP already stops a remote image from loading; as a link the
                     # visitor still sees where it pointed.
-                    yield chat_view.page_messages(reply, link_remote_media, time.monotonic() - started)
+                    yield chat_view.page_messages(reply, link_remote_media, time.monotonic() - started, model)
                 elif reply.text != shown:
                     # API callers get the answer text, as before: no thinking, no numbers line.
                     shown = reply.text

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from config.settings import Settings
+from conversation.text import last_reply_model
 from conversation.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
 from errors import InputRejected
 from ui.events import PRIVATE
@@ -94,6 +95,20 @@ def wire_transcripts(
         system = imported.system_prompt if imported.system_prompt is not None else gr.skip()
         # A new conversation (conversation_id None): a saved chat is never overwritten by an import.
         return imported.messages, imported.messages, system, None
+
+    if settings.save_history:
+
+        def restore_model(index: Any, conversations: Any) -> Any:
+            # Opening a saved chat brings back the model its replies came from. Only a choice in
+            # the model box: the server checks any model a chat asks for, as it does a typed one.
+            if not isinstance(index, int) or not isinstance(conversations, list):
+                return gr.skip()
+            model = last_reply_model(conversations[index]) if 0 <= index < len(conversations) else None
+            return gr.update(value=model) if model else gr.skip()
+
+        chat_ui.chat_history_dataset.click(
+            restore_model, [chat_ui.chat_history_dataset, chat_ui.saved_conversations], model_box, **PRIVATE
+        )
 
     # The page reads the file and sends its text with the event: no upload route, no file on the
     # server's disk.

@@ -214,6 +214,12 @@ def test_saved_chats_survive_a_reload_and_hold_no_key(
     expect(page.locator(BOT)).to_contain_text([f"You said: {words}"])
     saved = json.dumps(saved_conversations(page))
     assert words in saved and f"You said: {words}" in saved, "the chat is kept in the browser"
+    if mode == "server key":
+        # Opening a saved chat brings back the model its replies came from.
+        page.get_by_role("button", name="New chat").click()
+        chat.set_model("fake-cheap")
+        page.get_by_text(words, exact=True).first.click()
+        expect(page.locator("#model input")).to_have_value("fake-model", timeout=WAIT_MS)
     # Neither the decrypted chats nor anything else the browser keeps (localStorage, IndexedDB,
     # cookies, the page) holds a key.
     assert find_any(saved + browser_state(page, page.context), [key, SERVER_KEY]) == []
@@ -237,11 +243,15 @@ def test_export_downloads_and_reimports_into_a_chat_that_continues(
     key = canary("browser-export")
     chat.enter_key(key)
     assert chat.chat("first turn") == "You said: first turn"
+    answered_by = page.locator("#model input").input_value()
+    # The export names the model the replies came from, not the one picked since.
+    chat.set_model("another-model")
     open_conversation_panel(page)
 
     markdown = download(page, "#export-md", tmp_path).read_text()
     exported = download(page, "#export-json", tmp_path)
     body = json.loads(exported.read_text())
+    assert body["model"] == answered_by and f"Model: `{answered_by}`" in markdown, body["model"]
     assert "## User\n\nfirst turn" in markdown and "## Assistant\n\nYou said: first turn" in markdown
     assert body["messages"] == [
         {"role": "system", "content": "You are a helpful assistant."},

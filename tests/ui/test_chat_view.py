@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from conversation.text import STOPPED_MARK
+import json
+
+from conversation.text import STOPPED_MARK, reply_model, without_annotations
+from conversation.transcript import export_json
 from providers.chat import ReplyStats, Usage
 from ui.chat_view import stats_line
 from ui.handlers import mark_stopped, settle_thinking
@@ -32,3 +35,14 @@ def test_stop_mid_thought_settles_the_thinking_and_marks_the_reply() -> None:
         {"role": "assistant", "content": "x", "metadata": {"title": "⚠ Timed out"}},
     ]
     assert mark_stopped(error) == error and settle_thinking(error) == error
+
+
+def test_the_numbers_line_names_the_model_and_exports_read_it_back() -> None:
+    reply = "six" + stats_line(ReplyStats(Usage(11, 1, False), 0.1, 0.2), "gpt-4.1-mini")
+    assert reply_model(reply) == "gpt-4.1-mini" and without_annotations(reply) == "six"
+    history = [{"role": "user", "content": "3+3?"}, {"role": "assistant", "content": reply}]
+    # The model the reply came from, not the one in the model box now.
+    assert json.loads(export_json(history, "", "gpt-5"))["model"] == "gpt-4.1-mini"
+    assert json.loads(export_json(history[:1], "", "gpt-5"))["model"] == "gpt-5"
+    # A model id that could break the line out of its span is left out, not written.
+    assert reply_model(stats_line(ReplyStats(Usage(1, 1, False), 0.1, 0.2), "a<b")) is None
