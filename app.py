@@ -63,7 +63,11 @@ gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the byok-chat UI.")
+    parser = argparse.ArgumentParser(
+        description="Run the byok-chat UI.",
+        epilog="Everything else (keys, access code, limits, models) is configured in environment variables "
+        "or a .env file in the working directory: see .env.example and the README's Configuration table.",
+    )
     parser.add_argument("--host", help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="open a temporary public share link")
@@ -75,9 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = SERVICE.settings
     host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    # Named either way, the port is passed on: from the environment alone, Gradio would quietly
+    # move to the next free port when it is taken, and the operator's proxy would miss the app.
+    chosen = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 0) or None
     if args.check:
-        port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
-        ok, lines = report(SERVICE, LOGIN, host=host, port=port, share=args.share)
+        ok, lines = report(SERVICE, LOGIN, host=host, port=chosen or 7860, share=args.share)
         print("\n".join(lines))
         raise SystemExit(0 if ok else 1)
     if LOGIN.wanted and not LOGIN.button:
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         with contextlib.redirect_stdout(gradio_said):
             demo.launch(
                 server_name=args.host,
-                server_port=args.port,
+                server_port=chosen,
                 share=args.share or None,
                 quiet=True,
                 prevent_thread_lock=True,
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     except OSError:
         raise SystemExit(
-            f"byok-chat: cannot listen on {host} port {args.port or os.environ.get('GRADIO_SERVER_PORT') or 7860}: "
+            f"byok-chat: cannot listen on {host} port {chosen or 7860}: "
             f"it is in use or not allowed. Choose another with --port or GRADIO_SERVER_PORT."
         ) from None
     everywhere = " (listening on every network address of this machine)" if host in {"0.0.0.0", "::"} else ""
@@ -125,5 +131,7 @@ def _settle_and_stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # block_thread's way out: it closes the server
 
 
-if __name__ == "__main__":
+# Under `gradio app.py` the file runs again as __main__ after each change, in Gradio's watcher
+# thread; that run must only rebuild `demo`.
+if __name__ == "__main__" and not gradio_tuning.reloading():
     main()

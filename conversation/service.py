@@ -33,6 +33,7 @@ from errors import (
     NoModelAccess,
     OrgBillingRefused,
     OutOfCredit,
+    ServerKeyRejected,
     SignInNeeded,
     TooManyChats,
     TooManyChecks,
@@ -272,6 +273,10 @@ class ChatService:
             on_sign_in = caller.sign_in is not None and key is not None and key is caller.sign_in.token
             if on_sign_in:
                 raise self._sign_in_failure(provider, caller, error) from None
+            if on_server_key and isinstance(error, InvalidKey):
+                # The visitor has no key box and cannot fix the operator's key: say whose it is.
+                log.warning("the server's %s key was rejected (HTTP %s)", provider.id, error.status)
+                raise ServerKeyRejected(error.label, status=error.status) from None
             raise
         except BaseException:
             outcome = "stopped"  # Stop, a closed tab, a cancelled call
@@ -440,7 +445,8 @@ class ChatService:
         finally:
             # Who checked which provider and what came of it; never the key.
             log.info("key check client=%s provider=%s outcome=%s", caller.client, provider.id, outcome)
-        return f"Key works: {len(ids):,} models available."
+        # What the provider lists; the model box also keeps the usual models it may leave out.
+        return f"Key works: {provider.label} lists {len(ids):,} models."
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
         own_key = caller.visitor_key is not None and provider.needs_key

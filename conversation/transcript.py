@@ -22,7 +22,7 @@ from typing import Any
 import errors
 from errors import InputRejected
 
-from .text import clean_text, content_text, without_annotations
+from .text import clean_text, content_text, last_reply_model, without_annotations
 
 __all__ = ["MAX_IMPORT_BYTES", "MAX_IMPORT_MESSAGES", "Imported", "export_json", "export_markdown", "parse_import"]
 
@@ -81,6 +81,8 @@ def _turns(history: object, *, include_reasoning: bool) -> list[_Turn]:
 
 
 def export_json(history: object, system_prompt: object, model: object, *, include_reasoning: bool = False) -> str:
+    # The model the chat's replies came from, not whatever the model box says now.
+    model = last_reply_model(history) or model
     messages: list[dict[str, str]] = []
     if isinstance(system_prompt, str) and system_prompt.strip():
         messages.append({"role": "system", "content": clean_text(system_prompt).strip()})
@@ -94,6 +96,7 @@ def export_json(history: object, system_prompt: object, model: object, *, includ
 
 
 def export_markdown(history: object, system_prompt: object, model: object, *, include_reasoning: bool = False) -> str:
+    model = last_reply_model(history) or model
     lines = ["# Conversation", ""]
     if isinstance(model, str) and model:
         lines += [f"Model: `{model}`", ""]

@@ -18,6 +18,7 @@ The tree::
     │   └── SignInNeeded        the Hugging Face row on a Space that pays with the visitor's sign-in
     └── ProviderError           the provider failed; never carries the provider's own text
         ├── InvalidKey          the key is wrong (401 / 403, or a 400 that says so, as Gemini's does)
+        │   └── ServerKeyRejected   ...and it was the operator's key: only the operator can fix it
         ├── NoModelAccess       the key is fine but may not use this model
         ├── UnknownModel        no such model (404, or a gateway's 400)
         ├── OutOfCredit         no credit or balance left (402, insufficient_quota)
@@ -28,7 +29,7 @@ The tree::
         ├── RequestRefused      a setting the model refuses (named when known), other 4xx
         ├── ImagesNotAccepted   a model that takes no images (its docs, or a refused request with images)
         ├── ProviderUnavailable 5xx
-        ├── ProviderTimeout     no answer within REQUEST_TIMEOUT
+        ├── ProviderTimeout     no answer within REQUEST_TIMEOUT, or no end within MAX_REPLY_SECONDS
         ├── CannotConnect       DNS, refused or reset connections
         ├── ReplyCutOff         the stream ended without a finish reason; partial text is kept
         └── EmptyReply          the provider finished without any text
@@ -68,6 +69,7 @@ __all__ = [
     "RateLimited",
     "ReplyCutOff",
     "RequestRefused",
+    "ServerKeyRejected",
     "SignInNeeded",
     "SpendLimitReached",
     "TooManyChats",
@@ -135,7 +137,7 @@ class TooManyChecks(ByokError):
 
     def __init__(self, *, retry_after: float) -> None:
         self.retry_after = retry_after
-        super().__init__(f"Too many key checks from here. Try again in {_seconds(retry_after)}.")
+        super().__init__(f"Wait {_seconds(retry_after)} before checking again (key checks are limited per visitor).")
 
 
 class TooManyChats(ByokError):
@@ -261,6 +263,22 @@ class InvalidKey(ProviderError):
         )
 
 
+class ServerKeyRejected(InvalidKey):
+    """The operator's key was refused: the visitor has no key box and nothing to check."""
+
+    title = "Server key rejected"
+
+    def __init__(self, label: str, *, status: int | None = None) -> None:
+        super().__init__(label, status=status)
+        self.script_message = f"{self.message} Or send your own {label} API key in the {KEY_HEADER} header."
+
+    def describe(self, label: str) -> str:
+        return (
+            f"{label} rejected this server's API key (HTTP {self.status or 401}). Nothing on your side can "
+            f"fix that: tell whoever runs this app that its {label} key needs replacing."
+        )
+
+
 class NoModelAccess(ProviderError):
     title = "No access to this model"
 
@@ -365,11 +383,11 @@ class RequestRefused(ProviderError):
     def describe(self, label: str) -> str:
         if self.setting:
             return (
-                f"{label} refused the request (HTTP {self.status}): the model does not accept the "
+                f"{label} refused the request{_code(self.status)}: the model does not accept the "
                 f"{self.setting} setting. Change it, or pick another model."
             )
         return (
-            f"{label} refused the request (HTTP {self.status}). The model may not support one of "
+            f"{label} refused the request{_code(self.status)}. The model may not support one of "
             f"the settings (temperature, max tokens) or the conversation may be too long."
         )
 
@@ -385,14 +403,35 @@ class ProviderUnavailable(ProviderError):
     title = "Provider unavailable"
 
     def describe(self, label: str) -> str:
-        return f"{label} had a server error (HTTP {self.status}). Try again in a moment."
+        return f"{label} had a server error{_code(self.status)}. Try again in a moment."
 
 
 class ProviderTimeout(ProviderError):
     title = "Timed out"
 
+    def __init__(
+        self, label: str, *, status: int | None = None, seconds: float | None = None, whole_reply: bool = False
+    ) -> None:
+        # Our own limits: REQUEST_TIMEOUT between reads, MAX_REPLY_SECONDS for a whole reply.
+        self.seconds = seconds
+        self.whole_reply = whole_reply
+        super().__init__(label, status=status)
+
     def describe(self, label: str) -> str:
-        return f"{label} did not answer in time. Try again, or pick a faster model."
+        return f"{label} {self.what()}. Try again, or pick a faster model."
+
+    def what(self) -> str:
+        if self.seconds is None:
+            return "did not answer in time"
+        return f"did not {'finish' if self.whole_reply else 'answer'} in time: {self.limit()}"
+
+    def limit(self) -> str:
+        """Which of our limits was reached, e.g. "no text for 60 seconds"."""
+        if self.seconds is None:
+            return "no answer in time"
+        if self.whole_reply:
+            return f"the reply ran past {_seconds(self.seconds)}"
+        return f"no text for {_seconds(self.seconds)}"
 
 
 class CannotConnect(ProviderError):
@@ -408,11 +447,17 @@ class CannotConnect(ProviderError):
 class ReplyCutOff(ProviderError):
     title = "Reply cut off"
 
-    def __init__(self, label: str, *, partial: str) -> None:
+    def __init__(self, label: str, *, partial: str, cause: ProviderError | None = None) -> None:
         self.partial = partial
+        # What ended the reply early, when it was more than the stream just ending.
+        self.cause = cause
+        if isinstance(cause, ProviderTimeout):
+            self.title = "Timed out"
         super().__init__(label)
 
     def describe(self, label: str) -> str:
+        if isinstance(self.cause, ProviderTimeout):
+            return f"{label} {self.cause.what()}, so the reply stopped there; what arrived is kept."
         return f"{label} stopped sending before the reply was complete; what arrived is kept."
 
 
@@ -421,6 +466,10 @@ class EmptyReply(ProviderError):
 
     def describe(self, label: str) -> str:
         return f"{label} finished without sending any text. Try again or rephrase."
+
+
+def _code(status: int | None) -> str:
+    return f" (HTTP {status})" if status else ""
 
 
 def _seconds(value: float) -> str:

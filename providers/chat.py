@@ -237,7 +237,7 @@ class ChatStream:
         except _StreamFailed as failed:
             raise self._failure(provider_error(None, failed.body, request=self.request)) from None
         except (httpx2.TimeoutException, TimeoutError):
-            raise self._failure(ProviderTimeout(provider.label)) from None
+            raise self._failure(ProviderTimeout(provider.label, seconds=self._timeout)) from None
         except (httpx2.TransportError, OSError):
             raise self._failure(CannotConnect(provider.label)) from None
         except Exception as exc:  # noqa: BLE001 - malformed SSE and the like; never pass provider text on
@@ -257,7 +257,7 @@ class ChatStream:
             error.status,
         )
         partial = "".join(self._text)
-        return ReplyCutOff(error.label, partial=partial) if partial else error
+        return ReplyCutOff(error.label, partial=partial, cause=error) if partial else error
 
     async def _coalesced(self) -> AsyncIterator[Reply]:
         text_parts, reasoning_parts = self._text, self._reasoning
@@ -367,7 +367,7 @@ class ChatStream:
                 # Checked after each read's text was used (a late block still counts), so a reply
                 # that never ends stops within one read of the deadline.
                 if not done and loop.time() >= reply_deadline:
-                    raise ProviderTimeout(request.provider.label)
+                    raise ProviderTimeout(request.provider.label, seconds=self._max_seconds, whole_reply=True)
             thought, content = splitter.flush()
             if thought or content:
                 self._completion_chars += len(thought) + len(content)
@@ -431,10 +431,8 @@ class ChatStream:
                     error_headers = response.headers
                     diagnosis = classify(response.status_code, error_headers, error_body, request.provider.id)
                     failure = images_refused(error_for(diagnosis, request.provider.label, model=request.model), request)
-            except TimeoutError:
-                raise ProviderTimeout(request.provider.label) from None
-            except httpx2.TimeoutException:
-                raise ProviderTimeout(request.provider.label) from None
+            except (TimeoutError, httpx2.TimeoutException):
+                raise ProviderTimeout(request.provider.label, seconds=self._timeout) from None
             except httpx2.TransportError:
                 self._billable = False  # it never reached the provider, or never came back from it
                 diagnosis, error_headers = None, {}

@@ -115,7 +115,7 @@ async def fetch_model_ids(
     except (ByokError, InputRejected):
         raise
     except (TimeoutError, httpx2.TimeoutException):
-        raise ProviderTimeout(provider.label) from None
+        raise ProviderTimeout(provider.label, seconds=timeout) from None
     except (httpx2.TransportError, OSError):
         raise CannotConnect(provider.label) from None
     return _parse_ids(body, provider.label)
@@ -190,7 +190,15 @@ def live_list(provider: Provider, curated: tuple[str, ...], ids: list[str]) -> M
         return ModelList(curated, note, live=len(ids))
     if not ids:
         return ModelList(curated, f"{provider.label} listed no models; showing the usual ones.", live=0)
-    return ModelList(merge_models(curated, ids), f"{len(ids):,} models available from {provider.label}.", live=len(ids))
+    merged = merge_models(curated, ids)
+    note = f"{len(ids):,} models available from {provider.label}."
+    if len(merged) > len(ids):
+        # The usual models the provider did not list are kept too: count what the list shows.
+        extra = len(merged) - len(ids)
+        note = (
+            f"{len(merged):,} models: {len(ids):,} listed by {provider.label}, plus {extra:,} usual ones it left out."
+        )
+    return ModelList(merged, note, live=len(ids))
 
 
 async def fetch_list(

@@ -44,7 +44,7 @@ PASSWORD = 'input[type="password"]'
 TOAST = '[data-testid="toast-body"]'
 # A failed chat: one titled bubble in the chat (ui/handlers.py's error_bubble), styled by its CSS.
 ERROR_BUBBLE = f"{BOT} .thought-group"
-# The muted line under an answer: "11 in · 6 out · first token 0.14 s · total 0.2 s".
+# The muted line under an answer: "11 in · 6 out · first token 140 ms · total 1.2 s".
 STATS_LINE = re.compile(r"\s*~?[\d,]+ in · ~?[\d,]+ out · .*\Z", re.DOTALL)
 
 
@@ -313,11 +313,13 @@ def saved_conversations(page: Page) -> list[Any]:
     passphrase derived from a secret that /config hands to every visitor: decrypting it is what
     anyone reading the storage can do, so a key must not be in the plain text.
     """
+    from ui.chat import SAVED_CHATS_KEY
+
     config = page.request.get(f"{page.url.rstrip('/')}/config").json()
     props = next(
         c["props"]
         for c in config["components"]
-        if c.get("type") == "browserstate" and str(c["props"].get("storage_key", "")).startswith("_saved_conversations")
+        if c.get("type") == "browserstate" and c["props"].get("storage_key") == SAVED_CHATS_KEY
     )
     stored = page.evaluate("(key) => localStorage.getItem(key)", props["storage_key"])
     if not stored:

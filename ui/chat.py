@@ -3,12 +3,19 @@ extra inputs."""
 
 from __future__ import annotations
 
+import hashlib
+
 import gradio as gr
 
 from config.keys import SessionKeys
+from config.settings import Settings
 from ui.handlers import PageHandlers
 from ui.inputs import chat_input, null_message_as_empty
 from ui.sidebar import Sidebar
+
+# Where the browser keeps saved chats: the same for every version, restart and replica of the app
+# at one address (Gradio's default names it after a component id, which changes between versions).
+SAVED_CHATS_KEY = "byok-chat:saved-conversations"
 
 API_DESCRIPTION = (
     "Chat with one provider; returns the reply. Inputs: message, provider id, model, system prompt, "
@@ -58,4 +65,22 @@ def build_chat(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State) -> gr.C
         fill_height=True,
     )
     null_message_as_empty(chat_ui.textbox)
+    if settings.save_history:
+        keep_saved_chats(chat_ui.saved_conversations, settings)
+        # The column with "New chat" and the list: on a phone PAGE_CSS moves it below the chat.
+        chat_ui.new_chat_button.parent.elem_id = "saved-chats"
     return chat_ui
+
+
+def keep_saved_chats(saved: gr.BrowserState, settings: Settings) -> None:
+    """Gradio encrypts saved chats with a secret drawn at random in each process, so a restart (a
+    Space waking up, a rebuild) or another replica could read none of them. The secret here is
+    derived from what every run of this deployment shares. It is sent to the page (in /config),
+    so it hides nothing from anyone who can open the page: the chats are as private as the browser."""
+    saved.storage_key = SAVED_CHATS_KEY
+    saved.secret = saved_chats_secret(settings)
+
+
+def saved_chats_secret(settings: Settings) -> str:
+    deployment = settings.space_host or "self-hosted"
+    return hashlib.sha256(f"byok-chat saved chats|{deployment}".encode()).hexdigest()[:32]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from conversation.text import CUT_OFF_MARK, REPLY_STATS_CLASS
+from conversation.text import CUT_OFF_MARK, MODEL_LABEL, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
 
 __all__ = [
@@ -33,48 +33,60 @@ THINKING_TITLE = "Thinking"
 CSS = f".{REPLY_STATS_CLASS} {{ font-size: 0.8em; color: var(--body-text-color-subdued); }}"
 
 
-def page_messages(reply: Reply, clean: Callable[[str], str] = str) -> str | list[gr.ChatMessage]:
+def page_messages(
+    reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0, model: str = ""
+) -> str | list[gr.ChatMessage]:
     """What the chat shows for ``reply``: its text alone, or the thinking above the answer.
-    ``clean`` is applied to the model's text (not to our numbers line)."""
+    ``clean`` is applied to the model's text (not to our numbers line); ``elapsed`` is how long
+    the reply has run, shown as the thinking's time while the model still thinks; ``model`` is
+    named in the numbers line."""
     text = clean(reply.text)
     if reply.stats is not None:
-        text += stats_line(reply.stats)
+        text += stats_line(reply.stats, model)
     if not reply.reasoning:
         return text
-    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds)]
+    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed)]
     if reply.text:
         messages.append(gr.ChatMessage(role="assistant", content=text))
     return messages
 
 
-def cut_off_messages(reasoning: str, thinking_seconds: float | None, partial: str) -> str | list[gr.ChatMessage]:
-    text = partial + CUT_OFF_MARK
+def cut_off_messages(
+    reasoning: str, thinking_seconds: float | None, partial: str, mark: str = CUT_OFF_MARK
+) -> str | list[gr.ChatMessage]:
+    text = partial + mark
     if not reasoning:
         return text
     return [_thinking(reasoning, thinking_seconds or 0.0), gr.ChatMessage(role="assistant", content=text)]
 
 
-def _thinking(reasoning: str, seconds: float | None) -> gr.ChatMessage:
-    # Pending while the model thinks (Gradio keeps it open and shows a spinner); done, with the
-    # time it took, once the answer starts (Gradio then collapses it).
-    metadata: dict[str, object] = {"title": THINKING_TITLE, "status": "pending" if seconds is None else "done"}
-    if seconds is not None:
+def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr.ChatMessage:
+    # Pending while the model thinks (Gradio keeps it open and shows a spinner), with the time so
+    # far, so a Stop mid-thought can settle it with a duration (ui/handlers.py's mark_stopped);
+    # done, with the time it took, once the answer starts (Gradio then collapses it).
+    metadata: dict[str, object] = {
+        "title": THINKING_TITLE,
+        "status": "pending" if seconds is None else "done",
         # Never 0: Gradio shows no duration for 0, and the page's CSS tells a thinking bubble
         # from an error bubble by its duration.
-        metadata["duration"] = max(0.1, round(seconds, 1))
+        "duration": max(0.1, round(elapsed if seconds is None else seconds, 1)),
+    }
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 
-def stats_line(stats: ReplyStats) -> str:
-    """Tokens in and out, time to first token, total time, and the cost wherever it is known."""
+def stats_line(stats: ReplyStats, model: str = "") -> str:
+    """Tokens in and out, time to first token, total time, the cost wherever it is known, and the
+    model (read back by exports and saved chats: conversation/text.py's reply_model)."""
     usage = stats.usage
     approx = "~" if usage.estimated else ""
     parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
     if stats.first_token_seconds is not None:
-        parts.append(f"first token {stats.first_token_seconds:.2f} s")
-    parts.append(f"total {stats.total_seconds:.1f} s")
+        parts.append(f"first token {_duration(stats.first_token_seconds)}")
+    parts.append(f"total {_duration(stats.total_seconds)}")
     if stats.cost is not None:
         parts.append(f"{approx}{dollars(stats.cost)}")
+    if model and not any(c.isspace() or c in "<>·" for c in model):
+        parts.append(f"{MODEL_LABEL}{model}")
     # Our own numbers only, escaped anyway: this is rendered as HTML.
     return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
 
@@ -84,6 +96,11 @@ def dollars(amount: float) -> str:
     if amount >= 1:
         return f"${amount:,.2f}"
     return "$" + f"{amount:.6f}".rstrip("0").rstrip(".") if amount else "$0"
+
+
+def _duration(seconds: float) -> str:
+    # Under a second in milliseconds: a fast reply is "40 ms", never "0.0 s".
+    return f"{max(1, round(seconds * 1000))} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def effort_shown(provider: Provider, model: object) -> bool:

@@ -12,7 +12,7 @@ from gradio.events import EventListener
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
 
 
-def after_each_reply(demo: gr.Blocks, chat_ui: gr.ChatInterface, fn: Any, outputs: Any) -> None:
+def after_each_reply(demo: gr.Blocks, chat_ui: gr.ChatInterface, fn: Any, outputs: Any, inputs: Any = None) -> None:
     """Run ``fn`` when a reply ends, however it was asked for (send, retry, edit) or stopped.
 
     ChatInterface keeps its event chains to itself and its state copies happen outside the queue,
@@ -28,4 +28,4 @@ def after_each_reply(demo: gr.Blocks, chat_ui: gr.ChatInterface, fn: Any, output
         then = EventListener(
             "then", trigger_after=index, trigger_only_on_success=False, trigger_only_on_failure=False, has_trigger=False
         )
-        then.listener(chat_ui.chatbot, fn, None, outputs, **PRIVATE)
+        then.listener(chat_ui.chatbot, fn, inputs, outputs, **PRIVATE)

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 from gradio.state_holder import SessionState
 
-__all__ = ["lean_session_state"]
+__all__ = ["lean_session_state", "reloading"]
 
 log = logging.getLogger("byok_chat.app")
 
@@ -49,3 +49,11 @@ def lean_session_state() -> bool:
     __init__._byok_lean = True  # type: ignore[attr-defined]
     SessionState.__init__ = __init__  # type: ignore[method-assign]
     return True
+
+
+def reloading() -> bool:
+    """True while `gradio app.py` (reload mode) runs the file again after a change. That run only
+    rebuilds ``demo`` for Gradio to swap in: the server is already up, so launching is not ours."""
+    from gradio.cli.commands.reload import reload_thread
+
+    return bool(getattr(reload_thread, "running_reload", False))

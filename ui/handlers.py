@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -11,12 +12,13 @@ import gradio as gr
 from config.keys import HUB_ROW, HubSignIn, SessionKeys, parse_visitor_key
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
-from conversation.text import CUT_OFF_MARK, STOPPED_MARK
+from conversation.text import MARKS, STOPPED_MARK, cut_off_mark
 from errors import ByokError, InputRejected, ReplyCutOff
 from providers import VISITOR_ENDPOINT, Provider, Reply, parse_effort
 from ui import chat_view
 from ui.browser import UNBOUND_SESSION, bound_to_this_browser, browser_owner, from_page, oauth_info
 from ui.chat_view import link_remote_media
+from ui.style import ERROR_MARKER
 from web.access import ACCESS_STATE_KEY
 from web.asgi import peer_and_headers
 from web.quota import describe_limits
@@ -42,18 +44,22 @@ def attachment_notice(note: str) -> None:
 def error_bubble(error: ByokError) -> gr.ChatMessage:
     """A failed chat in the page: one titled bubble, styled as an error by PAGE_CSS. Titled
     messages are UI only: they and the message they answer never go upstream again. No "status":
-    Gradio folds a thought whose status is "done", which would hide the message."""
-    return gr.ChatMessage(role="assistant", content=f"{error}\n\n{LEFT_OUT}", metadata={"title": f"⚠ {error.title}"})
+    Gradio folds a thought whose status is "done", which would hide the message. The empty span
+    lets PAGE_CSS take the reply bubble away around it (an error is not a reply)."""
+    content = f"{error}\n\n{LEFT_OUT}{ERROR_MARKER}"
+    return gr.ChatMessage(role="assistant", content=content, metadata={"title": f"⚠ {error.title}"})
 
 
 def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mark the reply the visitor stopped, so it does not look complete."""
-    if not history or history[-1].get("role") != "assistant" or (history[-1].get("metadata") or {}).get("title"):
+    if not history or history[-1].get("role") != "assistant":
         return history
     last = history[-1]
+    if (last.get("metadata") or {}).get("title"):
+        return settle_thinking(history)  # an error bubble stays as it is
     parts = last.get("content")
     text = parts if isinstance(parts, str) else "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-    if text.endswith((STOPPED_MARK, CUT_OFF_MARK)):
+    if text.endswith(tuple(mark.lstrip() for mark in MARKS)):
         return history
     return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
 
@@ -85,6 +91,20 @@ def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False) -> str:
         "Sign in with Hugging Face (top of the sidebar) to chat on your own Hugging Face account: it pays "
         "for what you use, from its monthly free credits first. Or paste your own Hugging Face token."
     )
+
+
+def settle_thinking(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A reply that ended while its model still thought (Stop): the thinking becomes done, which
+    makes Gradio fold it and drop its spinner, and the stopped mark follows it. A reply that ended
+    on its own never ends mid-thought, so nothing else is touched."""
+    if not history or history[-1].get("role") != "assistant":
+        return history
+    last = history[-1]
+    metadata = last.get("metadata") or {}
+    if not metadata.get("title") or metadata.get("status") != "pending":
+        return history
+    settled = {**last, "metadata": {**metadata, "status": "done", "duration": metadata.get("duration") or 0.1}}
+    return [*history[:-1], settled, {"role": "assistant", "content": STOPPED_MARK.lstrip()}]
 
 
 def plural(count: int, word: str) -> str:
@@ -147,6 +167,7 @@ class PageHandlers:
         base_url: str = "",
     ) -> AsyncIterator[str | gr.ChatMessage | list[gr.ChatMessage]]:
         last: Reply | None = None
+        started = time.monotonic()
         try:
             inputs = ChatInputs(
                 message=message,
@@ -173,7 +194,7 @@ class PageHandlers:
                     if in_page:
                         # The page's CSP already stops a remote image from loading; as a link the
                         # visitor still sees where it pointed.
-                        yield chat_view.page_messages(reply, link_remote_media)
+                        yield chat_view.page_messages(reply, link_remote_media, time.monotonic() - started, model)
                     elif reply.text != shown:
                         # API callers get the answer text, as before: no thinking, no numbers line.
                         shown = reply.text
@@ -185,7 +206,9 @@ class PageHandlers:
                     gr.Warning(str(error), title=error.title)
                 thinking = link_remote_media(last.reasoning) if from_page(request) and last is not None else ""
                 seconds = last.thinking_seconds if last is not None else None
-                yield chat_view.cut_off_messages(thinking, seconds, link_remote_media(error.partial))
+                yield chat_view.cut_off_messages(
+                    thinking, seconds, link_remote_media(error.partial), cut_off_mark(error)
+                )
             elif from_page(request):
                 # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
                 # runs none of its follow-up steps after an error): show the error and go on.

@@ -61,6 +61,16 @@ def refuse_unknown_providers(dropdown: gr.Dropdown) -> gr.Dropdown:
     return dropdown
 
 
+def any_model_id(dropdown: gr.Dropdown) -> gr.Dropdown:
+    """The API docs show the model as a string, not as the handful of ids the page suggests for
+    the first provider: any id the chosen provider serves works."""
+    dropdown.api_info = lambda: {  # type: ignore[method-assign]
+        "type": "string",
+        "additional_description": "Any model id the chosen provider serves, e.g. gpt-4.1-mini for openai.",
+    }
+    return dropdown
+
+
 def null_message_as_empty(textbox: gr.Textbox | gr.MultimodalTextbox) -> None:
     """ChatInterface fails on a null message before our code runs; empty text is refused clearly.
 
@@ -75,10 +85,13 @@ def null_message_as_empty(textbox: gr.Textbox | gr.MultimodalTextbox) -> None:
     textbox.preprocess = lambda payload: parse(empty if payload is None else payload)  # type: ignore[method-assign]
 
 
+# Any other JSON value is taken as the message's text, as the plain Textbox did. Files that are not
+# file records are dropped here; the boundary has already refused any path that is not this
+# browser's own upload. The docstring is what the API docs show for the message.
 class TextOrFiles(MultimodalData):
-    """The multimodal message; any other JSON value is taken as its text, as the plain Textbox did.
-    Files that are not file records are dropped here; the boundary has already refused any path
-    that is not this browser's own upload."""
+    """Your message: its text, and optionally files to attach (images, PDFs and text files, each
+    {"path": ...} uploaded first, e.g. handle_file("photo.png") in gradio_client). A plain string is
+    taken as the text."""
 
     @model_validator(mode="before")
     @classmethod
@@ -105,6 +118,8 @@ def chat_input(settings: Settings) -> gr.MultimodalTextbox | None:
         file_count="multiple",
         sources=["upload"],
         placeholder="Type a message. Attach, paste or drop images and text files.",
+        # Never shown; named for screen readers and the API docs.
+        label="Message",
         show_label=False,
         autofocus=True,
         # ChatInterface shows Stop while a reply streams only if the box it is given has one.

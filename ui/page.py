@@ -4,6 +4,7 @@ boundary and the access gate in front of every route."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -95,6 +96,8 @@ def launch_options(service: ChatService, login: LoginPlan | None = None) -> dict
             + 1_000_000,
             max_files_per_request=settings.max_files_per_message,
             count_upload=service.quotas.admit_upload,
+            # ChatInterface's "New chat" button (and other built-in buttons) show icons from here.
+            public_dirs=(os.path.normpath(str(Path(gr.__file__).parent / "icons")),),
         )
     )
     return {

@@ -9,10 +9,11 @@ import gradio as gr
 from config.keys import SessionKeys
 from providers import EFFORTS, VISITOR_ENDPOINT, Provider
 from ui import chat_view
+from ui.events import PRIVATE
 from ui.handlers import KEY_PLACEHOLDER, PageHandlers
-from ui.inputs import refuse_non_numbers, refuse_unknown_providers
+from ui.inputs import any_model_id, refuse_non_numbers, refuse_unknown_providers
 from ui.transcripts import TranscriptControls, transcript_controls
-from web.access import GATE_PATH
+from web.access import GATE_PATH, LOGOUT_PATH
 
 
 @dataclass
@@ -52,14 +53,16 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
                 elem_id="provider",
             )
         )
-        model = gr.Dropdown(
-            choices=list(handlers.service.catalog.curated(first, on_server_key=first.id in settings.server_keys)),
-            value=settings.initial_model(first),
-            allow_custom_value=True,
-            filterable=True,
-            label="Model",
-            info="Pick one, search, or type any model id.",
-            elem_id="model",
+        model = any_model_id(
+            gr.Dropdown(
+                choices=list(handlers.service.catalog.curated(first, on_server_key=first.id in settings.server_keys)),
+                value=settings.initial_model(first),
+                allow_custom_value=True,
+                filterable=True,
+                label="Model",
+                info="Pick one, search, or type any model id.",
+                elem_id="model",
+            )
         )
         model_note = gr.Markdown("", elem_id="model-note")
         box_shown = handlers.service.key_box_needed(first, may_use_server_keys=not settings.access_code_byo_exempt)
@@ -87,6 +90,10 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         check = key_check_controls(box_shown)
         if settings.access_codes:
             gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
+            # In this tab (a Markdown link would open a new one), relative: the app may be served
+            # under a path prefix. Signing out also revokes the cookie on the server.
+            sign_out = gr.Button("Sign out", size="sm", variant="secondary", elem_id="sign-out")
+            sign_out.click(None, js=f"() => {{ window.location.href = '{LOGOUT_PATH.lstrip('/')}'; }}", **PRIVATE)
         with gr.Accordion("Settings", open=False):
             system_prompt = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
             temperature_default, temperature = temperature_controls(first, settings.initial_model(first))

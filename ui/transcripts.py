@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from config.settings import Settings
+from conversation.text import last_reply_model
 from conversation.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
 from errors import InputRejected
 from ui.chat_view import link_remote_media
@@ -98,20 +99,45 @@ def wire_transcripts(
         # A new conversation (conversation_id None): a saved chat is never overwritten by an import.
         return messages, messages, system, None
 
+    if settings.save_history:
+
+        def restore_model(index: Any, conversations: Any) -> Any:
+            # Opening a saved chat brings back the model its replies came from. Only a choice in
+            # the model box: the server checks any model a chat asks for, as it does a typed one.
+            if not isinstance(index, int) or not isinstance(conversations, list):
+                return gr.skip()
+            model = last_reply_model(conversations[index]) if 0 <= index < len(conversations) else None
+            return gr.update(value=model) if model else gr.skip()
+
+        chat_ui.chat_history_dataset.click(
+            restore_model, [chat_ui.chat_history_dataset, chat_ui.saved_conversations], model_box, **PRIVATE
+        )
+
     # The page reads the file and sends its text with the event: no upload route, no file on the
     # server's disk.
     controls.import_json.click(
         import_chat,
         controls.imported,
         [chat_ui.chatbot, chat_ui.chatbot_state, system_box, chat_ui.conversation_id],
-        js=PICK_FILE_JS.replace("MAX_BYTES", str(MAX_IMPORT_BYTES)).replace("TOO_LARGE", json.dumps(TOO_LARGE)),
+        js=PICK_FILE_JS.replace("MAX_BYTES", str(MAX_IMPORT_BYTES))
+        .replace("TOO_LARGE", json.dumps(TOO_LARGE))
+        .replace("REPLACE_QUESTION", json.dumps(replace_question(settings.save_history))),
         **PRIVATE,
     )
 
 
+def replace_question(saved: bool) -> str:
+    """Asked before an import replaces a chat on screen."""
+    kept = "It stays in your saved chats." if saved else "Export it first if you want to keep it."
+    return f"Replace the chat on screen with the imported one? {kept}"
+
+
 TOO_LARGE = "(file too large)"
-# Opens the file picker and resolves to the chosen file's text ("" when the picker is closed).
+# Asks before replacing a chat on screen, then opens the file picker; resolves to the chosen
+# file's text ("" when the visitor says no or closes the picker).
 PICK_FILE_JS = """async () => new Promise((resolve) => {
+    const shown = document.querySelectorAll('#chat [data-testid="user"], #chat [data-testid="bot"]').length;
+    if (shown && !window.confirm(REPLACE_QUESTION)) return resolve("");
     const input = document.createElement("input");
     input.type = "file";
     input.accept = ".json,application/json";

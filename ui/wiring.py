@@ -12,9 +12,9 @@ from errors import ByokError
 from providers import VISITOR_ENDPOINT
 from ui.browser import forget_stored_value
 from ui.events import PRIVATE, after_each_reply
-from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped
+from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped, settle_thinking
 from ui.sidebar import Sidebar
-from ui.style import CLOSE_SIDEBAR_ON_PHONES
+from ui.style import CLOSE_SIDEBAR_ON_PHONES, NAME_THE_MESSAGE_BOX, upload_size_guard
 
 # Runs in the page after each capture: blank the key box, and say in its placeholder whether a key
 # is now set (the capture's key status, its input here, says so).
@@ -80,6 +80,12 @@ def wire_key_events(
     return KeyEvents(changed=[*captured[:2], forgotten, switched], checked=captured[2])
 
 
+def settle_after_reply(history: list[dict[str, Any]]) -> tuple[Any, Any]:
+    settled = settle_thinking(history)
+    # Unchanged, nothing is written: this copy may predate Stop's mark, which must stay.
+    return (gr.skip(), gr.skip()) if settled is history else (settled, settled)
+
+
 def wire_page_events(
     demo: gr.Blocks, handlers: PageHandlers, sidebar: Sidebar, chat_ui: gr.ChatInterface, keys: gr.State
 ) -> None:
@@ -87,8 +93,18 @@ def wire_page_events(
     demo.load(handlers.on_load, [sidebar.provider, keys], [*view, sidebar.usage], **PRIVATE)
     demo.load(handlers.check_button, sidebar.provider, sidebar.check.button, **PRIVATE)
     demo.load(None, js=CLOSE_SIDEBAR_ON_PHONES, **PRIVATE)
-    # Stop keeps what arrived; mark it, so it does not look complete.
-    chat_ui.textbox.stop(mark_stopped, chat_ui.chatbot, chat_ui.chatbot, queue=False, **PRIVATE)
+    if handlers.service.takes_files:
+        demo.load(None, js=NAME_THE_MESSAGE_BOX, **PRIVATE)
+        limit = handlers.settings.max_upload_mb
+        demo.load(None, js=upload_size_guard(int(limit * 1_000_000), f"{limit:g} MB"), **PRIVATE)
+    # Stop keeps what arrived; mark it, so it does not look complete. ChatInterface builds the next
+    # reply on its own copy of the chat (chatbot_state): the mark goes there too, or a thinking
+    # spinner settled here would come back with the next message.
+    both = [chat_ui.chatbot, chat_ui.chatbot_state]
+    chat_ui.textbox.stop(lambda history: (mark_stopped(history),) * 2, chat_ui.chatbot, both, queue=False, **PRIVATE)
+    # An update already on its way when Stop was pressed can land after the mark, thinking still
+    # pending: settle it again once the stopped reply has ended.
+    after_each_reply(demo, chat_ui, settle_after_reply, both, chat_ui.chatbot)
     after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
     sidebar.effort.change(handlers.remember_effort, sidebar.effort, None, **PRIVATE)
     sidebar.model.change(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)

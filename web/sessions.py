@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from config.network import TrustedProxies
 from errors import CounterUnavailable, TooManyUploads
@@ -104,6 +105,7 @@ class SessionGuard:
         max_upload_request_bytes: int = 0,
         max_files_per_request: int = 0,
         count_upload: Callable[[str, int], None] | None = None,
+        public_dirs: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.trusted = trusted
@@ -117,6 +119,15 @@ class SessionGuard:
         self.max_files_per_request = max_files_per_request
         # (client, bytes) -> None, or TooManyUploads / CounterUnavailable: each client's upload budget.
         self.count_upload = count_upload
+        # Folders of files every page may fetch through /gradio_api/file= (Gradio's own icons):
+        # plain files shipped with Gradio, nobody's upload, read-only and the same for everyone.
+        self.public_dirs = public_dirs
+
+    def _public(self, scope: Scope, wanted: str) -> bool:
+        if scope["method"] not in ("GET", "HEAD") or not self.public_dirs:
+            return False
+        path = os.path.normpath(os.path.abspath(unquote(wanted)))
+        return any(os.path.commonpath([path, folder]) == folder for folder in self.public_dirs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -131,7 +142,7 @@ class SessionGuard:
             return
         if scope["type"] == "http" and path.startswith(_FILE_PREFIXES):
             wanted = path.split("=", 1)[1] if path.startswith(_FILE_PREFIXES[0]) else path[len(_FILE_PREFIXES[1]) :]
-            if is_remote(wanted) or not self.uploads.owns(owner, wanted):
+            if is_remote(wanted) or not (self._public(scope, wanted) or self.uploads.owns(owner, wanted)):
                 # Not found, rather than forbidden: whether another browser uploaded it is not
                 # this browser's business.
                 await refuse(scope, send, 404, "not found")

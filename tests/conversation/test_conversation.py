@@ -171,6 +171,17 @@ def test_a_turn_that_was_only_the_cut_off_marker_disappears() -> None:
     assert build(history=history).messages[1:] == ({"role": "user", "content": "now"},)
 
 
+def test_a_reply_stopped_while_thinking_goes_nowhere() -> None:
+    """Stopped mid-thought, the page shows the settled thinking and then the mark alone."""
+    thinking = {"title": "Thinking", "status": "done", "duration": 1.2}
+    history = [
+        {"role": "user", "content": parts("hi")},
+        {"role": "assistant", "content": parts("Let me think"), "metadata": thinking},
+        {"role": "assistant", "content": parts(STOPPED_MARK.lstrip())},
+    ]
+    assert build(history=history).messages[1:] == ({"role": "user", "content": "now"},)
+
+
 def test_stopped_marker_is_stripped_and_the_partial_reply_kept() -> None:
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": parts("half" + STOPPED_MARK)}]
     assert build(history=history).messages[1:] == (

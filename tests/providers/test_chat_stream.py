@@ -278,6 +278,22 @@ def test_timeout_when_the_provider_never_answers(cfg: Settings) -> None:
     assert "did not answer in time" in str(outcome.error)
 
 
+def test_no_message_names_a_status_it_does_not_know() -> None:
+    """An error event inside a stream carries no HTTP status: never "(HTTP None)"."""
+    for kind in (ProviderError, ProviderUnavailable, RequestRefused, ProviderTimeout):
+        assert "None" not in str(kind("Groq")), kind
+    assert str(ProviderUnavailable("Groq")) == "Groq had a server error. Try again in a moment."
+
+
+def test_a_stall_mid_stream_names_the_timeout_and_its_length(cfg: Settings) -> None:
+    outcome = run(cfg, "stall", key=canary("stall-time"), timeout=1.0)
+    assert isinstance(outcome.error, ReplyCutOff) and isinstance(outcome.error.cause, ProviderTimeout)
+    assert outcome.error.title == "Timed out"
+    assert "no text for 1 second" in str(outcome.error)
+    deadline = run(cfg, "drip-30", key=canary("drip-time"), max_seconds=1.0)
+    assert "the reply ran past 1 second" in str(deadline.error)
+
+
 def test_connection_refused(provider: FakeProvider) -> None:
     closed = free_port()  # nothing listens there once the probe socket is closed
     cfg = load_settings({"GROQ_BASE_URL": f"http://127.0.0.1:{closed}/v1"}, dotenv_path=None)

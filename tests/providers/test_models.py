@@ -85,7 +85,13 @@ def test_server_key_list_is_fetched_once_and_shared_between_visitors(provider: F
     assert first == second
     assert first.models[: len(GROQ.models)] == GROQ.models  # curated first
     assert set(LIVE_MODELS) <= set(first.models)
-    assert first.note == f"{len(LIVE_MODELS)} models available from Groq."
+    # The note counts what the list shows: the provider's models and the usual ones it left out.
+    extra = len(first.models) - len(LIVE_MODELS)
+    assert extra > 0
+    assert (
+        first.note
+        == f"{len(first.models)} models: {len(LIVE_MODELS)} listed by Groq, plus {extra} usual ones it left out."
+    )
     fetched = models_requests(provider)
     assert len(fetched) == 1
     assert fetched[0].path == "/groq/v1/models"
@@ -313,7 +319,7 @@ def test_check_key_answers_with_the_model_count(provider: FakeProvider, caplog: 
     key = canary("check")
     with caplog.at_level("DEBUG"):
         answer = run(lambda: service.check_key(caller(service, key), "groq"))
-    assert answer == f"Key works: {len(LIVE_MODELS)} models available."
+    assert answer == f"Key works: Groq lists {len(LIVE_MODELS)} models."
     assert provider.chat_requests == []  # no tokens spent
     assert [r.authorization for r in models_requests(provider)] == [f"Bearer {key}"]
     assert "key check client=ip:203.0.113.9 provider=groq outcome=ok" in caplog.text
@@ -364,8 +370,11 @@ def test_key_checks_and_visitor_lists_are_throttled_per_client(provider: FakePro
         await service.check_key(caller(service, canary("k1")), "groq")
         await service.check_key(caller(service, canary("k2")), "groq")
         await service.model_list(caller(service, canary("k3")), "groq", SessionModels())
-        with pytest.raises(TooManyChecks):
+        with pytest.raises(TooManyChecks) as refused:
             await service.check_key(caller(service, canary("k4")), "groq")
+        # Shown as "<title>: <message>": the message does not say the title again.
+        shown = f"{refused.value.title}: {refused.value}"
+        assert shown.lower().count("too many") == 1 and "Wait " in shown, shown
         listing = await service.model_list(caller(service, canary("k5")), "groq", SessionModels())
         assert "too many checks" in listing.note
         # Another client is not affected.

@@ -4,11 +4,15 @@ that does not apply to this app, and an exposure warning only for what is really
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from config.settings import load_settings
@@ -42,6 +46,83 @@ def _run_until(args: list[str], env: dict[str, str], tmp_path: Path, marker: str
         process.terminate()
         process.wait(20)
     return log.read_text()
+
+
+@pytest.mark.slow  # starts app.py in a process of its own
+def test_reload_mode_serves_the_app_and_picks_up_a_change(tmp_path: Path) -> None:
+    """`gradio app.py`, as the README suggests for development: it serves the page, and an edit
+    to the code is served after a moment, with no traceback on the way."""
+    from tests.deploy_helpers import copy_tracked
+
+    work = copy_tracked(tmp_path / "app")
+    port = free_port()
+    log = tmp_path / "reload.log"
+    env = _environment(GRADIO_SERVER_PORT=str(port))
+    url = f"http://127.0.0.1:{port}/config"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gradio", "app.py"], env=env, cwd=work, stdout=out, stderr=out
+        )
+    try:
+        assert _wait_for(lambda: _title(url) == "byok-chat", process), log.read_text()
+        page = work / "ui" / "page.py"
+        edited = page.read_text().replace('title="byok-chat"', 'title="byok-chat, edited"')
+
+        def edit_and_look() -> bool:
+            # Written again until it shows: Gradio's watcher notes the files' times only once it
+            # has run the app again itself, and an edit before that goes unseen.
+            page.write_text(edited)
+            time.sleep(2)
+            return _title(url) == "byok-chat, edited"
+
+        assert _wait_for(edit_and_look, process), log.read_text()
+    finally:
+        process.terminate()
+        process.wait(20)
+    said = log.read_text()
+    assert "Traceback" not in said and "running on None" not in said, said
+    assert f"byok-chat is running on http://127.0.0.1:{port}/" in said
+
+
+def _title(url: str) -> str | None:
+    try:
+        return httpx.get(url, timeout=5).json().get("title")
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], seconds: float = 120) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return condition()
+
+
+@pytest.mark.slow  # starts app.py in a process of its own
+@pytest.mark.parametrize("how", ["--port", "GRADIO_SERVER_PORT"])
+def test_a_busy_port_is_one_clear_line_however_it_is_named(tmp_path: Path, how: str) -> None:
+    """The app never moves to another port on its own: a proxy in front would miss it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args, extra = (["--port", str(port)], {}) if how == "--port" else ([], {"GRADIO_SERVER_PORT": str(port)})
+        done = subprocess.run(
+            [sys.executable, str(APP), *args],
+            env=_environment(**extra),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0, done.stdout
+    assert done.stderr.strip().endswith(
+        f"byok-chat: cannot listen on 127.0.0.1 port {port}: it is in use or not allowed. "
+        f"Choose another with --port or GRADIO_SERVER_PORT."
+    ), done.stderr
+    assert "running on" not in done.stdout and "Traceback" not in done.stdout + done.stderr
 
 
 @pytest.mark.slow  # starts app.py in a process of its own
@@ -137,3 +218,19 @@ def test_check_names_the_spend_limits_the_prices_and_the_models_nobody_priced(fa
         "Models without a price (refused on the server key; price them with MODEL_PRICES): "
         "together:Qwen/Qwen2.5-72B-Instruct-Turbo"
     ) in text
+
+
+def test_env_example_names_what_protects_a_server_key_and_every_example_loads() -> None:
+    text = (REPO / ".env.example").read_text()
+    examples = dict(re.findall(r"^# ([A-Z][A-Z0-9_]*)=(.*)$", text, re.M))
+    for name in ("ACCESS_CODE", "RATE_LIMIT", "DAILY_TOKEN_LIMIT", "TRUSTED_PROXIES"):
+        assert name in examples, name
+    # Uncommented as written, every example with a value is a valid configuration.
+    load_settings({name: value for name, value in examples.items() if value}, dotenv_path=None)
+
+
+def test_help_says_where_the_configuration_lives() -> None:
+    done = subprocess.run([sys.executable, str(APP), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    said = " ".join(done.stdout.split())
+    assert "environment variables or a .env file" in said and ".env.example" in said

@@ -414,6 +414,17 @@ def test_a_failed_capture_leaves_no_key_in_session_values(byo_app: RunningApp) -
     assert not holds(byo_app.demo.state_holder[visit.session_hash].config_values, key)
 
 
+def test_the_api_docs_describe_message_and_model_for_a_caller(server_app: RunningApp) -> None:
+    info = httpx.get(f"{server_app.url}/gradio_api/info").json()
+    message, _, model, *_ = info["named_endpoints"]["/chat"]["parameters"]
+    assert message["label"] == "Message" and message["parameter_name"] == "message"
+    said = message["python_type"]["description"]
+    assert said.startswith("Your message") and "boundary" not in said and "Textbox" not in said, said
+    # Any model id works, so the docs do not list a closed set.
+    assert model["python_type"]["type"] == "str", model
+    assert "Any model id" in model["python_type"]["description"]
+
+
 def test_capture_event_is_private(byo_app: RunningApp) -> None:
     info = httpx.get(f"{byo_app.url}/gradio_api/info", params={"all_endpoints": "true"}).json()
     names = set(info.get("named_endpoints", {})) | {str(k) for k in info.get("unnamed_endpoints", {})}
@@ -424,8 +435,9 @@ def test_capture_event_is_private(byo_app: RunningApp) -> None:
 # --- failures as the user sees them ----------------------------------------------------------
 
 APP_ERRORS = [
-    ("status-401", "Invalid API key", "rejected the API key (HTTP 401)"),
-    ("status-403", "Invalid API key", "rejected the API key (HTTP 403)"),
+    # Groq runs on the server's key here: only the operator can fix a refused key.
+    ("status-401", "Server key rejected", "rejected this server's API key (HTTP 401)"),
+    ("status-403", "Server key rejected", "rejected this server's API key (HTTP 403)"),
     ("status-429", "Rate limited", "Wait a moment and try again."),
     ("status-429-retry-7", "Rate limited", "Try again in 7 seconds."),
     ("insufficient-quota", "Out of credit", "out of credit"),
@@ -462,6 +474,22 @@ def test_cut_off_reply_is_kept_and_marked(error_app: RunningApp) -> None:
     assert updates[0].startswith("You")
 
 
+def test_a_reply_that_times_out_mid_stream_says_so_and_after_how_long(error_app: RunningApp) -> None:
+    # The fake sends three words, then nothing: REQUEST_TIMEOUT (1 s here) ends the reply.
+    updates = list(client_for(error_app).submit("keep me", "groq", "stall", "", 0.5, 100, api_name="/chat"))
+    assert updates[-1] == "word0 word1 word2 \n\n*[Timed out: no text for 1 second; what arrived is kept.]*"
+
+
+def test_a_refused_key_names_whose_key_it_was(error_app: RunningApp, provider: FakeProvider) -> None:
+    """On the server's key the visitor can do nothing (no key box): say it is the operator's. A
+    script may send its own key instead; a refused key of one's own is one's own to check."""
+    server = chat_error(error_app, "groq", "status-401")
+    assert "Nothing on your side can fix that" in str(server) and "X-Provider-Key" in str(server)
+    assert "enter it again" not in str(server)
+    own = chat_error(error_app, "groq", "status-401", key=canary("own-401"))
+    assert own.title == "Invalid API key" and "enter it again" in str(own)
+
+
 @pytest.mark.parametrize("whose", ["server", "visitor"])
 def test_provider_echoing_the_key_leaks_it_nowhere(
     error_app: RunningApp,
@@ -473,7 +501,7 @@ def test_provider_echoing_the_key_leaks_it_nowhere(
     key = SERVER_KEY if whose == "server" else canary("echo-visitor")
     with caplog.at_level("DEBUG"):
         error = chat_error(error_app, "groq", "echo-key-401", key=None if whose == "server" else key)
-    assert error.title == "Invalid API key"
+    assert error.title == ("Server key rejected" if whose == "server" else "Invalid API key")
     assert key not in str(error) and key not in repr(vars(error))
     assert sent(provider) == [to("groq", key)]  # the fake did receive it, and echoed it
     assert "error=InvalidKey" in caplog.text  # the failure was logged, without the key

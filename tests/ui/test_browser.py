@@ -343,7 +343,7 @@ def test_usage_line_shows_the_limits_and_counts_a_reply_when_it_ends(
 @pytest.mark.parametrize(
     ("model", "readable", "provider_text"),
     [
-        ("status-401", "Groq rejected the API key (HTTP 401)", "fake 401"),
+        ("status-401", "Groq rejected this server's API key (HTTP 401)", "fake 401"),
         ("status-404", "Groq does not know the model you chose", "fake 404"),
         ("status-503", "Groq had a server error (HTTP 503)", "fake 503"),
         ("nonjson-502", "Groq had a server error (HTTP 502)", "Bad gateway"),
@@ -411,7 +411,7 @@ def test_failed_turns_show_as_errors_and_never_go_upstream(
     assert chat.chat("hello") == "You said: hello"
     chat.set_model("status-401")
     chat.send("trigger 401")
-    bubble = chat.error("rejected the API key")
+    bubble = chat.error("rejected this server's API key")
     chat.set_model("status-429")
     chat.send("trigger 429")
     chat.error("rate limiting this key")
@@ -507,7 +507,11 @@ def test_phone_opens_on_the_chat_with_a_whole_sidebar_toggle(
         settled(page)
         expect(page.locator(EMPTY_CHAT)).to_be_in_viewport()
         assert inside(page, toggle), "the closed sidebar's toggle is clipped"
+        assert finger_sized(toggle)
+        # Screen readers name the message box, not Gradio's component type.
+        expect(page.get_by_role("textbox", name="Message")).to_be_visible()
         assert chat.chat("hello from a phone") == "You said: hello from a phone"
+        expect(page.get_by_role("textbox", name="Message")).to_be_visible()
         screenshot(page, "phone.png")
 
         toggle.click()
@@ -515,11 +519,39 @@ def test_phone_opens_on_the_chat_with_a_whole_sidebar_toggle(
         expect(page.locator("#key-status")).to_be_in_viewport()
         settled(page)
         assert inside(page, toggle), "the open sidebar's toggle is clipped"
+        assert finger_sized(toggle)
         toggle.click()
         expect(sidebar).not_to_have_class(re.compile(r"\bopen\b"))
         expect(chat.textbox).to_be_in_viewport()
     finally:
         context.close()
+
+
+def test_phone_shows_the_chat_before_saved_chats_and_errors_outside_the_reply_bubble(
+    apps: Callable[..., RunningApp], browser: Browser
+) -> None:
+    running = apps(SAVE_HISTORY="true", GROQ_API_KEY=SERVER_KEY, DEFAULT_MODEL="status-500")
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        chat = ChatPage(context.new_page(), running.url).open()
+        page = chat.page
+        chat.send("fail on a phone")
+        chat.error("had a server error")
+        chat_box = page.locator("#chat").bounding_box()
+        saved = page.locator("#saved-chats").bounding_box()
+        assert chat_box is not None and saved is not None
+        assert saved["y"] >= chat_box["y"] + chat_box["height"], (chat_box, saved)
+        # The error is its own box: the reply bubble around it draws nothing.
+        bubble = page.locator("#chat .message.bot", has=page.locator(ERROR_BUBBLE.split()[-1])).last
+        look = bubble.evaluate("e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderTopWidth]")
+        assert look == ["rgba(0, 0, 0, 0)", "0px"], look
+    finally:
+        context.close()
+
+
+def finger_sized(locator: Locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["width"] >= 44 and box["height"] >= 44
 
 
 def settled(page: Page) -> None:
@@ -559,7 +591,7 @@ def test_no_key_reaches_anything_the_browser_received_or_kept(
     assert chat.chat("hello groq") == "You said: hello groq"
     chat.set_model("status-401")
     chat.send("fail please")
-    chat.error("rejected the API key")
+    chat.error("rejected this server's API key")
     chat.wait_done()
     capture.settle(page)
     chat.reload()
@@ -640,6 +672,18 @@ def test_access_gate_guards_the_page_and_lets_the_right_code_in(
     assert find_any(browser_state(page, context), (ACCESS_CODE, SERVER_KEY)) == []
     context.close()
     gate_page(browser, gated_app.url).context.close()  # another visitor still meets the gate
+
+
+def test_sign_out_in_the_page_brings_the_gate_back(gated_app: RunningApp, browser: Browser) -> None:
+    page = gate_page(browser, gated_app.url)
+    enter_code(page, ACCESS_CODE)
+    ChatPage(page, gated_app.url).wait_loaded()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#access-code")).to_be_visible(timeout=WAIT_MS)
+    assert not [c for c in page.context.cookies() if c["name"] == "byok_access"]
+    page.reload()
+    expect(page.locator("#access-code")).to_be_visible(timeout=WAIT_MS)
+    page.context.close()
 
 
 def test_wrong_access_code_is_refused_and_not_reflected(gated_app: RunningApp, browser: Browser) -> None:

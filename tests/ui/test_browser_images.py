@@ -85,6 +85,31 @@ def send_with_files(chat: ChatPage, text: str, count: int) -> str:
     return chat.bots()[-1]
 
 
+def test_a_file_over_the_limit_is_refused_in_our_words_and_never_sent(
+    app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage], tmp_path: Path
+) -> None:
+    chat = tabs(app.url)
+    page = chat.page
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * 11_000_000)  # over the default 10 MB
+    chat.textbox.fill("read this")
+    attach(chat, big)
+    note = page.locator("#upload-refused")
+    expect(note).to_have_text('Not attached: "big.txt" is 11.0 MB, over the 10 MB limit per file.', timeout=WAIT_MS)
+    expect(page.locator(ATTACHED)).to_have_count(0)
+    # Not Gradio's refusal, which says "9.5 Mb" for a 10 MB limit.
+    expect(page.locator('[data-testid="toast-body"]')).to_have_count(0)
+    assert "maximum allowed size" not in page.inner_text("body")
+    # The visitor was told; what they send next goes as typed, and the note stays in view.
+    provider.reset()
+    page.locator('#chat-input button[data-testid="submit-button"]').click()
+    expect(page.locator(BOT)).to_contain_text(["You said: read this"], timeout=WAIT_MS)
+    chat.wait_done()
+    expect(note).to_be_visible()
+    [request] = provider.chat_requests
+    assert "read this" in str(request.body["messages"][-1]) and "aaaa" not in str(request.body)
+
+
 def answer(bot_text: str) -> str:
     """A reply's answer, without the line of numbers the page shows under it."""
     return re.split(r"\n+\d+ in · ", bot_text, maxsplit=1)[0].strip()

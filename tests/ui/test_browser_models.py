@@ -114,8 +114,10 @@ def test_model_dropdown_shows_the_providers_models_after_the_key_is_entered(
 
     chat.enter_key(key)
 
-    expect(page.locator("#model-note")).to_have_text(f"{len(LIVE_MODELS)} models available from OpenAI.")
+    expect(page.locator("#model-note")).to_contain_text(f"{len(LIVE_MODELS)} listed by OpenAI")
     options = model_options(page)
+    # The count is the list the visitor sees: OpenAI's models and the usual ones it left out.
+    assert page.locator("#model-note").inner_text().startswith(f"{len(options)} models: ")
     assert options[:5] == ["gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5"]  # curated first
     assert set(LIVE_MODELS) <= set(options)
     assert model_options(page, "live-al") == ["fake-live-alpha"]  # searchable
@@ -154,7 +156,7 @@ def test_key_check_answers_both_ways_and_keeps_the_key_out_of_the_page(
     expect(chat.key_box).to_have_value("")
 
     chat.key_box.fill(right)
-    assert check_key(page, "Key works") == f"Key works: {len(LIVE_MODELS)} models available."
+    assert check_key(page, "Key works") == f"Key works: OpenAI lists {len(LIVE_MODELS)} models."
     assert provider.chat_requests == [], "a key check spends no tokens"
     kept = browser_state(page, page.context)
     assert find_any(kept, [wrong, right]) == []
@@ -212,9 +214,22 @@ def test_saved_chats_survive_a_reload_and_hold_no_key(
     expect(page.locator(BOT)).to_contain_text([f"You said: {words}"])
     saved = json.dumps(saved_conversations(page))
     assert words in saved and f"You said: {words}" in saved, "the chat is kept in the browser"
+    if mode == "server key":
+        # Opening a saved chat brings back the model its replies came from.
+        page.get_by_role("button", name="New chat").click()
+        chat.set_model("fake-cheap")
+        page.get_by_text(words, exact=True).first.click()
+        expect(page.locator("#model input")).to_have_value("fake-model", timeout=WAIT_MS)
     # Neither the decrypted chats nor anything else the browser keeps (localStorage, IndexedDB,
     # cookies, the page) holds a key.
     assert find_any(saved + browser_state(page, page.context), [key, SERVER_KEY]) == []
+
+
+def test_the_new_chat_button_shows_its_icon(saved_app: RunningApp, tabs: Callable[[str], ChatPage]) -> None:
+    page = tabs(saved_app.url).page
+    icon = page.locator("button", has_text="New chat").locator("img")
+    expect(icon).to_have_count(1, timeout=WAIT_MS)
+    assert wait_until(lambda: icon.evaluate("img => img.complete && img.naturalWidth > 0"), page)
 
 
 # --- Export and import ---------------------------------------------------------------------------
@@ -228,11 +243,15 @@ def test_export_downloads_and_reimports_into_a_chat_that_continues(
     key = canary("browser-export")
     chat.enter_key(key)
     assert chat.chat("first turn") == "You said: first turn"
+    answered_by = page.locator("#model input").input_value()
+    # The export names the model the replies came from, not the one picked since.
+    chat.set_model("another-model")
     open_conversation_panel(page)
 
     markdown = download(page, "#export-md", tmp_path).read_text()
     exported = download(page, "#export-json", tmp_path)
     body = json.loads(exported.read_text())
+    assert body["model"] == answered_by and f"Model: `{answered_by}`" in markdown, body["model"]
     assert "## User\n\nfirst turn" in markdown and "## Assistant\n\nYou said: first turn" in markdown
     assert body["messages"] == [
         {"role": "system", "content": "You are a helpful assistant."},
@@ -256,6 +275,18 @@ def test_export_downloads_and_reimports_into_a_chat_that_continues(
         ("assistant", "You said: first turn"),
         ("user", "second turn"),
     ]
+
+    # With a chat on screen, an import asks first; "no" keeps the chat and opens no file picker.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("#import-json").click()
+    assert wait_until(lambda: bool(asked), page)
+    assert asked == ["Replace the chat on screen with the imported one? Export it first if you want to keep it."]
+    expect(page.locator(USER)).to_have_text(["first turn", "second turn"])
+    # "Yes" replaces it.
+    page.once("dialog", lambda dialog: dialog.accept())
+    upload(page, exported)
+    expect(page.locator(USER)).to_have_text(["first turn"], timeout=WAIT_MS)
 
 
 def test_a_forged_import_is_refused(

@@ -1,14 +1,16 @@
-"""A reasoning model in a real browser: the thinking streams, collapses when the answer starts,
-Stop works mid-thought, the effort setting appears only where it applies, and nothing but the
-answer goes back upstream on the next turn.
+"""A reasoning model in a real browser: the thinking streams, looking like thinking (not like an
+error) in light and dark themes, collapses when the answer starts, Stop mid-thought settles it,
+the effort setting appears only where it applies, and nothing but the answer goes back upstream
+on the next turn.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, expect
 
 from config.settings import load_settings
 from tests.browser_helpers import BOT, STOP, VIEWPORT, WAIT_MS, ChatPage
@@ -19,6 +21,26 @@ pytestmark = pytest.mark.browser
 
 SERVER_KEY = canary("browser-reasoning")
 THOUGHT_START = "Let me think about"
+SPINNER = ".loading-spinner"
+DURATION = re.compile(r"\d+(\.\d)?m?s")
+
+# The box's own colours beside what the theme's error colours resolve to in the same place.
+BOX_LOOK = """(box) => {
+    const probe = document.createElement("div");
+    probe.style.borderColor = "var(--error-border-color)";
+    probe.style.background = "var(--error-background-fill)";
+    box.parentElement.appendChild(probe);
+    const error = getComputedStyle(probe);
+    const own = getComputedStyle(box);
+    const title = getComputedStyle(box.querySelector(".title"));
+    const look = {
+        border: own.borderTopColor, background: own.backgroundColor,
+        errorBorder: error.borderTopColor, errorBackground: error.backgroundColor,
+        titlePointer: title.pointerEvents, titleColor: title.color,
+    };
+    probe.remove();
+    return look;
+}"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,8 +74,41 @@ def tab(browser: Browser, app: RunningApp) -> Iterator[Callable[[], ChatPage]]:
         context.close()
 
 
-def thinking(chat: ChatPage):
+def thinking(chat: ChatPage) -> Locator:
     return chat.page.locator(BOT).filter(has_text="Thinking").last
+
+
+def assert_looks_like_thinking(chat: ChatPage) -> None:
+    look = thinking(chat).locator(".thought-group").evaluate(BOX_LOOK)
+    assert look["border"] != look["errorBorder"], look
+    assert look["background"] != look["errorBackground"], look
+    assert look["titlePointer"] != "none", look
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_thinking_looks_like_thinking_from_its_first_word(
+    browser: Browser, app: RunningApp, provider: FakeProvider, theme: str
+) -> None:
+    context = browser.new_context(viewport=VIEWPORT, color_scheme=theme)
+    try:
+        chat = ChatPage(context.new_page(), f"{app.url.rstrip('/')}/?__theme={theme}").open()
+        page = chat.page
+        assert page.evaluate("() => document.body.classList.contains('dark')") == (theme == "dark")
+        chat.set_model("reason-field-400")
+        chat.send("think hard")
+        expect(thinking(chat)).to_contain_text(THOUGHT_START, timeout=WAIT_MS)
+        # Still thinking: the spinner turns, and the box is not dressed as an error.
+        expect(page.locator(STOP)).to_be_visible()
+        expect(thinking(chat).locator(SPINNER)).to_have_count(1)
+        assert_looks_like_thinking(chat)
+        # Its title folds it while it streams.
+        thinking(chat).locator(".title").click()
+        expect(page.get_by_text(THOUGHT_START)).to_be_hidden(timeout=WAIT_MS)
+        chat.wait_done()
+        expect(page.locator(SPINNER)).to_have_count(0)
+        assert_looks_like_thinking(chat)
+    finally:
+        context.close()
 
 
 def test_reasoning_streams_then_collapses_and_never_goes_upstream_again(
@@ -111,6 +166,12 @@ def test_stop_while_the_model_is_thinking(tab: Callable[[], ChatPage], provider:
     assert provider.wait_idle(5.0)
     assert provider.closed_early >= 1
     expect(page.locator(BOT).filter(has_text="You said")).to_have_count(0)
+    # The thinking settles: folded, with how long it ran, no spinner, and the reply marked.
+    expect(page.locator(SPINNER)).to_have_count(0, timeout=WAIT_MS)
+    expect(page.get_by_text(THOUGHT_START)).to_be_hidden(timeout=WAIT_MS)
+    expect(thinking(chat).locator(".duration")).to_have_text(DURATION)
+    expect(page.locator(BOT).filter(has_text="[Stopped: you stopped this reply.]")).to_have_count(1)
+    assert_looks_like_thinking(chat)
     # And the chat goes on. (The stopped turn had no answer, so its question is sent again with
     # this one: two user turns in a row are joined.)
     provider.reset()
@@ -118,7 +179,11 @@ def test_stop_while_the_model_is_thinking(tab: Callable[[], ChatPage], provider:
     chat.send("still there?")
     chat.wait_done()
     expect(page.locator(BOT).filter(has_text="still there?")).to_have_count(1)
-    assert THOUGHT_START not in str(provider.chat_requests[-1].body["messages"])
+    sent = provider.chat_requests[-1].body["messages"]
+    assert THOUGHT_START not in str(sent) and "Stopped" not in str(sent)
+    # Still settled after the next chat.
+    expect(page.locator(SPINNER)).to_have_count(0)
+    expect(thinking(chat).locator(".duration")).to_have_text(DURATION)
 
 
 def test_reasoning_effort_shows_only_where_it_applies_and_reaches_the_provider(

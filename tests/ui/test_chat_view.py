@@ -1,11 +1,18 @@
-"""How a reply looks in the page: nothing in it makes the browser fetch from elsewhere."""
+"""How a reply reads and looks in the page: the numbers line, the thinking's settled state, and
+nothing in a reply that makes the browser fetch from elsewhere or draw over the page."""
+
+from __future__ import annotations
 
 import json
 from collections.abc import Callable
 
+from conversation.text import STOPPED_MARK, reply_model, without_annotations
+from conversation.transcript import export_json
+from providers.chat import ReplyStats, Usage
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp
-from ui.chat_view import link_remote_media
+from ui.chat_view import link_remote_media, stats_line
+from ui.handlers import mark_stopped, settle_thinking
 
 
 def test_remote_markdown_images_become_links_outside_code_only() -> None:
@@ -40,3 +47,40 @@ def test_replies_lose_forms_inputs_and_inline_styles_outside_code(apps: Callable
     shown = json.dumps(result.output)
     assert result.success and "Session expired" in shown
     assert "position:fixed" not in shown and "<form" not in shown and "<input" not in shown
+
+
+def test_a_fast_reply_is_not_total_zero_seconds() -> None:
+    fast = stats_line(ReplyStats(Usage(11, 6, False), 0.0001, 0.04))
+    assert "first token 1 ms" in fast and "total 40 ms" in fast and "0.0" not in fast
+    assert "total 2.3 s" in stats_line(ReplyStats(Usage(11, 6, False), 0.5, 2.34))
+
+
+def test_stop_mid_thought_settles_the_thinking_and_marks_the_reply() -> None:
+    thinking = {
+        "role": "assistant",
+        "content": "hmm",
+        "metadata": {"title": "Thinking", "status": "pending", "duration": 1.4},
+    }
+    history = [{"role": "user", "content": "hi"}, thinking]
+    settled = mark_stopped(history)
+    assert settled[1]["metadata"] == {"title": "Thinking", "status": "done", "duration": 1.4}
+    assert settled[2] == {"role": "assistant", "content": STOPPED_MARK.lstrip()}
+    # Settling again (Stop, then the reply's end) changes nothing.
+    assert mark_stopped(settled) == settled and settle_thinking(settled) == settled
+    # An error bubble is left as it is.
+    error = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "x", "metadata": {"title": "⚠ Timed out"}},
+    ]
+    assert mark_stopped(error) == error and settle_thinking(error) == error
+
+
+def test_the_numbers_line_names_the_model_and_exports_read_it_back() -> None:
+    reply = "six" + stats_line(ReplyStats(Usage(11, 1, False), 0.1, 0.2), "gpt-4.1-mini")
+    assert reply_model(reply) == "gpt-4.1-mini" and without_annotations(reply) == "six"
+    history = [{"role": "user", "content": "3+3?"}, {"role": "assistant", "content": reply}]
+    # The model the reply came from, not the one in the model box now.
+    assert json.loads(export_json(history, "", "gpt-5"))["model"] == "gpt-4.1-mini"
+    assert json.loads(export_json(history[:1], "", "gpt-5"))["model"] == "gpt-5"
+    # A model id that could break the line out of its span is left out, not written.
+    assert reply_model(stats_line(ReplyStats(Usage(1, 1, False), 0.1, 0.2), "a<b")) is None

@@ -166,8 +166,8 @@ def test_event_streams_of_normal_and_failing_chats_hold_no_key(
     for name in ("server ok", "visitor ok"):
         assert streams[name][1]["success"], streams[name][0]
         assert "You said: hello" in streams[name][0]
-    for name in ("server echo", "visitor echo"):
-        assert streams[name][1]["title"] == "Invalid API key", streams[name][0]
+    assert streams["server echo"][1]["title"] == "Server key rejected", streams["server echo"][0]
+    assert streams["visitor echo"][1]["title"] == "Invalid API key", streams["visitor echo"][0]
     assert "Reply cut off" in streams["server cutoff"][0]
     # Both keys did reach the provider (which echoed them back), so the searches below mean something.
     assert {r.authorization for r in provider.chat_requests} == {f"Bearer {SERVER_KEY}", f"Bearer {VISITOR_KEY}"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,27 @@ def test_an_upload_is_served_back_only_to_the_browser_that_made_it(app: RunningA
     assert remote.status_code == 404
     outside = httpx.get(f"{app.url}/gradio_api/file=/etc/passwd", headers=alice.headers)
     assert outside.status_code == 404
+
+
+def test_gradios_own_icons_are_served_to_every_page_and_nothing_beside_them(
+    apps: Callable[..., RunningApp],
+) -> None:
+    import gradio
+
+    # Saved chats bring ChatInterface's "New chat" button, whose icon Gradio serves as a file.
+    app = apps(SAVE_HISTORY="true")
+    icons = Path(gradio.__file__).parent / "icons"
+    for headers in (raw.open_page(app.url).headers, {}):
+        icon = httpx.get(f"{app.url}/gradio_api/file={icons / 'plus.svg'}", headers=headers)
+        assert icon.status_code == 200 and b"<svg" in icon.content
+    # Beside the icons, Gradio's other files stay out of reach, however the path is spelled.
+    for sneaky in (
+        f"{icons}/../utils.py",
+        f"{icons}/%2e%2e/utils.py",
+        f"{icons}-x/plus.svg",
+        str(icons.parent / "utils.py"),
+    ):
+        assert httpx.get(f"{app.url}/gradio_api/file={sneaky}").status_code == 404, sneaky
 
 
 def test_an_upload_over_the_cap_is_refused(app: RunningApp) -> None:
