@@ -458,5 +458,5 @@ def test_a_model_list_echoing_the_key_never_shows_it(provider: FakeProvider) -> 
     assert set(LIVE_MODELS) <= set(listing.models)
     assert key not in repr(listing) and "sk-proj-" not in repr(listing)
     assert run(lambda: service.check_key(caller(service, key), "groq")) == (
-        f"Key works: {len(LIVE_MODELS)} models available."
+        f"Key works: Groq lists {len(LIVE_MODELS)} models."
     )

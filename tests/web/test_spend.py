@@ -4,6 +4,7 @@ the worst case before anything is sent, settled at the real cost, shared by repl
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -93,8 +94,10 @@ def test_one_client_at_its_daily_limit_is_refused_while_another_is_served(
     assert "It resets in" in refusal and "(at 00:00 UTC)" in refusal
     assert "X-Provider-Key" in refusal  # a script is told its way out
     page = _chat(running, **first, **{"x-gradio-user": "app"})
-    assert "Your spending limit on this server's key ($0.05 per day) is used up. It resets in" in str(page.output)
-    assert "Spending limit reached" in str(page.output) and "X-Provider-Key" not in str(page.output)
+    # Read as the page gets it (JSON), not as a Python repr, which escapes the apostrophe.
+    shown = json.dumps(page.output, ensure_ascii=False)
+    assert "Your spending limit on this server's key ($0.05 per day) is used up. It resets in" in shown
+    assert "Spending limit reached" in shown and "X-Provider-Key" not in shown
     assert len(provider.chat_requests) == 4
 
     assert _chat(running, **{"x-forwarded-for": "192.0.2.2"}).success
