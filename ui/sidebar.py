@@ -15,6 +15,12 @@ from ui.inputs import any_model_id, refuse_non_numbers, refuse_unknown_providers
 from ui.transcripts import TranscriptControls, transcript_controls
 from web.access import GATE_PATH, LOGOUT_PATH
 
+# A form posted from the page itself: the navigation carries the cookies and the app's own origin.
+_POST_TO = (
+    "() => {{ const form = document.createElement('form'); form.method = 'post'; form.action = '{path}'; "
+    "document.body.appendChild(form); form.submit(); }}"
+)
+
 
 @dataclass
 class Sidebar:
@@ -91,9 +97,10 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         if settings.access_codes:
             gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
             # In this tab (a Markdown link would open a new one), relative: the app may be served
-            # under a path prefix. Signing out also revokes the cookie on the server.
+            # under a path prefix. Only a same-origin POST signs out (a GET could come from an image
+            # in a reply); it also revokes the cookie on the server.
             sign_out = gr.Button("Sign out", size="sm", variant="secondary", elem_id="sign-out")
-            sign_out.click(None, js=f"() => {{ window.location.href = '{LOGOUT_PATH.lstrip('/')}'; }}", **PRIVATE)
+            sign_out.click(None, js=_POST_TO.format(path=LOGOUT_PATH.lstrip("/")), **PRIVATE)
         with gr.Accordion("Settings", open=False):
             system_prompt = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
             temperature_default, temperature = temperature_controls(first, settings.initial_model(first))

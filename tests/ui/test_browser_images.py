@@ -174,7 +174,8 @@ def test_a_30_mb_file_and_a_renamed_exe_are_refused_and_nothing_is_sent(
     huge = tmp_path / "huge-photo.png"
     huge.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30_000_000)
     attach(chat, huge)
-    chat.toast("huge-photo.png")  # the page says the file is too large
+    # The page says the file is too large, in its own words under the box (not Gradio's toast).
+    expect(chat.page.locator("#upload-refused")).to_contain_text('"huge-photo.png" is 30.0 MB', timeout=WAIT_MS)
     expect(chat.page.locator(ATTACHED)).to_have_count(0)
     assert not [p for p in Path(app.demo.server_app.uploaded_file_dir).rglob("huge-photo.png")]
 
