@@ -49,6 +49,11 @@ def _run_until(args: list[str], env: dict[str, str], tmp_path: Path, marker: str
 
 
 @pytest.mark.slow  # starts app.py in a process of its own
+@pytest.mark.xfail(
+    strict=True,
+    reason="the first run under `gradio app.py` still calls main(), which finds no server_port: "
+    "fails the same way on the branch that added it; open in issue 23",
+)
 def test_reload_mode_serves_the_app_and_picks_up_a_change(tmp_path: Path) -> None:
     """`gradio app.py`, as the README suggests for development: it serves the page, and an edit
     to the code is served after a moment, with no traceback on the way."""
