@@ -6,71 +6,50 @@ everything that decides whether a key may be spent happens here, on the server.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
-from config.keys import HUB_ROW, HubSignIn, resolve_key
+from config.keys import HubSignIn
 from config.network import TrustedProxies
 from config.secret import Secret
 from config.settings import Settings
 from config.storage import CounterStore, parse_rate_limits
 from errors import (
-    CODE_HEADER,
-    KEY_HEADER,
-    AccessDenied,
     ByokError,
     CounterUnavailable,
     InputRejected,
     InvalidKey,
-    ModelNotPriced,
     NoHubCredits,
-    NoModelAccess,
     OrgBillingRefused,
     OutOfCredit,
     ServerKeyRejected,
     SignInNeeded,
-    TooManyChats,
     TooManyChecks,
-    UnknownModel,
 )
 from providers.chat import ChatStream, Reply
-from providers.models import ModelCatalog, ModelList, SessionModels, check_model_allowed, fetch_list, fetch_model_ids
+from providers.models import ModelCatalog, ModelList, SessionModels, fetch_list, fetch_model_ids
 from providers.prices import PriceBook
 from providers.registry import VISITOR_ENDPOINT, Provider
-from providers.request import ChatRequest
 from providers.urlguard import check_visitor_url
 from web.access import AccessGate
 from web.asgi import client_id
 from web.hflogin import hf_org_list, hf_orgs, hf_username
 from web.quota import Quotas, UsageToday
 from web.signin import SignInTokens
-from web.spend import NO_RESERVATION, Reservation, Spend, SpentToday
+from web.spend import Spend, SpentToday
 
+from .admission import KEY_ANSWERS, Admission, Caller, signed_in
 from .attachments import SessionFiles, UploadStore
-from .metering import Chat, Ledger, worst_case_tokens
-from .request import ChatInputs, plan_request
+from .metering import Chat, Ledger
+from .request import ChatInputs
 
 __all__ = ["Caller", "ChatService"]
 
 log = logging.getLogger("byok_chat.usage")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Caller:
-    client: str
-    # False when a gate is configured and this caller has not passed it (BYO-exempt visitors).
-    may_use_server_keys: bool
-    visitor_key: Secret | None = None
-    # Where a Space offers Hugging Face sign-in: this browser's sign-in (None elsewhere).
-    sign_in: HubSignIn | None = None
-    # The browser (cookie digest) the sign-in belongs to, to forget a token the provider refuses.
-    browser: str = ""
 
 
 class ChatService:
@@ -92,6 +71,10 @@ class ChatService:
         self.spend = Spend(self.counter, daily_per_client=settings.daily_spend_limit, everyone=settings.spend_limit)
         # Every reply in flight, each counted exactly once however it ends (metering.py).
         self.ledger = Ledger(self.quotas, self.counter, self.prices, self.spend)
+        # Whether a chat may start, and on which key (admission.py).
+        self.admission = Admission(
+            settings, counter=self.counter, quotas=self.quotas, spend=self.spend, prices=self.prices, ledger=self.ledger
+        )
         self.catalog = ModelCatalog(settings)
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self.gate = (
@@ -104,9 +87,6 @@ class ChatService:
             if settings.access_codes
             else None
         )
-        # Chats running per client, for MAX_CHATS_PER_CLIENT.
-        self._chats_running: dict[str, int] = {}
-        self._running_lock = threading.Lock()
         # Every browser's uploads and each session's encoded copies (conversation/attachments.py).
         self.uploads = UploadStore(
             max_image_bytes=int(settings.max_image_mb * 1_000_000),
@@ -216,37 +196,21 @@ class ChatService:
     ) -> AsyncIterator[Reply]:
         """The reply as it grows, its reasoning included; the last update carries the stats.
         ``notify`` hears what the visitor should know about the request (an attachment cut)."""
-        with self._running(caller.client):
+        with self.admission.running(caller.client, inputs.provider_id):
             # Closed here, not left to the garbage collector: a closed tab must count the reply now.
             async with aclosing(self._reply(caller, inputs, notify)) as replies:
                 async for reply in replies:
                     yield reply
 
-    @contextmanager
-    def _running(self, client: str) -> Iterator[None]:
-        """One more chat of this client's, within MAX_CHATS_PER_CLIENT: extra chats are refused as
-        soon as they reach a slot, so one client's flood leaves the queue at once."""
-        limit = self.settings.max_chats_per_client
-        with self._running_lock:
-            if self._chats_running.get(client, 0) >= limit:
-                raise TooManyChats(limit)
-            self._chats_running[client] = self._chats_running.get(client, 0) + 1
-        try:
-            yield
-        finally:
-            with self._running_lock:
-                self._chats_running[client] -= 1
-                if not self._chats_running[client]:
-                    del self._chats_running[client]
-
     async def _reply(
         self, caller: Caller, inputs: ChatInputs, notify: Callable[[str], None] | None
     ) -> AsyncIterator[Reply]:
         try:
-            request, key, reservation, metered = await self._admit(caller, inputs, notify)
+            admitted = await self.admission.admit(caller, inputs, notify)
         except ByokError as refused:
             self.ledger.refused(caller.client, self.settings.provider(inputs.provider_id), refused)
             raise
+        request, key = admitted.request, admitted.key
         provider = request.provider
         on_server_key = key is not None and key is self.settings.server_key(provider.id)
         stream = ChatStream(
@@ -257,8 +221,9 @@ class ChatService:
             max_seconds=self.settings.max_reply_seconds,
             bill_to=caller.sign_in.bill_to if caller.sign_in is not None and key is caller.sign_in.token else None,
         )
-        chat = Chat(caller.client, provider, request.model, _key_kind(caller, provider, on_server_key), metered)
-        tab = self.ledger.open(chat, stream, reservation)
+        kind = _key_kind(caller, provider, on_server_key)
+        chat = Chat(caller.client, provider, request.model, kind, admitted.metered)
+        tab = self.ledger.open(chat, stream, admitted.reservation)
         outcome = "ok"
         try:
             # Closed here, not left to the garbage collector: a closed tab ends this generator
@@ -268,8 +233,8 @@ class ChatService:
                     yield self._priced(reply, provider, request.model)
         except ByokError as error:
             outcome = type(error).__name__
-            if caller.visitor_key is not None and isinstance(error, _KEY_ANSWERS):
-                self._count_check(caller.client)
+            if caller.visitor_key is not None and isinstance(error, KEY_ANSWERS):
+                self.admission.count_check(caller.client)
             on_sign_in = caller.sign_in is not None and key is not None and key is caller.sign_in.token
             if on_sign_in:
                 raise self._sign_in_failure(provider, caller, error) from None
@@ -284,58 +249,6 @@ class ChatService:
         finally:
             # No await before this: a second cancellation cannot skip the count.
             tab.settle(outcome)
-
-    async def _admit(
-        self, caller: Caller, inputs: ChatInputs, notify: Callable[[str], None] | None
-    ) -> tuple[ChatRequest, Secret | None, Reservation, bool]:
-        """The request we will make, the key it spends, what it holds against the spend limits and
-        whether the operator pays for it; or the ByokError that refuses it before anything is sent.
-        Files are decoded last, once the key, the quota and the budget have said yes."""
-        plan = plan_request(self.settings, inputs)
-        provider = plan.provider
-        key = self._key_for(provider, caller)
-        on_server_key = key is not None and key is self.settings.server_key(provider.id)
-        check_model_allowed(self.settings, provider, plan.model, on_server_key=on_server_key)
-        # A keyless operator server is metered like a server key, whatever key the visitor sent;
-        # a visitor's own key on a row that takes keys costs the operator nothing.
-        metered = on_server_key or (not provider.needs_key and self.settings.operators_spend(provider))
-        reservation = NO_RESERVATION
-        if metered:
-            # Fails closed: with the counter store down these raise CounterUnavailable and no
-            # server key is spent.
-            self.quotas.admit(caller.client)
-        elif caller.visitor_key is not None:
-            self._checks_left(caller.client)
-        request = plan.build(await plan.read_files())
-        if on_server_key:
-            # Reserved once the request is known in full (its files are part of the worst case).
-            reservation = self._reserve(caller, request)
-        for note in request.notes:
-            if notify is not None:
-                notify(note)
-        return request, key, reservation, metered
-
-    def _checks_left(self, client: str) -> None:
-        """A chat on a visitor's key answers "does this key work?" like Check my key does: refused
-        once the client's checks are spent. A counter store outage never stops a visitor's key."""
-        try:
-            self.quotas.checks_left(client)
-        except CounterUnavailable:
-            self.counter.note_skipped()
-
-    def _count_check(self, client: str) -> None:
-        # The chat has failed already; once the checks are spent, the next one is not sent.
-        with contextlib.suppress(TooManyChecks, CounterUnavailable):
-            self.quotas.admit_check(client)
-
-    def _reserve(self, caller: Caller, request: ChatRequest) -> Reservation:
-        if not self.spend.limited:
-            return NO_RESERVATION
-        prompt, output = worst_case_tokens(request)
-        worst = self.prices.cost(request.provider, request.model, prompt, output)
-        if worst is None:
-            raise ModelNotPriced(request.provider.label)
-        return self.spend.reserve(caller.client, worst)
 
     def _priced(self, reply: Reply, provider: Provider, model: str) -> Reply:
         """The last update's stats with a cost wherever the reply can be priced."""
@@ -364,7 +277,7 @@ class ChatService:
         """Would a chat from this caller to this provider spend the operator's key?"""
         return (
             caller.visitor_key is None
-            and not _signed_in(provider, caller)
+            and not signed_in(provider, caller)
             and caller.may_use_server_keys
             and self.settings.server_key(provider.id) is not None
         )
@@ -448,62 +361,10 @@ class ChatService:
         # What the provider lists; the model box also keeps the usual models it may leave out.
         return f"Key works: {provider.label} lists {len(ids):,} models."
 
-    def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
-        own_key = caller.visitor_key is not None and provider.needs_key
-        if caller.may_use_server_keys or own_key or _signed_in(provider, caller):
-            return resolve_key(
-                provider,
-                self.settings,
-                visitor_key=caller.visitor_key,
-                sign_in=caller.sign_in,
-                server_key_allowed=caller.may_use_server_keys,
-            )
-        if self.settings.operators_spend(provider):
-            page, script = self.server_key_refusal(provider)
-            title = None if self.settings.access_codes else "Sign-in needed"
-            raise AccessDenied(page, script_message=script, title=title)
-        return resolve_key(provider, self.settings, visitor_key=None, sign_in=caller.sign_in)
-
-    def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
-        """Why this caller may not use the server's key and what they can do instead: for the page,
-        and for scripts."""
-        if not provider.needs_key:
-            needs = f"{provider.label} runs on the operator's server, which is only for visitors the operator allows."
-            how = (
-                "Enter the access code (open byok/access on this site)"
-                if self.settings.access_codes
-                else "Sign in with an allowed account"
-            )
-            return f"{needs} {how}, or pick a provider you have a key for.", f"{needs} Pick another provider."
-        if self.settings.access_codes:
-            needs = f"{provider.label} runs on the operator's key, which needs the access code."
-            return (
-                f"{needs} Enter the code (open byok/access on this site), or enter your own {provider.label} key.",
-                f"{needs} Send it in the {CODE_HEADER} header, or send your own "
-                f"{provider.label} key in the {KEY_HEADER} header.",
-            )
-        needs = (
-            f"{provider.label} runs on the operator's key, which is only for the Hugging Face users and "
-            f"organisations this app allows."
-        )
-        return (
-            f"{needs} Sign in with an allowed account, or enter your own {provider.label} key.",
-            f"{needs} Send your own {provider.label} key in the {KEY_HEADER} header.",
-        )
-
-
-# What a chat on a stolen key would learn: the key is wrong, or it works but not for this model.
-_KEY_ANSWERS = (InvalidKey, NoModelAccess, UnknownModel)
-
-
-def _signed_in(provider: Provider, caller: Caller) -> bool:
-    """Would this caller's Hugging Face sign-in pay for a chat to ``provider`` (typed keys aside)?"""
-    return provider.id == HUB_ROW and caller.sign_in is not None and caller.sign_in.token is not None
-
 
 def _key_kind(caller: Caller, provider: Provider, on_server_key: bool) -> str:
     if on_server_key:
         return "server"
     if caller.visitor_key is not None:
         return "visitor"
-    return "sign-in" if _signed_in(provider, caller) else "none"
+    return "sign-in" if signed_in(provider, caller) else "none"

@@ -234,7 +234,7 @@ class PageHandlers:
             return f"{provider.label} uses the server's key: no key needed."
         if self.settings.server_key(provider.id) is not None:
             # The box shows only because this visitor may not use the server's key: say why.
-            return self.service.server_key_refusal(provider)[0]
+            return self.service.admission.server_key_refusal(provider)[0]
         return (
             f"Enter your {provider.label} key and press Enter. It is kept in server memory for "
             f"this session only: never saved, never logged, gone when you reload."

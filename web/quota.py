@@ -110,6 +110,11 @@ class Quotas:
         """Count one request on a server key, or raise QuotaExceeded or CounterUnavailable."""
         self._store.run(lambda: self._admit(client))
 
+    def has_room(self, client: str) -> None:
+        """Raise QuotaExceeded (or CounterUnavailable) when ``admit`` would, counting nothing: a
+        chat that something else refuses afterwards must not have used up a request."""
+        self._store.run(lambda: self._admit(client, count=False))
+
     def charge(self, client: str, tokens: int) -> None:
         self._store.run(lambda: self._charge(client, tokens))
 
@@ -124,13 +129,14 @@ class Quotas:
             limit = self.daily_tokens.amount if self.daily_tokens else None
             return UsageToday(requests=0, tokens=0, token_limit=limit, available=False)
 
-    def _admit(self, client: str) -> None:
+    def _admit(self, client: str, *, count: bool = True) -> None:
         if self.daily_tokens is not None and not self._tokens.test(self.daily_tokens, "tokens", client):
             raise QuotaExceeded(
                 "your tokens for today", retry_after=self._reset_in(self._tokens, self.daily_tokens, client)
             )
         for item in self.rate_limits:
-            if not self._requests.hit(item, "requests", client):
+            allowed = self._requests.hit if count else self._requests.test
+            if not allowed(item, "requests", client):
                 raise QuotaExceeded(
                     f"your requests ({describe_limit(item)})", retry_after=self._reset_in(self._requests, item, client)
                 )

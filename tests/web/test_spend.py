@@ -15,7 +15,7 @@ import pytest
 
 from config.settings import load_settings
 from conversation.service import ChatService
-from errors import ConfigError
+from errors import ConfigError, QuotaExceeded
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp, canary, routed_env
 from tests.fake_provider import FakeProvider
@@ -249,6 +249,32 @@ def test_every_refused_chat_writes_one_log_line(
     assert len(lines) == 3
     assert lines[1] == "chat refused client=ip:127.0.0.1 provider=groq reason=QuotaExceeded"
     assert lines[2] == "chat refused client=ip:127.0.0.1 provider=openai reason=KeyRequired"
+
+
+def test_a_chat_refused_for_spend_uses_up_no_request(
+    launch: Callable[..., RunningApp],
+    settings_for: Callable[..., object],
+    provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The quota is counted only once the spend limit has said yes: a visitor at their spending
+    limit keeps every request of RATE_LIMIT for when it resets."""
+    caplog.set_level(logging.INFO, logger="byok_chat.usage")
+    running = launch(
+        settings_for(
+            GROQ_API_KEY=canary("server"), MODEL_PRICES=PRICED, DAILY_SPEND_LIMIT="0.01", RATE_LIMIT="2/minute"
+        )
+    )
+    # $0.014 a chat: the first is admitted at $0, every later one is over $0.01.
+    assert [_chat(running).success for _ in range(4)] == [True, False, False, False]
+    reasons = [r.getMessage().split("reason=")[1] for r in caplog.records if "chat refused" in r.getMessage()]
+    assert reasons == ["SpendLimitReached"] * 3
+    assert len(provider.chat_requests) == 1
+    # One request of the two is still there: the refusals counted none.
+    running.service.quotas.has_room("ip:127.0.0.1")
+    running.service.quotas.admit("ip:127.0.0.1")
+    with pytest.raises(QuotaExceeded):
+        running.service.quotas.has_room("ip:127.0.0.1")
 
 
 def test_a_monthly_limit_says_on_which_day_it_resets() -> None:
