@@ -144,7 +144,9 @@ class TooManyChats(ByokError):
     title = "Too many chats at once"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"{limit} chats from here are already running. Wait for one to finish, then send again.")
+        super().__init__(
+            f"{limit} chats from here are already running or waiting. Wait for one to finish, then send again."
+        )
 
 
 class TooManyUploads(ByokError):

@@ -20,6 +20,7 @@ from ui.chat import build_chat
 from ui.handlers import PageHandlers
 from ui.login import hf_login_button, wire_login_button
 from ui.model_lists import wire_model_lists
+from ui.queue_cap import cap_chats_per_client
 from ui.sidebar import build_sidebar
 from ui.style import PAGE_CSS
 from ui.transcripts import wire_transcripts
@@ -54,6 +55,7 @@ def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Block
         wire_key_check(handlers, sidebar, keys, key_events)
         wire_transcripts(sidebar.transcript, chat_ui, sidebar.system_prompt, sidebar.model, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
+    cap_chats_per_client(demo, chat_ui, handlers)
     return demo
 
 

@@ -144,10 +144,11 @@ def test_the_longest_conversation_the_page_can_hold_still_goes_through(open_app:
     assert result.success, result.raw[-300:]
 
 
-def test_one_client_cannot_take_every_chat_slot(apps: Callable[..., RunningApp], provider: FakeProvider) -> None:
-    """Ten slow chats from one address: two run, the rest are refused as they reach a slot, and
-    another visitor's chat is answered at once instead of after the flood."""
-    running = apps(CONCURRENCY_LIMIT="4", MAX_CHATS_PER_CLIENT="2", TRUSTED_PROXIES="127.0.0.1")
+def _flood(
+    running: RunningApp, model: str, count: int, *, visitor_after: float | None = None
+) -> tuple[list[raw.EventResult], tuple[raw.EventResult, float] | None]:
+    """``count`` chats at once from one address; then, after ``visitor_after`` seconds, one chat
+    from another address, with how long it took."""
     cfg = raw.config(running.url)
     index = raw.fn_index(cfg, "chat")
 
@@ -156,19 +157,51 @@ def test_one_client_cannot_take_every_chat_slot(apps: Callable[..., RunningApp],
         result = await raw.run_event_async(client, running.url, index, raw.chat_data(cfg, "hi", "ollama", model))
         return result, time.monotonic() - started
 
-    async def flood_then_visit() -> tuple[list[tuple[raw.EventResult, float]], tuple[raw.EventResult, float]]:
+    async def flood_then_visit() -> tuple[list[raw.EventResult], tuple[raw.EventResult, float] | None]:
         attacker = httpx.AsyncClient(timeout=60, headers={"x-forwarded-for": "203.0.113.1"})
         visitor = httpx.AsyncClient(timeout=60, headers={"x-forwarded-for": "203.0.113.2"})
         async with attacker, visitor:
-            flood = [asyncio.create_task(chat(attacker, "drip-200")) for _ in range(10)]
-            await asyncio.sleep(1.0)
-            visit = await chat(visitor, "fake-model")
-            return await asyncio.gather(*flood), visit
+            flood = [asyncio.create_task(chat(attacker, model)) for _ in range(count)]
+            visit = None
+            if visitor_after is not None:
+                await asyncio.sleep(visitor_after)
+                visit = await chat(visitor, "fake-model")
+            return [r for r, _ in await asyncio.gather(*flood)], visit
 
-    flood, (visit, waited) = asyncio.run(flood_then_visit())
-    assert visit.success and waited < 6, (waited, visit.raw[-300:])
-    refused = [r for r, _ in flood if "chats from here are already running" in (r.error or "")]
-    assert len(refused) == 8 and sum(r.success for r, _ in flood) == 2
+    return asyncio.run(flood_then_visit())
+
+
+def _refused_at_the_door(result: raw.EventResult) -> bool:
+    return result.status == 400 and "chats from here are already running or waiting" in result.raw
+
+
+def test_one_client_cannot_take_every_chat_slot_or_fill_the_queue(
+    apps: Callable[..., RunningApp], provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twelve slow chats from one address: two are let in, the other ten are refused as they join
+    (each with its log line), so the queue never fills, and another visitor's chat is answered at
+    once instead of after the flood."""
+    running = apps(CONCURRENCY_LIMIT="4", MAX_CHATS_PER_CLIENT="2", QUEUE_MAX_SIZE="6", TRUSTED_PROXIES="127.0.0.1")
+    with caplog.at_level(logging.INFO, logger="byok_chat.usage"):
+        flood, visit = _flood(running, "drip-200", 12, visitor_after=1.0)
+    assert visit is not None
+    result, waited = visit
+    assert result.success and waited < 6, (waited, result.raw[-300:])
+    assert sum(_refused_at_the_door(r) for r in flood) == 10, [(r.status, r.raw[-200:]) for r in flood]
+    assert sum(r.success for r in flood) == 2
+    refused = [r.getMessage() for r in caplog.records if "chat refused" in r.getMessage()]
+    assert refused == ["chat refused client=ip:203.0.113.1 provider=ollama reason=TooManyChats"] * 10
+
+
+def test_chats_waiting_in_the_queue_count_against_the_cap(
+    apps: Callable[..., RunningApp], provider: FakeProvider
+) -> None:
+    """With one slot, one chat runs and one waits: the third from the same client is refused as it
+    joins, not left waiting for a slot."""
+    running = apps(CONCURRENCY_LIMIT="1", MAX_CHATS_PER_CLIENT="2", TRUSTED_PROXIES="127.0.0.1")
+    flood, _ = _flood(running, "drip-200-5", 5)
+    assert sum(_refused_at_the_door(r) for r in flood) == 3, [(r.status, r.raw[-200:]) for r in flood]
+    assert sum(r.success for r in flood) == 2
 
 
 def test_malformed_calls_and_out_of_range_values_leave_no_traceback(
