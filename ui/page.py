@@ -14,22 +14,23 @@ from config.keys import SessionKeys
 from config.network import TrustedProxies, normalise_origin
 from config.settings import Settings
 from conversation.service import ChatService
-from conversation.transcript import MAX_IMPORT_BYTES
+from conversation.transcript import MAX_IMPORT_BYTES, MAX_IMPORT_MESSAGES
 from ui import chat_view
 from ui.chat import build_chat
 from ui.handlers import PageHandlers
 from ui.login import hf_login_button, wire_login_button
 from ui.model_lists import wire_model_lists
-from ui.queue_cap import cap_chats_per_client
+from ui.queue_door import guard_queue
 from ui.sidebar import build_sidebar
 from ui.style import PAGE_CSS
 from ui.transcripts import wire_transcripts
 from ui.wiring import wire_key_check, wire_key_events, wire_page_events
 from web.access import GateMiddleware
 from web.bindings import SessionBindings
+from web.bodies import body_limits
 from web.boundary import BoundaryMiddleware, BoundaryPolicy
 from web.hflogin import LoginPlan, login_plan
-from web.sessions import SessionGuard, max_json_body
+from web.sessions import SessionGuard
 from web.signin import SignInCustody
 
 
@@ -55,7 +56,7 @@ def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Block
         wire_key_check(handlers, sidebar, keys, key_events)
         wire_transcripts(sidebar.transcript, chat_ui, sidebar.system_prompt, sidebar.model, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
-    cap_chats_per_client(demo, chat_ui, handlers)
+    guard_queue(demo, chat_ui, handlers)
     return demo
 
 
@@ -89,10 +90,11 @@ def launch_options(service: ChatService, login: LoginPlan | None = None) -> dict
             trusted=service.trusted,
             bindings=SessionBindings(),
             uploads=service.uploads.ledger,
-            max_body=max_json_body(
+            limits=body_limits(
                 max_message_chars=settings.max_message_chars,
                 max_history_chars=settings.max_history_chars,
                 max_import_bytes=MAX_IMPORT_BYTES,
+                max_import_messages=MAX_IMPORT_MESSAGES,
             ),
             max_upload_request_bytes=int(settings.max_upload_mb * 1_000_000) * settings.max_files_per_message
             + 1_000_000,

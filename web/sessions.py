@@ -11,8 +11,9 @@ without the access code costs nothing here: no body read, no binding made.
   routes that use a session hash bind one, only in the shape clients make, and a live binding is
   never dropped to make room: when the table, a browser or an address is full, new ones wait.
 - Only the routes that take a JSON body are read, within a cap that fits the largest chat the page
-  sends; a file path anywhere in it must be exactly one of the caller's own uploads, and a link is
-  refused outright. Uploads are accepted only from a browser holding the cookie, within its client
+  sends, and only a body shaped like what the page sends reaches Gradio (``web/bodies.py``). A
+  file path anywhere in it must be exactly one of the caller's own uploads, and a link is refused
+  outright. Uploads are accepted only from a browser holding the cookie, within its client
   address's budget, and recorded as that browser's.
 
 Nothing here imports Gradio.
@@ -33,9 +34,11 @@ from errors import CounterUnavailable, TooManyUploads
 
 from .asgi import ASGIApp, Message, Receive, Scope, Send, app_path, client_id, peer_and_headers
 from .bindings import Claim, EventOwners, SessionBindings
+from .bodies import BodyJudge, BodyLimits, read_body, replay
+from .body_shape import INVALID
 from .uploads import UploadLedger, file_paths, is_remote
 
-__all__ = ["BOUND_STATE_KEY", "BROWSER_OWNER_KEY", "SessionGuard", "max_json_body", "refuse"]
+__all__ = ["BOUND_STATE_KEY", "BROWSER_OWNER_KEY", "SessionGuard", "refuse"]
 
 log = logging.getLogger("byok_chat.boundary")
 
@@ -67,11 +70,6 @@ _JSON_ROUTES = (
 )
 _UPLOAD_PREFIXES = ("/gradio_api/upload", "/gradio_api/upload_progress")
 _FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/")
-# Parsing JSON holds the event loop, and Gradio parses the same body again. Text costs little
-# (about 15 ms a megabyte); what costs is the number of values, up to 100 ms a megabyte of tiny
-# arrays on a loaded core. Commas and brackets bound the values: a chat of a thousand messages,
-# even in prose full of commas, has far fewer.
-MAX_JSON_ITEMS = 200_000
 _NO_UPLOAD_WITHOUT_COOKIE = "Uploads are accepted only from the app's page, in a browser that keeps the app's cookie."
 _UPLOADS_FULL = "Uploads are paused: the server holds as many files as it can. Try again later."
 # The least of the upload budget one file costs: each one is a folder and a record on the server.
@@ -84,13 +82,6 @@ _NO_LINKS = "Links cannot be sent as files: upload the file itself."
 _TOO_LARGE = "This conversation is too long to send. Export it if you want to keep it, then start a new chat."
 
 
-def max_json_body(*, max_message_chars: int, max_history_chars: int, max_import_bytes: int) -> int:
-    """The largest body the page sends: twice an imported conversation (it goes on growing once
-    imported), or a message and the history the server reads with every character escaped to six
-    bytes, whichever is more. The page sends its whole history with every message."""
-    return max(2 * max_import_bytes, 6 * (max_message_chars + max_history_chars) + 64_000)
-
-
 class SessionGuard:
     """Install inside the access gate, with the same bindings and ledger for the whole app."""
 
@@ -101,7 +92,7 @@ class SessionGuard:
         trusted: TrustedProxies,
         bindings: SessionBindings,
         uploads: UploadLedger,
-        max_body: int,
+        limits: BodyLimits,
         max_upload_request_bytes: int = 0,
         max_files_per_request: int = 0,
         count_upload: Callable[[str, int], None] | None = None,
@@ -112,7 +103,8 @@ class SessionGuard:
         self.bindings = bindings
         self.uploads = uploads
         self.events = EventOwners()
-        self.max_body = max_body
+        self.limits = limits
+        self.judge = BodyJudge(limits)
         # The most one upload request may carry (every file at its cap, plus the form's overhead).
         self.max_upload_request_bytes = max_upload_request_bytes
         # Gradio's upload route takes up to 1,000 files a request; the page sends one message's.
@@ -130,6 +122,9 @@ class SessionGuard:
         return any(os.path.commonpath([path, folder]) == folder for folder in self.public_dirs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing(send))
+            return
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -160,7 +155,7 @@ class SessionGuard:
                 return
             body, hashes = checked
             session_hashes += hashes
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         if not await self._bind(scope, send, path, session_hashes, owner, client):
             return
         scope["state"][BOUND_STATE_KEY] = bool(owner and session_hashes)
@@ -169,6 +164,16 @@ class SessionGuard:
             await self._quietly(scope, receive, self._events_of(send, f"{owner}@{client}") if joins else send, path)
         else:
             await self.app(scope, receive, send)
+
+    def _closing(self, send: Send) -> Send:
+        """Stop the body worker when the server stops (it would otherwise wait for the process)."""
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.judge.close()
+            await send(message)
+
+        return closing
 
     def _events_of(self, send: Send, who: str) -> Send:
         """Record the event a join starts as this caller's, from the answer Gradio sends."""
@@ -216,18 +221,24 @@ class SessionGuard:
             await refuse(scope, send, 404, "unused route")
             return None
         stated = dict(scope.get("headers", [])).get(b"content-length", b"")
-        if stated.isdigit() and int(stated) > self.max_body:
+        if stated.isdigit() and int(stated) > self.limits.max_bytes:
             await refuse(scope, send, 413, _TOO_LARGE)  # refused unread
             return None
-        body = await _read_body(receive, self.max_body)
-        if body is None or body.count(b",") + body.count(b"[") + body.count(b"{") > MAX_JSON_ITEMS:
+        body = await read_body(receive, self.limits.max_bytes)
+        if body is None:
             await refuse(scope, send, 413, _TOO_LARGE)
             return None
-        payload = _json(body)
-        if payload is None and body.strip():
+        wrong = await self.judge.fault(body) if body.strip() else None
+        if wrong == INVALID:
             # What we cannot read, Gradio must not get to read differently.
             await refuse(scope, send, 400, "The request body is not valid JSON.")
             return None
+        if wrong is not None:
+            log.warning("refused POST %s: its body is out of shape (%s)", path, wrong)
+            await refuse(scope, send, 413, _TOO_LARGE)
+            return None
+        # Within its limits, so parsing it here costs little.
+        payload = _json(body)
         named = file_paths(payload)
         if any(is_remote(p) for p in named):
             log.warning("refused POST %s: a link given as a file", path)
@@ -287,7 +298,7 @@ class SessionGuard:
         if not await self._charge(scope, send, client, stated):
             return
         # Held here, never on disk, until its files are counted: the budget already covers it.
-        body = await _read_body(receive, int(length))
+        body = await read_body(receive, int(length))
         files = _multipart_parts(headers.get("content-type", ""), body or b"")
         if body is None or files is None:
             await refuse(scope, send, 400, "The upload is not a valid form.", plain=True)
@@ -298,7 +309,7 @@ class SessionGuard:
         # A file costs at least FILE_COST of the budget, however small: each is a folder on disk.
         if not await self._charge(scope, send, client, files * FILE_COST - stated):
             return
-        receive = _replay(body, receive)
+        receive = replay(body, receive)
         status = 0
         chunks: list[bytes] = []
 
@@ -360,36 +371,6 @@ def _json(body: bytes) -> object:
 def _hashes_in_body(payload: object) -> list[str]:
     value = payload.get("session_hash") if isinstance(payload, dict) else None
     return [value] if isinstance(value, str) and value else []
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
 
 
 async def refuse(

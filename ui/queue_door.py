@@ -1,4 +1,5 @@
-"""MAX_CHATS_PER_CLIENT at the door of Gradio's queue. UI plumbing only.
+"""The door of Gradio's queue: MAX_CHATS_PER_CLIENT, and events that name fewer values than
+their inputs. UI plumbing only.
 
 Gradio's queue is first come, first served for everyone, and holds up to QUEUE_MAX_SIZE events. A
 chat over the cap was refused only when it reached a slot, so one client could still fill the
@@ -9,6 +10,7 @@ running; the page shows the refusal (Gradio's client shows the ``detail`` of a r
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -19,8 +21,11 @@ from gradio.block_function import BlockFunction
 from errors import TooManyChats
 from ui.handlers import PageHandlers
 
-__all__ = ["cap_chats_per_client", "chat_events"]
+__all__ = ["chat_events", "guard_queue"]
 
+log = logging.getLogger("byok_chat.boundary")
+
+MISMATCH = "The request does not match this app's API."
 # Gradio passes the chat's inputs in this order: message, history, then the additional inputs.
 _PROVIDER_INPUT = 2
 
@@ -32,7 +37,7 @@ def chat_events(demo: gr.Blocks, chat_ui: gr.ChatInterface) -> set[BlockFunction
     return {fn for fn in demo.fns.values() if wanted <= {id(block) for block in fn.inputs}}
 
 
-def cap_chats_per_client(demo: gr.Blocks, chat_ui: gr.ChatInterface, handlers: PageHandlers) -> None:
+def guard_queue(demo: gr.Blocks, chat_ui: gr.ChatInterface, handlers: PageHandlers) -> None:
     """Wrap the queue's ``push`` (call after ``demo.queue()``)."""
     queue = demo._queue
     chats = chat_events(demo, chat_ui)
@@ -46,6 +51,11 @@ def cap_chats_per_client(demo: gr.Blocks, chat_ui: gr.ChatInterface, handlers: P
 
     async def capped_push(body: Any, request: fastapi.Request, username: str | None) -> tuple[bool, Any, str]:
         fn = demo.fns.get(body.fn_index) if isinstance(body.fn_index, int) else None
+        if fn is not None and isinstance(body.data, list) and len(body.data) < len(fn.inputs):
+            # Gradio would take the event, then print every value it was given (megabytes, if the
+            # caller wants) to the log with its error: refused at the door instead, in one line.
+            log.warning("refused an event with %s of its %s inputs", len(body.data), len(fn.inputs))
+            return False, MISMATCH, "error"
         if fn not in chats:
             return await push(body, request, username)
         client = handlers.caller(gr.Request(request=request, username=username)).client
