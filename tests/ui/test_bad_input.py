@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from config.settings import load_settings
+from conversation.transcript import MAX_IMPORT_MESSAGES
 from errors import InvalidKey, KeyRequired
 from tests import gradio_raw
 from tests.app_harness import LiveApp, live_app
@@ -402,9 +403,16 @@ def test_injected_roles_never_reach_the_provider(app: LiveApp, provider: FakePro
     assert messages[-1] == {"role": "user", "content": "now"}
 
 
-def test_a_ten_thousand_turn_history_is_capped(app: LiveApp, provider: FakeProvider) -> None:
+def test_the_longest_history_a_conversation_may_hold_is_capped_and_a_longer_one_refused(
+    app: LiveApp, provider: FakeProvider
+) -> None:
+    # Four times the messages an import may hold: the most the boundary lets through in one list.
+    longest = 4 * MAX_IMPORT_MESSAGES
+    too_long = [_turn(("user", "assistant")[i % 2], f"turn {i}") for i in range(longest + 1)]
+    refused = app.event(_history_sync_index(app), [too_long], session_hash=secrets.token_hex(8))
+    assert refused.status == 413 and "This conversation is too long to send" in refused.raw
     session = secrets.token_hex(8)
-    history = [_turn(("user", "assistant")[i % 2], f"turn {i} " + "w" * 40) for i in range(10_000)]
+    history = [_turn(("user", "assistant")[i % 2], f"turn {i} " + "w" * 40) for i in range(longest)]
     _plant(app, history, session)
     echoed(app.chat("fake-model", message="and now?", session_hash=session))
     (body,) = upstream(provider)
@@ -412,7 +420,7 @@ def test_a_ten_thousand_turn_history_is_capped(app: LiveApp, provider: FakeProvi
     assert len(body["messages"]) <= settings.max_history_messages + 2
     assert sum(len(m["content"]) for m in body["messages"][1:-1]) <= settings.max_history_chars
     assert body["messages"][-1]["content"] == "and now?"
-    assert "turn 9999 " in body["messages"][-2]["content"]  # the newest turns are the ones kept
+    assert f"turn {longest - 1} " in body["messages"][-2]["content"]  # the newest turns are the ones kept
 
 
 # --- wrong types for the other inputs --------------------------------------------------------
@@ -469,13 +477,6 @@ def test_a_temperature_the_model_cannot_take_is_refused_in_a_scripts_words(
     assert "temperature" not in body
 
 
-GRADIO_GAP = (
-    "Gradio checks the number of inputs before any app code runs and answers a short data list "
-    "with error=null and a logged traceback; refusing it earlier would mean re-parsing every queue "
-    "join in a middleware."
-)
-
-
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -494,16 +495,22 @@ def test_wrong_types_gradio_cannot_preprocess_get_a_clear_message(
     refused(result)
 
 
-@pytest.mark.xfail(strict=True, reason=GRADIO_GAP)
-def test_too_few_inputs_get_a_clear_message(app: LiveApp) -> None:
-    refused(app.event(app.chat_index, ["hi", None, "groq"]))
+def test_too_few_inputs_are_refused_as_they_join_with_a_clear_message(
+    app: LiveApp, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Gradio would take the event, then print every value it was given with its error.
+    capfd.readouterr()
+    result = app.event(app.chat_index, ["hi", None, "groq"])
+    assert result.status == 400 and json.loads(result.raw) == {"detail": "The request does not match this app's API."}
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.out + printed.err
 
 
 def test_wrong_type_failures_still_show_no_traceback_and_the_app_carries_on(
     app: LiveApp, provider: FakeProvider
 ) -> None:
-    # What the strict xfails above cannot hide: whatever Gradio does, the caller sees no
-    # traceback, nothing reaches the provider and the next chat works.
+    # Whatever Gradio does, the caller sees no traceback, nothing reaches the provider and the
+    # next chat works.
     for result in [
         app.chat("fake-model", temperature="hot"),
         app.chat("fake-model", max_tokens=[1]),
