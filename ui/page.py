@@ -55,7 +55,9 @@ def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Block
         wire_model_lists(demo, handlers, sidebar, keys, key_events)
         wire_key_check(handlers, sidebar, keys, key_events)
         wire_transcripts(sidebar.transcript, chat_ui, sidebar.system_prompt, sidebar.model, settings)
-    demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
+    # api_open=False: a chat never skips the queue through /gradio_api/run/ (Gradio opens that road
+    # everywhere but on a Space), so CONCURRENCY_LIMIT, QUEUE_MAX_SIZE and the queue's door hold.
+    demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit, api_open=False)
     guard_queue(demo, chat_ui, handlers)
     return demo
 

@@ -250,6 +250,17 @@ def test_chats_waiting_in_the_queue_count_against_the_cap(
     assert sum(r.success for r in flood) == 2
 
 
+def test_a_chat_cannot_skip_the_queue(open_app: RunningApp, provider: FakeProvider) -> None:
+    """Gradio's REST road runs an event at once, outside CONCURRENCY_LIMIT, QUEUE_MAX_SIZE and the
+    per-client count at the queue's door (it is open everywhere but on a Space): closed here."""
+    visit = raw.open_page(open_app.url)
+    data = ["hi", [], "ollama", "fake-model", "", 0.5, 50, None]
+    for route in ("/gradio_api/run/chat", "/gradio_api/api/chat"):
+        skipped = httpx.post(f"{open_app.url}{route}", json={"data": data}, headers=visit.headers, timeout=30)
+        assert skipped.status_code == 404 and "join the queue" in skipped.text, skipped.text
+    assert provider.chat_requests == []
+
+
 def test_malformed_calls_and_out_of_range_values_leave_no_traceback(
     open_app: RunningApp, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
