@@ -28,7 +28,7 @@ import openai
 from openai import AsyncOpenAI
 
 from config.secret import Secret
-from errors import CannotConnect, ImagesNotAccepted, InputRejected, ProviderError, ProviderTimeout, RequestRefused
+from errors import CannotConnect, ImagesNotAccepted, ProviderError, ProviderTimeout, RequestRefused
 
 from .classify import Diagnosis, classify, error_for, retry_after
 from .error_formats import Cause
@@ -190,14 +190,11 @@ async def open_stream(
             # The body as the pool let the SDK read it: at most pool.MAX_ERROR_BODY bytes.
             diagnosis = classify(error.status_code, error_headers, error.response.content, request.provider.id)
             failure = images_refused(error_for(diagnosis, request.provider.label, model=request.model), request)
-        except openai.APIConnectionError as error:
-            refusal = _guard_refusal(error)
-            if refusal is not None:
-                raise refusal from None
+        except openai.APIConnectionError:
+            # The URL guard's refusals (a blocked address, a redirect) are not among the errors the
+            # SDK wraps: they pass through it unchanged, as InputRejected with their fixed message
+            # (tests/providers/test_urlguard.py, test_sdk_transport.py).
             billable(False)  # it never reached the provider, or never came back from it
-            failure = CannotConnect(request.provider.label)
-        except httpx2.TransportError:
-            billable(False)
             failure = CannotConnect(request.provider.label)
         delay = _retry_delay(failure, diagnosis, error_headers, attempt, max_retries)
         # A retry that cannot finish in time only makes the user wait for the same error.
@@ -206,19 +203,6 @@ async def open_stream(
         log.info("retrying provider=%s in %.2fs (attempt %d)", request.provider.id, delay, attempt + 2)
         attempt += 1
         await asyncio.sleep(delay)
-
-
-def _guard_refusal(error: BaseException) -> InputRejected | None:
-    """The URL guard's refusal (a blocked address, a redirect) where the SDK wrapped it as a
-    connection error: its fixed message is the one the visitor should read."""
-    seen: BaseException | None = error
-    for _ in range(8):  # a chain of causes, never a cycle
-        if seen is None:
-            return None
-        if isinstance(seen, InputRejected):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _retry_delay(
