@@ -150,7 +150,7 @@ def test_the_url_guard_refusal_reaches_the_visitor_through_the_sdk(provider: Fak
     assert key not in str(error)
 
 
-def test_chats_to_one_base_url_share_a_client_and_its_connection(provider: FakeProvider) -> None:
+def test_chats_to_one_base_url_reuse_one_kept_alive_connection(provider: FakeProvider) -> None:
     async def two_chats() -> None:
         try:
             for _ in range(2):
