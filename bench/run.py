@@ -22,7 +22,7 @@ from bench.loadgen import ClientPool
 from bench.procs import WORKDIR, AppSpec, Server, start_app, start_fake
 from bench.report import Report
 
-SECTIONS = ("ttft", "concurrency", "long", "memory", "cold", "replicas")
+SECTIONS = ("ttft", "concurrency", "long", "memory", "cold", "replicas", "transport")
 
 
 def machine(report: Report) -> None:
@@ -106,6 +106,8 @@ async def run_section(bench: sections.Bench, name: str) -> None:
         await asyncio.to_thread(sections.section_cold, bench)
     elif name == "replicas":
         await sections.section_replicas(bench)
+    elif name == "transport":
+        await asyncio.to_thread(sections.section_transport, bench)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     parser.add_argument(
         "--candidate", type=Path, help="another checkout of byok-chat to measure beside this one (a proposed change)"
+    )
+    parser.add_argument(
+        "--candidate-ref", help="a commit of this repository to measure beside this tree (unpacked from git)"
     )
     parser.add_argument(
         "--candidate-env", nargs="*", default=[], metavar="NAME=VALUE", help="extra environment for the candidate"
@@ -127,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     specs = {name: AppSpec(name) for name in ("byok", "bare", "loadchat")}
+    if args.candidate_ref:
+        args.candidate = sections.unpack(args.candidate_ref)
     if args.candidate:
         env = tuple(tuple(item.split("=", 1)) for item in args.candidate_env)
         specs["candidate"] = AppSpec("byok", args.candidate.resolve(), env)  # type: ignore[arg-type]

@@ -1,25 +1,24 @@
 """The one adapter: stream a chat from any OpenAI-compatible provider, reading the SSE lines itself.
 
-One request, one key, an explicit ``base_url``. The HTTP connection pool (and its TLS context)
-is shared by every request on the event loop; the key is not: it goes into one request's
-``Authorization`` header and nowhere else.
+One request, one key, an explicit ``base_url``. The openai SDK builds and sends the request over a
+pool shared by every request on the event loop (``transport``); the key is not shared: it goes
+into one request's ``Authorization`` header and nowhere else.
 
-The stream is read as raw server-sent events and decoded with orjson, not through the openai SDK's
-typed chunks: that costs about a tenth of the CPU per chunk (bench/RESULTS.md), and lets the
-reader take fields the SDK's types do not know (``reasoning_content``, ``reasoning``,
-OpenRouter's ``usage.cost``). Every failure still ends as one of our fixed messages; which one is
-decided by :func:`provider_error` alone.
+The stream is read from the SDK's raw streaming response as server-sent events, decoded with
+orjson, not through the SDK's typed chunks: that costs about a tenth of the CPU per chunk
+(bench/RESULTS.md), and lets the reader take fields the SDK's types do not know
+(``reasoning_content``, ``reasoning``, OpenRouter's ``usage.cost``). Every failure still ends as
+one of our fixed messages; which one is decided by :func:`transport.provider_error` and the
+SDK's typed errors in :func:`transport.open_stream` alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-import weakref
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 
 import httpx2
@@ -29,64 +28,23 @@ from config.secret import Secret
 from errors import (
     CannotConnect,
     EmptyReply,
-    ImagesNotAccepted,
     InputRejected,
     ProviderError,
     ProviderTimeout,
     ReplyCutOff,
-    RequestRefused,
 )
 
-from .classify import Diagnosis, classify, error_for
-from .classify import retry_after as _retry_after
-from .error_formats import Cause
-from .pool import PoolTransport
-from .reasoning import ThinkSplitter, effort_options
+from .reasoning import ThinkSplitter
 from .request import ChatRequest, content_chars
-from .urlguard import close_guarded_pools, guarded_pool
+from .transport import NO_KEY_PLACEHOLDER, close_pools, open_stream, provider_error
 
-__all__ = ["BILL_TO_HEADER", "ChatStream", "Reply", "ReplyStats", "Usage", "close_pools", "provider_error"]
+__all__ = ["NO_KEY_PLACEHOLDER", "ChatStream", "Reply", "ReplyStats", "Usage", "close_pools"]
 
 log = logging.getLogger("byok_chat.chat")
-
-# Local servers ignore Authorization, but a request always carries an explicit key: never an
-# empty header, never a key from the environment.
-NO_KEY_PLACEHOLDER = "no-key-needed"
-# Which organisation Hugging Face bills for a request made with a member's token ("Billing for Team
-# and Enterprise organizations", https://huggingface.co/docs/inference-providers/pricing; the
-# huggingface_hub client sends it for InferenceClient(bill_to=...)).
-BILL_TO_HEADER = "X-HF-Bill-To"
 
 # Output tokens a second we assume a model spends thinking where it does not show its thoughts:
 # a middle figure for today's reasoning models (tens to a few hundred a second).
 HIDDEN_THINKING_RATE = 100
-# The most of an error body we read: enough for any provider's JSON error, not a flood.
-_MAX_ERROR_BODY = 64 * 1024
-
-_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = weakref.WeakKeyDictionary()
-
-
-def shared_pool() -> httpx2.AsyncClient:
-    """The event loop's shared connection pool (an httpx client is bound to one loop)."""
-    loop = asyncio.get_running_loop()
-    pool = _POOLS.get(loop)
-    if pool is None or pool.is_closed:
-        pool = httpx2.AsyncClient(
-            transport=PoolTransport(limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200)),
-            # A provider API has no reason to redirect a POST; following one could carry the
-            # request body to a host the operator never configured.
-            follow_redirects=False,
-        )
-        _POOLS[loop] = pool
-    return pool
-
-
-async def close_pools() -> None:
-    loop = asyncio.get_running_loop()
-    pool = _POOLS.pop(loop, None)
-    if pool is not None:
-        await pool.aclose()
-    await close_guarded_pools()
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +172,9 @@ class ChatStream:
             waited = time.monotonic() - self._sent_at
         return min(self.request.max_tokens, round(waited * HIDDEN_THINKING_RATE))
 
+    def _set_billable(self, billable: bool) -> None:
+        self._billable = billable
+
     async def __aiter__(self) -> AsyncIterator[str]:
         shown = ""
         async with aclosing(self.replies()) as replies:
@@ -299,7 +260,20 @@ class ChatStream:
         # A slow drip, or a provider sending only SSE keep-alive comments, never trips the read
         # timeout, so the whole reply has a deadline too. It is checked on every network read.
         reply_deadline = started + self._max_seconds
-        response = await self._open()
+        stack = AsyncExitStack()
+        try:
+            response = await open_stream(
+                stack,
+                request,
+                key=self._key,
+                bill_to=self._bill_to,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+                billable=self._set_billable,
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
         splitter = ThinkSplitter()
         data_lines: list[bytes] = []
         event = b""
@@ -377,73 +351,7 @@ class ChatStream:
             self.usage = self.usage_now()
             self.total_seconds = loop.time() - started
             # Stop, a closed tab or an error: release the upstream connection now.
-            await response.aclose()
-
-    def _body(self) -> bytes:
-        """The request as the model's family in the registry says it takes it: which max-tokens
-        field, which effort form. Sampling settings go only where someone chose them (the
-        conversation has refused any the family does not take)."""
-        request = self.request
-        family = request.provider.family(request.model)
-        control = family.reasoning
-        budget = control.budget(request.effort) if control is not None else 0
-        body: dict[str, object] = {"model": request.model, "messages": list(request.messages), "stream": True}
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        body[family.max_tokens_field] = request.max_tokens + budget
-        if request.provider.stream_usage:
-            body["stream_options"] = {"include_usage": True}
-        body.update(effort_options(control, request.effort))
-        return orjson.dumps(body)
-
-    async def _open(self) -> httpx2.Response:
-        """Start the stream. Retries included, the stream or the error comes within REQUEST_TIMEOUT."""
-        request = self.request
-        # A visitor-typed URL goes through the guard that vets every address it connects to.
-        pool = guarded_pool(allow_local=request.allow_local) if request.visitor_base_url else shared_pool()
-        url = request.base_url.rstrip("/") + "/chat/completions"
-        key = self._key.reveal() if self._key is not None else NO_KEY_PLACEHOLDER
-        headers = {
-            "Authorization": f"Bearer {key}",
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream",
-            "User-Agent": "byok-chat",
-        }
-        if self._bill_to:
-            headers[BILL_TO_HEADER] = self._bill_to
-        body = self._body()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
-        attempt = 0
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    built = pool.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
-                    self._billable = True
-                    response = await pool.send(built, stream=True)
-                    if response.is_success:
-                        return response
-                    self._billable = False
-                    try:
-                        error_body = await _read_some(response, _MAX_ERROR_BODY)
-                    finally:
-                        await response.aclose()
-                    error_headers = response.headers
-                    diagnosis = classify(response.status_code, error_headers, error_body, request.provider.id)
-                    failure = images_refused(error_for(diagnosis, request.provider.label, model=request.model), request)
-            except (TimeoutError, httpx2.TimeoutException):
-                raise ProviderTimeout(request.provider.label, seconds=self._timeout) from None
-            except httpx2.TransportError:
-                self._billable = False  # it never reached the provider, or never came back from it
-                diagnosis, error_headers = None, {}
-                failure = CannotConnect(request.provider.label)
-            delay = _retry_delay(failure, diagnosis, error_headers, attempt, self._max_retries)
-            # A retry that cannot finish in time only makes the user wait for the same error.
-            if delay is None or loop.time() + delay >= deadline:
-                raise failure
-            log.info("retrying provider=%s in %.2fs (attempt %d)", request.provider.id, delay, attempt + 2)
-            attempt += 1
-            await asyncio.sleep(delay)
+            await stack.aclose()
 
 
 async def _then_blank_line(blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -452,15 +360,6 @@ async def _then_blank_line(blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]
     async for block in blocks:
         yield block
     yield b"\n\n"
-
-
-async def _read_some(response: httpx2.Response, limit: int) -> bytes:
-    body = b""
-    async for block in response.aiter_bytes():
-        body += block
-        if len(body) >= limit:
-            break
-    return body[:limit]
 
 
 def _usage(usage: object) -> Usage | None:
@@ -475,51 +374,7 @@ def _usage(usage: object) -> Usage | None:
     )
 
 
-def _retry_delay(
-    failure: ProviderError, diagnosis: Diagnosis | None, headers: Mapping[str, str], attempt: int, max_retries: int
-) -> float | None:
-    """Seconds to wait before trying again, or None when this failure is not worth a retry."""
-    if attempt >= max_retries:
-        return None
-    if diagnosis is not None:  # an HTTP error status
-        status = diagnosis.status or 0
-        if status not in (408, 409, 429) and status < 500:
-            return None  # a wrong key, model or setting stays wrong
-        if diagnosis.cause is Cause.NO_CREDIT:
-            return None  # no amount of waiting adds credit
-        # Retry-After, or the wait Google puts in the body (RetryInfo) when there is no header.
-        wait = _retry_after(headers) if diagnosis.retry_after is None else diagnosis.retry_after
-        if wait is not None:
-            return wait
-    elif not isinstance(failure, CannotConnect):
-        return None
-    return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
-
-
 def _estimate_tokens(chars: int) -> int:
     # About four characters a token for English text; good enough for quotas when a provider
     # sends no usage.
     return (chars + 3) // 4
-
-
-def provider_error(
-    status: int | None,
-    body: bytes,
-    *,
-    request: ChatRequest,
-    headers: Mapping[str, str] | None = None,
-) -> ProviderError:
-    """Our error for a provider's failure: an HTTP status with its body, or (status None) an error
-    object inside the stream. The reader's one call into classification (classify.py, with its
-    per-provider tables in error_formats.py); the body is read for matching only and never reaches
-    the message."""
-    diagnosis = classify(status, headers or {}, body, request.provider.id)
-    return images_refused(error_for(diagnosis, request.provider.label, model=request.model), request)
-
-
-def images_refused(error: ProviderError, request: ChatRequest) -> ProviderError:
-    """OpenAI answers 400 "image_url is only supported by certain models"; others word it their own
-    way. A request with images refused for no reason we recognise is most likely the images."""
-    if request.has_images and type(error) is RequestRefused and error.status in (400, 415, 422):
-        return ImagesNotAccepted(request.provider.label, status=error.status)
-    return error

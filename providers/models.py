@@ -37,9 +37,10 @@ from errors import (
     RateLimited,
 )
 
-from .chat import NO_KEY_PLACEHOLDER, shared_pool
 from .classify import classify, error_for
+from .pool import shared_pool
 from .registry import Provider
+from .transport import NO_KEY_PLACEHOLDER
 from .urlguard import guarded_pool
 
 if TYPE_CHECKING:

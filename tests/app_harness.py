@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-import providers.chat as chat_module
+import providers.pool as pool_module
 from config.settings import Settings
 from conversation.service import ChatService
 from tests import gradio_raw
@@ -101,12 +101,12 @@ def live_app(settings: Settings, *, warm_up_model: str = "fake-model") -> Iterat
     url, service, demo = running.url, running.service, running.demo
     try:
         cfg = gradio_raw.config(url)
-        loops_before = set(chat_module._POOLS.keys())
+        loops_before = set(pool_module._POOLS.keys())
         data = gradio_raw.chat_data(cfg, "warm up", settings.default_provider, warm_up_model)
         warm = gradio_raw.run_event(url, gradio_raw.fn_index(cfg, "chat"), data)
         assert warm.success, warm.raw
         # The chat adapter keeps one connection pool per event loop: the new one is the app's.
-        (loop,) = set(chat_module._POOLS.keys()) - loops_before
+        (loop,) = set(pool_module._POOLS.keys()) - loops_before
         time.sleep(0.3)  # let the warm-up's event stream wind down before taking the baseline
         baseline = asyncio.run_coroutine_threadsafe(_task_count(), loop).result(5)
         yield LiveApp(url=url, cfg=cfg, service=service, loop=loop, baseline_tasks=baseline)

@@ -10,6 +10,9 @@ request it makes:
                           headers (``<KEY>`` in it becomes the bearer token)
     nonjson-<code>        answers <code> with an HTML body
     insufficient-quota    429 with code insufficient_quota
+    huge-error-<code>-<mb> answers <code> with a JSON error body padded to <mb> MB
+    endless-error-<code>  answers <code> with a chunked JSON error body that never ends
+                          (``error_bytes_sent`` counts what either of these got out)
     redirect              307 to /redirected/v1/chat/completions on this server (must never be followed)
     cutoff                streams text, then ends cleanly without a finish reason or [DONE]
     reset                 streams text, then resets the TCP connection (RST)
@@ -132,6 +135,7 @@ class FakeProvider:
         self.open_streams = 0
         self.active = 0
         self.closed_early = 0
+        self.error_bytes_sent = 0
         # Refuse what the real provider refuses (tests/strict_rules.py); off by default.
         self.strict = False
         self._lock = threading.Lock()
@@ -162,6 +166,7 @@ class FakeProvider:
             self.requests.clear()
             self.content_parts.clear()
             self.closed_early = 0
+            self.error_bytes_sent = 0
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -324,6 +329,9 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if m := re.fullmatch(r"(?:huge-error-(\d{3})-(\d+)|endless-error-(\d{3}))", model):
+                self._flood_error(int(m.group(1) or m.group(3)), int(m.group(2) or 0) * 1024 * 1024)
+                return
             if model == "insufficient-quota":
                 self._json(429, {"error": {"message": "quota", "code": "insufficient_quota"}})
                 return
@@ -460,6 +468,28 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             for start in range(0, len(stream), 7):  # writes cut mid-line, mid-CRLF
                 self._chunk(stream[start : start + 7])
             self._end()
+
+        def _flood_error(self, status: int, size: int) -> None:
+            """An error whose body is ``size`` bytes (0: without end), sent until the client hangs up."""
+            head = b'{"error": {"message": "flood", "type": "server_error"}, "padding": "'
+            block = b" " * 65536
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            if size:
+                self.send_header("Content-Length", str(size))
+            else:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            sent = 0
+            try:
+                while not fake._stop.is_set() and (not size or sent < size):
+                    data = head if sent == 0 else block[: size - sent] if size else block
+                    self.wfile.write(data if size else f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    sent += len(data)
+                    with fake._lock:
+                        fake.error_bytes_sent = sent
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
         def _event(self, payload: dict[str, Any], event: str | None = None) -> None:
             prefix = f"event: {event}\n".encode() if event else b""

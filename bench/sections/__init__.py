@@ -1,6 +1,6 @@
-"""The six measurements. Each prints its own tables; none compares a number with a target.
+"""The seven measurements. Each prints its own tables; none compares a number with a target.
 
-One module per section (ttft, concurrency, long, memory, cold, replicas); common holds what they share.
+One module per section (ttft, concurrency, long, memory, cold, replicas, transport); common holds what they share.
 """
 
 from bench.sections.cold import section_cold
@@ -9,6 +9,7 @@ from bench.sections.concurrency import section_concurrency
 from bench.sections.long import section_long
 from bench.sections.memory import section_memory
 from bench.sections.replicas import section_replicas
+from bench.sections.transport import section_transport, unpack
 from bench.sections.ttft import section_ttft
 
 __all__ = [
@@ -20,5 +21,7 @@ __all__ = [
     "section_long",
     "section_memory",
     "section_replicas",
+    "section_transport",
     "section_ttft",
+    "unpack",
 ]

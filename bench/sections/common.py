@@ -38,6 +38,8 @@ class Sizes:
     session_batch: int = 100
     cold_runs: int = 5
     replica_levels: tuple[int, ...] = (100, 200)
+    transport_rounds: int = 5
+    transport_chats: int = 100
     # From this many simultaneous chats on, the load comes from client worker processes
     # (bench/loadgen.py), so the client is not what a big burst measures.
     split_from: int = 100
@@ -55,6 +57,8 @@ QUICK = Sizes(
     session_batch=50,
     cold_runs=2,
     replica_levels=(50,),
+    transport_rounds=2,
+    transport_chats=30,
 )
 
 
