@@ -11,7 +11,7 @@ from config.keys import SessionKeys
 from errors import ByokError
 from providers import VISITOR_ENDPOINT
 from ui.browser import forget_stored_value
-from ui.events import PRIVATE, after_each_reply
+from ui.events import PRIVATE, after_each_reply, settle_each_copy
 from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped, settle_thinking
 from ui.sidebar import Sidebar
 from ui.style import CLOSE_SIDEBAR_ON_PHONES, NAME_THE_MESSAGE_BOX, upload_size_guard
@@ -105,6 +105,8 @@ def wire_page_events(
     # An update already on its way when Stop was pressed can land after the mark, thinking still
     # pending: settle it again once the stopped reply has ended.
     after_each_reply(demo, chat_ui, settle_after_reply, both, chat_ui.chatbot)
+    # ChatInterface's own copy into chatbot_state can land after that fix-up: it settles too.
+    settle_each_copy(demo, chat_ui, settle_thinking)
     after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
     sidebar.effort.change(handlers.remember_effort, sidebar.effort, None, **PRIVATE)
     sidebar.model.change(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
