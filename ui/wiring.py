@@ -34,7 +34,12 @@ class KeyEvents:
 
 
 def wire_key_events(
-    demo: gr.Blocks, handlers: PageHandlers, sidebar: Sidebar, chat_ui: gr.ChatInterface, keys: gr.State
+    demo: gr.Blocks,
+    handlers: PageHandlers,
+    sidebar: Sidebar,
+    chat_ui: gr.ChatInterface,
+    keys: gr.State,
+    restored: gr.State,
 ) -> KeyEvents:
     view = [sidebar.key_box, sidebar.status, sidebar.forget, chat_ui.chatbot]
 
@@ -61,7 +66,7 @@ def wire_key_events(
         )
     forgotten = sidebar.forget.click(handlers.forget_key, [sidebar.provider, keys], view, **PRIVATE)
     switched = sidebar.provider.change(
-        handlers.switch_provider, [sidebar.provider, keys], [sidebar.model, *view], **PRIVATE
+        handlers.switch_provider, [sidebar.provider, keys, restored], [sidebar.model, *view, restored], **PRIVATE
     )
     # Also when the new provider's model id is the same string, which fires no model change.
     switched.then(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
