@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Run the byok-chat UI.",
         epilog="Everything else (keys, access code, limits, models) is configured in environment variables "
-        "or a .env file in the working directory: see .env.example and the README's Configuration table.",
+        "or a .env file in the working directory: see .env.example and docs/configuration.md.",
     )
     parser.add_argument("--host", help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
