@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Run the byok-chat UI.",
         epilog="Everything else (keys, access code, limits, models) is configured in environment variables "
-        "or a .env file in the working directory: see .env.example and the README's Configuration table.",
+        "or a .env file in the working directory: see .env.example and docs/configuration.md.",
     )
     parser.add_argument("--host", help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
@@ -77,32 +77,36 @@ def main(argv: list[str] | None = None) -> None:
         help="check the configuration and the counter storage, print what would run, and exit (0: ready, 1: not)",
     )
     args = parser.parse_args(argv)
-    settings = SERVICE.settings
+    # Held here, not read from the module again: under `gradio app.py` the watcher thread runs this
+    # file once more as soon as the server starts, rebinding `demo`, `SERVICE` and `LOGIN` to a
+    # page that is never served, while this thread still reports on and waits for the launched one.
+    served, service, login = demo, SERVICE, LOGIN
+    settings = service.settings
     host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     # Named either way, the port is passed on: from the environment alone, Gradio would quietly
     # move to the next free port when it is taken, and the operator's proxy would miss the app.
     chosen = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 0) or None
     if args.check:
-        ok, lines = report(SERVICE, LOGIN, host=host, port=chosen or 7860, share=args.share)
+        ok, lines = report(service, login, host=host, port=chosen or 7860, share=args.share)
         print("\n".join(lines))
         raise SystemExit(0 if ok else 1)
-    if LOGIN.wanted and not LOGIN.button:
-        log.warning(LOGIN.note)
-    elif LOGIN.button:
-        log.info(LOGIN.note)
+    if login.wanted and not login.button:
+        log.warning(login.note)
+    elif login.button:
+        log.info(login.note)
     log.info(startup_summary(settings))
     # Gradio's own start-up text is wrong advice here ("set `share=True` in `launch()`") or pages
     # long (a failed share link explains how to install frpc by hand): keep it, say our own lines.
     gradio_said = io.StringIO()
     try:
         with contextlib.redirect_stdout(gradio_said):
-            demo.launch(
+            served.launch(
                 server_name=args.host,
                 server_port=chosen,
                 share=args.share or None,
                 quiet=True,
                 prevent_thread_lock=True,
-                **launch_options(SERVICE, LOGIN),
+                **launch_options(service, login),
             )
     except OSError:
         raise SystemExit(
@@ -110,28 +114,31 @@ def main(argv: list[str] | None = None) -> None:
             f"it is in use or not allowed. Choose another with --port or GRADIO_SERVER_PORT."
         ) from None
     everywhere = " (listening on every network address of this machine)" if host in {"0.0.0.0", "::"} else ""
-    print(f"byok-chat is running on {demo.local_url}{everywhere}", flush=True)
-    if demo.share_url:
-        print(f"Public share link (temporary): {demo.share_url}", flush=True)
+    print(f"byok-chat is running on {served.local_url}{everywhere}", flush=True)
+    if served.share_url:
+        print(f"Public share link (temporary): {served.share_url}", flush=True)
     elif args.share:
         why = "Spaces have their own address" if settings.on_space else "no connection to Gradio's share server"
         log.warning("No share link was made (%s).", why)
-    warning = exposure_warning(settings, host=host, port=demo.server_port, share_url=demo.share_url)
+    warning = exposure_warning(settings, host=host, port=served.server_port, share_url=served.share_url)
     if warning:
         log.warning(warning)
-    signal.signal(signal.SIGTERM, _settle_and_stop)
-    demo.block_thread()
+
+    def settle_and_stop(signum: int, frame: FrameType | None) -> None:
+        """SIGTERM (a redeploy, a stopped container): count the replies still streaming before the
+        server goes, or they would be spent and never counted. Under `gradio app.py` the page
+        served since the last edit has a service of its own (the module's `SERVICE` by then),
+        and a reply begun before that edit is still on the first one."""
+        services = [service] if SERVICE is service else [service, SERVICE]
+        settled = sum(each.ledger.settle_all("shutdown") for each in services)
+        log.info("Stopping: %d replies in flight were counted.", settled)
+        raise KeyboardInterrupt  # block_thread's way out: it closes the server
+
+    signal.signal(signal.SIGTERM, settle_and_stop)
+    served.block_thread()
 
 
-def _settle_and_stop(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (a redeploy, a stopped container): count the replies still streaming before the
-    server goes, or they would be spent and never counted."""
-    settled = SERVICE.ledger.settle_all("shutdown")
-    log.info("Stopping: %d replies in flight were counted.", settled)
-    raise KeyboardInterrupt  # block_thread's way out: it closes the server
-
-
-# Under `gradio app.py` the file runs again as __main__ after each change, in Gradio's watcher
-# thread; that run must only rebuild `demo`.
+# Under `gradio app.py` the file runs again as __main__ in Gradio's watcher thread, once as the
+# server starts and again after each change; those runs must only rebuild `demo`.
 if __name__ == "__main__" and not gradio_tuning.reloading():
     main()

@@ -118,8 +118,13 @@ class RedactingStream(io.TextIOBase):
 
 def install_redaction() -> None:
     """Redact every log record, whichever logger or handler it goes to, and both standard
-    streams. Safe to call twice."""
-    if not getattr(logging.getLogRecordFactory(), "_byok_redacting", False):
+    streams. Safe to call twice.
+
+    Under `gradio app.py` this module and config.secret are loaded afresh after each edit, with a
+    registry of their own for the keys read from then on: each load adds its own layer over the
+    last (the streams' wrappers too, since the class is new), so keys from every load stay masked.
+    """
+    if getattr(logging.getLogRecordFactory(), "_byok_redacting", None) is not RedactingFilter:
         logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -142,5 +147,5 @@ def _redacting_factory(
         redacting_filter.filter(record)
         return record
 
-    factory._byok_redacting = True  # type: ignore[attr-defined]
+    factory._byok_redacting = RedactingFilter  # type: ignore[attr-defined]
     return factory

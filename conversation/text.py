@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from errors import ProviderTimeout, ReplyCutOff
 
@@ -14,11 +15,14 @@ __all__ = [
     "MARKS",
     "REPLY_STATS_CLASS",
     "STOPPED_MARK",
+    "ReplyOrigin",
     "clean_text",
     "content_text",
     "cut_off_mark",
     "last_reply_model",
+    "last_reply_origin",
     "reply_model",
+    "reply_origin",
     "without_annotations",
 ]
 
@@ -34,7 +38,9 @@ _TIMED_OUT = re.compile(r"\n\n\*\[Timed out: [^\]\n]*\.\]\*\Z")
 # The page shows a muted line of numbers (tokens, timings, cost) under each answer, in a span of
 # this class. It is ours, not the model's: stripped from history before anything goes upstream.
 REPLY_STATS_CLASS = "reply-stats"
-_REPLY_STATS = re.compile(r'\n\n<span class="' + REPLY_STATS_CLASS + r'">[^<>]*</span>\s*\Z')
+# It may name the provider the reply came from (read back when a saved chat is opened).
+_PROVIDER_ATTRIBUTE = r'(?: data-provider="([A-Za-z0-9_.-]+)")?'
+_REPLY_STATS = re.compile(r'\n\n<span class="' + REPLY_STATS_CLASS + '"' + _PROVIDER_ATTRIBUTE + r">[^<>]*</span>\s*\Z")
 
 # C0/C1 controls except tab and newline, plus DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -58,26 +64,53 @@ def without_annotations(text: str) -> str:
 # The numbers line ends with the model that wrote the reply (ui/chat_view.py's stats_line).
 MODEL_LABEL = "model "
 _MODEL_IN_STATS = re.compile(
-    r'<span class="' + REPLY_STATS_CLASS + r'">[^<>]* · ' + MODEL_LABEL + r"([^<>\s·]+)</span>\s*\Z"
+    r'<span class="'
+    + REPLY_STATS_CLASS
+    + '"'
+    + _PROVIDER_ATTRIBUTE
+    + r">[^<>]* · "
+    + MODEL_LABEL
+    + r"([^<>\s·]+)</span>\s*\Z"
 )
+
+
+@dataclass(frozen=True)
+class ReplyOrigin:
+    """Where a reply came from, as its numbers line says: the model, and the provider's id when
+    the page wrote one (replies from before it did name only the model)."""
+
+    model: str
+    provider_id: str | None
+
+
+def reply_origin(text: str) -> ReplyOrigin | None:
+    """The model (and provider) named in a reply's numbers line, if the page wrote one."""
+    found = _MODEL_IN_STATS.search(text)
+    return ReplyOrigin(html.unescape(found.group(2)), found.group(1)) if found else None
 
 
 def reply_model(text: str) -> str | None:
     """The model named in a reply's numbers line, if the page wrote one."""
-    found = _MODEL_IN_STATS.search(text)
-    return html.unescape(found.group(1)) if found else None
+    origin = reply_origin(text)
+    return origin.model if origin else None
 
 
-def last_reply_model(history: object) -> str | None:
-    """The model of the last reply in a chat that names one."""
+def last_reply_origin(history: object) -> ReplyOrigin | None:
+    """Where the last reply in a chat that names its model came from."""
     if not isinstance(history, list):
         return None
     for entry in reversed(history):
         if isinstance(entry, Mapping) and entry.get("role") == "assistant":
-            model = reply_model(content_text(entry.get("content")))
-            if model:
-                return model
+            origin = reply_origin(content_text(entry.get("content")))
+            if origin:
+                return origin
     return None
+
+
+def last_reply_model(history: object) -> str | None:
+    """The model of the last reply in a chat that names one."""
+    origin = last_reply_origin(history)
+    return origin.model if origin else None
 
 
 def cut_off_mark(error: ReplyCutOff) -> str:

@@ -29,20 +29,22 @@ __all__ = [
 
 THINKING_TITLE = "Thinking"
 
+_PROVIDER_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
 # Small and muted, under the answer.
 CSS = f".{REPLY_STATS_CLASS} {{ font-size: 0.8em; color: var(--body-text-color-subdued); }}"
 
 
 def page_messages(
-    reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0, model: str = ""
+    reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0, model: str = "", provider_id: str = ""
 ) -> str | list[gr.ChatMessage]:
     """What the chat shows for ``reply``: its text alone, or the thinking above the answer.
     ``clean`` is applied to the model's text (not to our numbers line); ``elapsed`` is how long
-    the reply has run, shown as the thinking's time while the model still thinks; ``model`` is
-    named in the numbers line."""
+    the reply has run, shown as the thinking's time while the model still thinks; ``model`` and
+    ``provider_id`` are named in the numbers line."""
     text = clean(reply.text)
     if reply.stats is not None:
-        text += stats_line(reply.stats, model)
+        text += stats_line(reply.stats, model, provider_id)
     if not reply.reasoning:
         return text
     messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed)]
@@ -74,9 +76,10 @@ def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 
-def stats_line(stats: ReplyStats, model: str = "") -> str:
+def stats_line(stats: ReplyStats, model: str = "", provider_id: str = "") -> str:
     """Tokens in and out, time to first token, total time, the cost wherever it is known, and the
-    model (read back by exports and saved chats: conversation/text.py's reply_model)."""
+    model, with the provider's id in an attribute (read back by exports and saved chats:
+    conversation/text.py's reply_origin)."""
     usage = stats.usage
     approx = "~" if usage.estimated else ""
     parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
@@ -87,8 +90,10 @@ def stats_line(stats: ReplyStats, model: str = "") -> str:
         parts.append(f"{approx}{dollars(stats.cost)}")
     if model and not any(c.isspace() or c in "<>·" for c in model):
         parts.append(f"{MODEL_LABEL}{model}")
+    # A provider id is one of the table's (the page's dropdown takes no other); checked anyway.
+    origin = f' data-provider="{provider_id}"' if _PROVIDER_ID.fullmatch(str(provider_id)) else ""
     # Our own numbers only, escaped anyway: this is rendered as HTML.
-    return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
+    return f'\n\n<span class="{REPLY_STATS_CLASS}"{origin}>{html.escape(" · ".join(parts))}</span>'
 
 
 def dollars(amount: float) -> str:

@@ -194,7 +194,9 @@ class PageHandlers:
                     if in_page:
                         # The page's CSP already stops a remote image from loading; as a link the
                         # visitor still sees where it pointed.
-                        yield chat_view.page_messages(reply, link_remote_media, time.monotonic() - started, model)
+                        yield chat_view.page_messages(
+                            reply, link_remote_media, time.monotonic() - started, model, provider_id
+                        )
                     elif reply.text != shown:
                         # API callers get the answer text, as before: no thinking, no numbers line.
                         shown = reply.text
@@ -365,13 +367,17 @@ class PageHandlers:
         return self.provider_view(provider, keys, request)
 
     def switch_provider(
-        self, provider_id: str, keys: SessionKeys, request: gr.Request
-    ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        self, provider_id: str, keys: SessionKeys, restored: object, request: gr.Request
+    ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dict[str, Any], None]:
+        """The provider changed: its models, its key box. ``restored`` is the (provider, model) of
+        a saved chat just opened: that model, not the provider's first, and only this once."""
         provider = self.provider(provider_id)
-        # The operator's list on a restricted server key; the live list follows (ModelListEvents).
+        # The operator's list on a restricted server key; the live list follows (ModelListEvents),
+        # and it too replaces a model the operator's list leaves out, a restored one included.
         shown = self.service.shown_models(provider, self.chat_caller(request, keys, provider.id, ""))
-        model = gr.update(choices=list(shown), value=self.settings.initial_model(provider))
-        return (model, *self.provider_view(provider, keys, request))
+        wanted = restored[1] if isinstance(restored, tuple) and restored[0] == provider.id else None
+        model = gr.update(choices=list(shown), value=wanted or self.settings.initial_model(provider))
+        return (model, *self.provider_view(provider, keys, request), None)
 
     def check_button(self, provider_id: str, request: gr.Request) -> dict[str, Any]:
         """ "Check my key" is shown with the key box."""

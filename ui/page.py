@@ -50,11 +50,13 @@ def build_demo(service: ChatService, login: LoginPlan | None = None) -> gr.Block
         if login_button is not None:
             wire_login_button(login_button, demo, handlers.sign_in_held)
         chat_ui = build_chat(handlers, sidebar, keys)
-        key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys)
+        # The provider and model of a saved chat being opened, for the provider switch it causes.
+        restored = gr.State(None)
+        key_events = wire_key_events(demo, handlers, sidebar, chat_ui, keys, restored)
         wire_page_events(demo, handlers, sidebar, chat_ui, keys)
         wire_model_lists(demo, handlers, sidebar, keys, key_events)
         wire_key_check(handlers, sidebar, keys, key_events)
-        wire_transcripts(sidebar.transcript, chat_ui, sidebar.system_prompt, sidebar.model, settings)
+        wire_transcripts(sidebar, chat_ui, restored, settings)
     # api_open=False: a chat never skips the queue through /gradio_api/run/ (Gradio opens that road
     # everywhere but on a Space), so CONCURRENCY_LIMIT, QUEUE_MAX_SIZE and the queue's door hold.
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit, api_open=False)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import gradio as gr
 
 from config.settings import Settings
-from conversation.text import last_reply_model
+from conversation.text import last_reply_origin
 from conversation.transcript import MAX_IMPORT_BYTES, export_json, export_markdown, parse_import
 from errors import InputRejected
 from ui.chat_view import link_remote_media
@@ -56,13 +56,18 @@ def transcript_controls(save_history: bool) -> TranscriptControls:
     return TranscriptControls(include, as_markdown, as_json, import_button, payload, imported)
 
 
-def wire_transcripts(
-    controls: TranscriptControls,
-    chat_ui: gr.ChatInterface,
-    system_box: gr.Textbox,
-    model_box: gr.Dropdown,
-    settings: Settings,
-) -> None:
+class ChatBoxes(Protocol):
+    """The sidebar's boxes a conversation reads and sets (ui/sidebar.py's Sidebar)."""
+
+    provider: gr.Dropdown
+    model: gr.Dropdown
+    system_prompt: gr.Textbox
+    transcript: TranscriptControls
+
+
+def wire_transcripts(boxes: ChatBoxes, chat_ui: gr.ChatInterface, restored: gr.State, settings: Settings) -> None:
+    controls, system_box, model_box = boxes.transcript, boxes.system_prompt, boxes.model
+
     def exporter(kind: str) -> Callable[..., str]:
         def export(history: Any, system_prompt: Any, model: Any, reasoning: Any) -> str:
             include = reasoning is True
@@ -101,16 +106,26 @@ def wire_transcripts(
 
     if settings.save_history:
 
-        def restore_model(index: Any, conversations: Any) -> Any:
-            # Opening a saved chat brings back the model its replies came from. Only a choice in
-            # the model box: the server checks any model a chat asks for, as it does a typed one.
+        def restore_origin(index: Any, conversations: Any, current: Any) -> tuple[Any, Any, Any]:
+            # Opening a saved chat brings back the provider and model its replies came from. Only
+            # choices in the sidebar: the server checks any model a chat asks for, as it does a
+            # typed one, and resolves the key for the provider as it would for a chosen one.
             if not isinstance(index, int) or not isinstance(conversations, list):
-                return gr.skip()
-            model = last_reply_model(conversations[index]) if 0 <= index < len(conversations) else None
-            return gr.update(value=model) if model else gr.skip()
+                return gr.skip(), gr.skip(), gr.skip()
+            origin = last_reply_origin(conversations[index]) if 0 <= index < len(conversations) else None
+            if origin is None:
+                return gr.skip(), gr.skip(), gr.skip()
+            provider = origin.provider_id
+            if provider is None or provider == current or settings.provider(provider) is None:
+                return gr.skip(), gr.update(value=origin.model), gr.skip()
+            # The switch this causes would put the new provider's first model in: it takes this one.
+            return gr.update(value=provider), gr.update(value=origin.model), (provider, origin.model)
 
         chat_ui.chat_history_dataset.click(
-            restore_model, [chat_ui.chat_history_dataset, chat_ui.saved_conversations], model_box, **PRIVATE
+            restore_origin,
+            [chat_ui.chat_history_dataset, chat_ui.saved_conversations, boxes.provider],
+            [boxes.provider, model_box, restored],
+            **PRIVATE,
         )
 
     # The page reads the file and sends its text with the event: no upload route, no file on the

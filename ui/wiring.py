@@ -11,7 +11,7 @@ from config.keys import SessionKeys
 from errors import ByokError
 from providers import VISITOR_ENDPOINT
 from ui.browser import forget_stored_value
-from ui.events import PRIVATE, after_each_reply
+from ui.events import PRIVATE, after_each_reply, settle_each_copy
 from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped, settle_thinking
 from ui.sidebar import Sidebar
 from ui.style import CLOSE_SIDEBAR_ON_PHONES, NAME_THE_MESSAGE_BOX, upload_size_guard
@@ -34,7 +34,12 @@ class KeyEvents:
 
 
 def wire_key_events(
-    demo: gr.Blocks, handlers: PageHandlers, sidebar: Sidebar, chat_ui: gr.ChatInterface, keys: gr.State
+    demo: gr.Blocks,
+    handlers: PageHandlers,
+    sidebar: Sidebar,
+    chat_ui: gr.ChatInterface,
+    keys: gr.State,
+    restored: gr.State,
 ) -> KeyEvents:
     view = [sidebar.key_box, sidebar.status, sidebar.forget, chat_ui.chatbot]
 
@@ -61,7 +66,7 @@ def wire_key_events(
         )
     forgotten = sidebar.forget.click(handlers.forget_key, [sidebar.provider, keys], view, **PRIVATE)
     switched = sidebar.provider.change(
-        handlers.switch_provider, [sidebar.provider, keys], [sidebar.model, *view], **PRIVATE
+        handlers.switch_provider, [sidebar.provider, keys, restored], [sidebar.model, *view, restored], **PRIVATE
     )
     # Also when the new provider's model id is the same string, which fires no model change.
     switched.then(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)
@@ -105,6 +110,8 @@ def wire_page_events(
     # An update already on its way when Stop was pressed can land after the mark, thinking still
     # pending: settle it again once the stopped reply has ended.
     after_each_reply(demo, chat_ui, settle_after_reply, both, chat_ui.chatbot)
+    # ChatInterface's own copy into chatbot_state can land after that fix-up: it settles too.
+    settle_each_copy(demo, chat_ui, settle_thinking)
     after_each_reply(demo, chat_ui, handlers.usage_text, sidebar.usage)
     sidebar.effort.change(handlers.remember_effort, sidebar.effort, None, **PRIVATE)
     sidebar.model.change(handlers.effort_view, [sidebar.provider, sidebar.model], sidebar.effort, **PRIVATE)

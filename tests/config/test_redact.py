@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import io
 import logging
 import secrets
@@ -213,3 +214,26 @@ def test_library_debug_logging_of_a_real_request_shows_no_key(
     # The HTTP libraries did log the request at DEBUG, so a key in their output would have shown.
     assert any(r.name.startswith(("httpx", "httpcore")) for r in caplog.records), {r.name for r in caplog.records}
     assert key not in caplog.text
+
+
+def test_keys_made_after_a_reload_are_masked_in_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """`gradio app.py` drops our modules after an edit and runs app.py again: config.secret comes
+    back with a registry of its own, and the keys read from then on live only there. The record
+    factory installed by the first load knows only the first registry."""
+    first = Secret(odd_key())
+    ours = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "config"}
+    factory, streams = logging.getLogRecordFactory(), (sys.stdout, sys.stderr)
+    try:
+        for name in ours:
+            del sys.modules[name]
+        reloaded_secret = importlib.import_module("config.secret")
+        importlib.import_module("config.redact").install_redaction()
+        second = reloaded_secret.Secret(odd_key())
+        with caplog.at_level(logging.INFO):
+            log.info("before the edit %s, after it %s", first.reveal(), second.reveal())
+        assert first.reveal() not in caplog.text and second.reveal() not in caplog.text
+        assert caplog.text.count(MASK) == 2
+    finally:
+        sys.modules.update(ours)
+        logging.setLogRecordFactory(factory)
+        sys.stdout, sys.stderr = streams

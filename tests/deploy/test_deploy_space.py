@@ -45,11 +45,11 @@ def test_front_matter_is_a_valid_gradio_space_on_the_pinned_gradio() -> None:
     assert re.search(r"^gradio\[oauth\]==", (REPO / "requirements.txt").read_text(), re.MULTILINE)
 
 
-def test_readme_gives_the_exact_front_matter_for_login(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```yaml\n(---\n.*?\n---)\n```", readme, re.DOTALL)
+def test_the_deploying_docs_give_the_exact_front_matter_for_login(tmp_path: Path) -> None:
+    deploying = (REPO / "docs" / "deploying.md").read_text()
+    blocks = re.findall(r"```yaml\n(---\n.*?\n---)\n```", deploying, re.DOTALL)
     login = [block for block in blocks if "hf_oauth" in block]
-    assert len(login) == 1, "the README shows one complete front matter for Hugging Face login"
+    assert len(login) == 1, "docs/deploying.md shows one complete front matter for Hugging Face login"
     (tmp_path / "README.md").write_text(login[0] + "\n\n# byok-chat\n")
     data = SpaceCard.load(tmp_path / "README.md").data
     assert data.hf_oauth is True

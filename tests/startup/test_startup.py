@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -49,11 +50,6 @@ def _run_until(args: list[str], env: dict[str, str], tmp_path: Path, marker: str
 
 
 @pytest.mark.slow  # starts app.py in a process of its own
-@pytest.mark.xfail(
-    strict=True,
-    reason="the first run under `gradio app.py` still calls main(), which finds no server_port: "
-    "fails the same way on the branch that added it; open in issue 23",
-)
 def test_reload_mode_serves_the_app_and_picks_up_a_change(tmp_path: Path) -> None:
     """`gradio app.py`, as the README suggests for development: it serves the page, and an edit
     to the code is served after a moment, with no traceback on the way."""
@@ -65,8 +61,15 @@ def test_reload_mode_serves_the_app_and_picks_up_a_change(tmp_path: Path) -> Non
     env = _environment(GRADIO_SERVER_PORT=str(port))
     url = f"http://127.0.0.1:{port}/config"
     with log.open("wb") as out:
+        # A session of its own: `gradio` runs app.py as a child and exits on SIGTERM without
+        # stopping it, so the test stops the whole group, as Ctrl-C in a terminal does.
         process = subprocess.Popen(
-            [sys.executable, "-m", "gradio", "app.py"], env=env, cwd=work, stdout=out, stderr=out
+            [sys.executable, "-m", "gradio", "app.py"],
+            env=env,
+            cwd=work,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
     try:
         assert _wait_for(lambda: _title(url) == "byok-chat", process), log.read_text()
@@ -82,11 +85,25 @@ def test_reload_mode_serves_the_app_and_picks_up_a_change(tmp_path: Path) -> Non
 
         assert _wait_for(edit_and_look, process), log.read_text()
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(20)
+    assert _group_ends(process.pid), "app.py outlived gradio"
     said = log.read_text()
     assert "Traceback" not in said and "running on None" not in said, said
     assert f"byok-chat is running on http://127.0.0.1:{port}/" in said
+    assert "Stopping: 0 replies in flight were counted." in said  # app.py itself took the SIGTERM
+
+
+def _group_ends(group: int, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    os.killpg(group, signal.SIGKILL)
+    return False
 
 
 def _title(url: str) -> str | None:

@@ -25,8 +25,8 @@ from tests import gradio_raw as raw
 from tests.conftest import RunningApp, canary, routed_env, start_app
 from tests.fake_provider import FakeProvider
 
-README = REPO / "README.md"
-# Where the README's snippets expect the app; the tests' app listens on a free port instead.
+API_DOCS = REPO / "docs" / "api.md"
+# Where the documented snippets expect the app; the tests' app listens on a free port instead.
 README_URL = "http://127.0.0.1:7860"
 SERVER_KEY = canary("api-groq")
 # Gradio's page sends this header with every event; scripts do not.
@@ -42,9 +42,7 @@ def api_app(fake: FakeProvider) -> Iterator[RunningApp]:
 
 
 def readme_snippets() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Calling it from Python") : text.index("## Development")]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", API_DOCS.read_text(encoding="utf-8"), flags=re.S)
 
 
 def run_snippet(code: str, url: str, tmp_path: Path, **env: str) -> str:

@@ -2,12 +2,11 @@
 
 One Chromium per module and one launched app per mode (visitor keys, server key, access gate);
 every test gets a fresh browser context, so no cookie, storage or session carries over. The
-provider is tests/fake_provider.py over HTTP. `UPDATE_SCREENSHOTS=1` refreshes docs/screenshots.
+provider is tests/fake_provider.py over HTTP. `python -m tests.screenshots` retakes docs/screenshots.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,6 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from config.settings import load_settings
-from tests import REPO
 from tests.browser_helpers import (
     BOT,
     ERROR_BUBBLE,
@@ -39,7 +37,6 @@ from tests.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
 
-DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 # Fixed for the module: the server-mode app is launched once with it.
 SERVER_KEY = canary("browser-server")
 ACCESS_CODE = f"browser-gate-{canary('code')}"
@@ -57,9 +54,9 @@ class ChatStuckAfterError(AssertionError):
 
 @pytest.fixture
 def screenshot(tmp_path: Path) -> Callable[[Page, str], None]:
-    """Save a screenshot; into docs/screenshots only with UPDATE_SCREENSHOTS=1, so that a test run
-    does not rewrite committed images (pixels differ slightly from run to run)."""
-    folder = DOCS_SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    """Save a screenshot of the page as the test left it, to see that it drew something. The
+    pictures in docs/screenshots come from `python -m tests.screenshots` instead."""
+    folder = tmp_path
 
     def save(page: Page, name: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -225,6 +225,37 @@ def test_saved_chats_survive_a_reload_and_hold_no_key(
     assert find_any(saved + browser_state(page, page.context), [key, SERVER_KEY]) == []
 
 
+def test_opening_a_saved_chat_brings_back_its_provider_and_model(
+    saved_app: RunningApp, provider: FakeProvider, tabs: Callable[[str], ChatPage]
+) -> None:
+    """A chat on OpenAI (the visitor's key), then a switch to Groq (the server key): opening the
+    saved chat puts OpenAI and its model back, and the chat goes on there, on the visitor's key."""
+    chat = tabs(saved_app.url)
+    page = chat.page
+    key = canary("browser-saved-origin")
+    chat.choose_provider("OpenAI")
+    chat.enter_key(key)
+    chat.set_model("fake-cheap")
+    words = "which provider was this"
+    assert chat.chat(words) == f"You said: {words}"
+    assert wait_until(lambda: words in json.dumps(saved_conversations(page)), page)
+
+    page.get_by_role("button", name="New chat").click()
+    chat.choose_provider("Groq")
+    expect(page.locator("#model input")).to_have_value(ALLOWED[0], timeout=WAIT_MS)
+    page.get_by_text(words, exact=True).first.click()
+
+    expect(page.locator("#provider input")).to_have_value("OpenAI", timeout=WAIT_MS)
+    expect(page.locator("#key-status")).to_contain_text("key is set", timeout=WAIT_MS)
+    # The switch to OpenAI and its live model list, both after the click, leave the model alone.
+    expect(page.locator("#model input")).to_have_value("fake-cheap", timeout=WAIT_MS)
+    provider.reset()
+    assert chat.chat("and now?").startswith("You said:")
+    [request] = provider.chat_requests
+    assert request.body["model"] == "fake-cheap"
+    assert request.authorization == f"Bearer {key}"
+
+
 def test_the_new_chat_button_shows_its_icon(saved_app: RunningApp, tabs: Callable[[str], ChatPage]) -> None:
     page = tabs(saved_app.url).page
     icon = page.locator("button", has_text="New chat").locator("img")

@@ -6,7 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from conversation.text import STOPPED_MARK, reply_model, without_annotations
+from conversation.text import (
+    STOPPED_MARK,
+    ReplyOrigin,
+    last_reply_origin,
+    reply_model,
+    reply_origin,
+    without_annotations,
+)
 from conversation.transcript import export_json
 from providers.chat import ReplyStats, Usage
 from tests import gradio_raw as raw
@@ -84,3 +91,17 @@ def test_the_numbers_line_names_the_model_and_exports_read_it_back() -> None:
     assert json.loads(export_json(history[:1], "", "gpt-5"))["model"] == "gpt-5"
     # A model id that could break the line out of its span is left out, not written.
     assert reply_model(stats_line(ReplyStats(Usage(1, 1, False), 0.1, 0.2), "a<b")) is None
+
+
+def test_the_numbers_line_names_the_provider_for_saved_chats_to_read_back() -> None:
+    stats = ReplyStats(Usage(11, 1, False), 0.1, 0.2)
+    reply = "six" + stats_line(stats, "gpt-4.1-mini", "openai")
+    assert reply_origin(reply) == ReplyOrigin("gpt-4.1-mini", "openai")
+    assert without_annotations(reply) == "six"  # nothing of it goes upstream
+    history = [{"role": "assistant", "content": reply}, {"role": "user", "content": "and?"}]
+    assert last_reply_origin(history) == ReplyOrigin("gpt-4.1-mini", "openai")
+    # A reply saved before the line named its provider still gives its model.
+    assert reply_origin("six" + stats_line(stats, "gpt-4.1-mini")) == ReplyOrigin("gpt-4.1-mini", None)
+    # An id that could break out of the attribute is left out, and the model still read.
+    broken = "six" + stats_line(stats, "gpt-4.1-mini", 'x" onmouseover="alert(1)')
+    assert "onmouseover" not in broken and reply_origin(broken) == ReplyOrigin("gpt-4.1-mini", None)
