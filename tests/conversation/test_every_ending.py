@@ -150,6 +150,7 @@ def test_a_finished_reply_counts_the_providers_numbers_and_a_refused_one_counts_
     assert usage.requests == 2 and usage.tokens == 16
 
 
+@pytest.mark.slow  # starts redis-server and app.py in processes of their own
 def test_sigterm_counts_the_replies_still_streaming(provider: FakeProvider, tmp_path: Path) -> None:
     with redis_server() as redis_url:
         env = routed_env(
