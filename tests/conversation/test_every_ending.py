@@ -98,8 +98,7 @@ def test_a_reply_left_mid_stream_is_counted_once_as_an_estimate(
 
 
 def _chat(running: RunningApp, model: str, message: str = "hello there") -> raw.EventResult:
-    cfg = raw.config(running.url)
-    return raw.run_event(running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, message, "groq", model))
+    return raw.chat(running.url, model, message=message)
 
 
 @pytest.mark.parametrize(

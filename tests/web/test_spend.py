@@ -29,10 +29,7 @@ CHAT_COST = 0.014
 
 
 def _chat(running: RunningApp, model: str = "priced", **headers: str) -> raw.EventResult:
-    cfg = raw.config(running.url)
-    return raw.run_event(
-        running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, "hi", "groq", model), headers=headers
-    )
+    return raw.chat(running.url, model, headers=headers)
 
 
 @pytest.mark.parametrize(
