@@ -12,14 +12,21 @@ from errors import ConfigError
 from .storage import parse_rate_limits
 
 
-def whole(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+def _float(env: Mapping[str, str], name: str) -> float | None:
+    """None when unset; NaN when not a number, which every range check then refuses."""
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
-        value = math.nan
+        return math.nan
+
+
+def whole(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    value = _float(env, name)
+    if value is None:
+        return default
     if not (low <= value <= high and value.is_integer()):
         # Written out with separators: "{:g}" turned 1,000,000 into "1e+06".
         raise ConfigError(f"{name} must be a whole number from {low:,} to {high:,}.")
@@ -27,13 +34,9 @@ def whole(env: Mapping[str, str], name: str, default: int, *, low: int, high: in
 
 
 def number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
+    value = _float(env, name)
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
     if not low <= value <= high:
         raise ConfigError(f"{name} must be a number from {low:g} to {high:g}.")
     return value
