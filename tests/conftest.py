@@ -17,7 +17,12 @@ import pytest
 
 # Gradio's temp dir defaults to one folder per machine, shared with every other run (and the app's
 # earlier runs): give each test run its own, so what a test finds there is what this run wrote.
+# pytest-xdist's workers inherit the controller's environment, so each process then takes a folder
+# of its own inside it: a leak test reads only what its own worker wrote.
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="byok-test-gradio-"))
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(
+    prefix=f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-", dir=os.environ["GRADIO_TEMP_DIR"]
+)
 
 from playwright.sync_api import Browser, sync_playwright
 
@@ -124,14 +129,22 @@ def start_app(settings: Settings) -> RunningApp:
 
     service = ChatService(settings)
     demo = app.build_demo(service)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **app.launch_options(service),
-    )
+    for attempt in range(3):
+        port = free_port()
+        try:
+            demo.launch(
+                server_name="127.0.0.1",
+                server_port=port,
+                prevent_thread_lock=True,
+                quiet=True,
+                **app.launch_options(service),
+            )
+            break
+        except OSError:
+            # Another process (a second pytest-xdist worker) bound the port between free_port()
+            # and the launch: take another.
+            if attempt == 2:
+                raise
     return RunningApp(url=f"http://127.0.0.1:{port}", settings=settings, demo=demo, service=service)
 
 

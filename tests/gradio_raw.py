@@ -84,6 +84,15 @@ def run_event(
         return _read_stream(client, url, session_hash)
 
 
+def chat(
+    url: str, model: str, *, message: str = "hi", provider: str = "groq", headers: dict[str, str] | None = None
+) -> EventResult:
+    """One chat, sent the way a script sends it: the chat event's index and inputs read from
+    ``/config``, every other input at its default."""
+    cfg = config(url)
+    return run_event(url, fn_index(cfg, "chat"), chat_data(cfg, message, provider, model), headers=headers)
+
+
 async def run_event_async(
     client: httpx.AsyncClient, url: str, index: int, data: list[Any], *, session_hash: str | None = None
 ) -> EventResult:

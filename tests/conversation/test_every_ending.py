@@ -98,8 +98,7 @@ def test_a_reply_left_mid_stream_is_counted_once_as_an_estimate(
 
 
 def _chat(running: RunningApp, model: str, message: str = "hello there") -> raw.EventResult:
-    cfg = raw.config(running.url)
-    return raw.run_event(running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, message, "groq", model))
+    return raw.chat(running.url, model, message=message)
 
 
 @pytest.mark.parametrize(
@@ -150,6 +149,7 @@ def test_a_finished_reply_counts_the_providers_numbers_and_a_refused_one_counts_
     assert usage.requests == 2 and usage.tokens == 16
 
 
+@pytest.mark.slow  # starts redis-server and app.py in processes of their own
 def test_sigterm_counts_the_replies_still_streaming(provider: FakeProvider, tmp_path: Path) -> None:
     with redis_server() as redis_url:
         env = routed_env(

@@ -113,15 +113,12 @@ def test_the_footer_and_the_usage_line_show_the_cost_of_every_priced_reply(
 ) -> None:
     caplog.set_level(logging.INFO, logger="byok_chat.usage")
     running = launch(settings_for(GROQ_API_KEY=canary("server"), MODEL_PRICES="groq:my-alias=1/2"))
-    cfg = raw.config(running.url)
-    index = raw.fn_index(cfg, "chat")
     page = {"x-gradio-user": "app"}
     # The fake reports 11 prompt tokens and one per word of "You said: one two three" (5).
-    table = raw.run_event(
-        running.url, index, raw.chat_data(cfg, "one two three", "groq", "llama-3.1-8b-instant"), headers=page
+    table, own, unpriced = (
+        raw.chat(running.url, model, message="one two three", headers=page)
+        for model in ("llama-3.1-8b-instant", "my-alias", "m")
     )
-    own = raw.run_event(running.url, index, raw.chat_data(cfg, "one two three", "groq", "my-alias"), headers=page)
-    unpriced = raw.run_event(running.url, index, raw.chat_data(cfg, "one two three", "groq", "m"), headers=page)
     assert table.success and own.success and unpriced.success
     # $0.05 in and $0.08 out per million: 0.00000095, shown to the sixth decimal.
     assert "11 in · 5 out" in str(table.output) and "$0.000001" in str(table.output)

@@ -251,6 +251,7 @@ def test_env_example_names_what_protects_a_server_key_and_every_example_loads() 
     load_settings({name: value for name, value in examples.items() if value}, dotenv_path=None)
 
 
+@pytest.mark.slow  # starts app.py in a process of its own
 def test_help_says_where_the_configuration_lives() -> None:
     done = subprocess.run([sys.executable, str(APP), "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0

@@ -9,19 +9,18 @@ types a user name on the provider's page, comes back, chats, and logs out.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser_helpers import LAUNCH_ARGS, VIEWPORT, WAIT_MS, ChatPage, chromium_path, decoded_cookies
+from tests.browser_helpers import VIEWPORT, WAIT_MS, ChatPage, decoded_cookies
 from tests.conftest import canary, free_port, routed_env
 from tests.deploy_helpers import AppProcess, base_environment, run_app
 from tests.fake_provider import FakeProvider
+from tests.hub_login import SIGN_IN, approve, frame_friendly_chromium, sign_in, space_page
 from tests.oidc_provider import HubUser, OpenIDProvider
 
 pytestmark = pytest.mark.browser
@@ -33,7 +32,6 @@ USERS = {
     "bob": HubUser("bob", orgs=(("bobs-lab", "acme"),)),
     "carol": HubUser("carol", orgs=(("acme", "ACME Research"), ("knitting", "Knitting Club"))),
 }
-SIGN_IN = "Sign in with Hugging Face"
 MODEL = "llama-3.3-70b-versatile"
 
 
@@ -79,14 +77,8 @@ def space(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        # In-process frames: headless Chromium often leaves a cross-site Gradio frame on "Loading..."
-        # otherwise (see the notes on testing frames); cookies behave the same either way.
-        args = [*LAUNCH_ARGS, "--disable-features=IsolateOrigins,site-per-process"]
-        chromium = playwright.chromium.launch(executable_path=executable, args=args)
+    with frame_friendly_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -98,15 +90,6 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 def login_button(page: Page):
     return page.get_by_role("button", name=SIGN_IN)
-
-
-def sign_in(chat: ChatPage, username: str) -> None:
-    """Click the button, type the user name on the provider's page, come back to the chat."""
-    login_button(chat.page).click()
-    chat.page.locator("#username").fill(username)
-    chat.page.locator("#approve").click()
-    chat.wait_loaded()
-    expect(chat.page.get_by_role("button", name=f"Logout ({username})")).to_be_visible(timeout=WAIT_MS)
 
 
 def sign_out(chat: ChatPage, username: str) -> None:
@@ -193,53 +176,21 @@ def test_quota_follows_the_signed_in_user_across_browsers(
         second.close()
 
 
-class _Embedder(BaseHTTPRequestHandler):
-    """The Hub's Space page, reduced to the part that matters: the app in a cross-site frame."""
-
-    app_url = ""
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = (
-            f'<!doctype html><title>Space page</title><iframe id="space" src="{self.app_url}/" '
-            'style="width:1100px;height:760px" allow="clipboard-write" '
-            'sandbox="allow-forms allow-modals allow-popups allow-popups-to-escape-sandbox '
-            'allow-same-origin allow-scripts allow-downloads"></iframe>'
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 def test_login_inside_the_space_page_frame_opens_at_top_level(
     space: SpaceWithLogin, context: BrowserContext, provider: FakeProvider
 ) -> None:
     """On the Hub the app is a cross-site frame, where the login's cookie (SameSite=None, not
     Partitioned) is dropped: the sign-in must happen outside the frame, in a tab of its own."""
-    handler = type("Embedder", (_Embedder,), {"app_url": space.app.url})
-    top = ThreadingHTTPServer(("127.0.0.1", space.top_port), handler)
-    threading.Thread(target=top.serve_forever, daemon=True).start()
-    try:
+    with space_page(space.app.url, space.top_port) as top:
         page = context.new_page()
-        # localhost vs 127.0.0.1: a different site, as huggingface.co is to *.hf.space.
-        page.goto(f"http://localhost:{space.top_port}/")
+        page.goto(top)
         frame = page.frame_locator("#space")
         button = frame.get_by_role("button", name=SIGN_IN)
         expect(button).to_be_visible(timeout=WAIT_MS)
         with context.expect_page(timeout=WAIT_MS) as opened:
             button.click()
         tab = ChatPage(opened.value, space.app.url)
-        tab.page.locator("#username").fill("alice")
-        tab.page.locator("#approve").click()
-        tab.wait_loaded()
-        expect(tab.page.get_by_role("button", name="Logout (alice)")).to_be_visible(timeout=WAIT_MS)
+        approve(tab, "alice")
         assert "You said: signed in at top level" in tab.chat("signed in at top level")
         # The framed copy stayed where it was and still offers the sign-in.
         expect(frame.get_by_role("button", name=SIGN_IN)).to_be_visible()
-    finally:
-        top.shutdown()
-        top.server_close()

@@ -10,37 +10,33 @@ has a Groq server key, so the sign-in mixes with a server key on another row.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests import gradio_raw as raw
 from tests.browser_helpers import (
-    LAUNCH_ARGS,
     VIEWPORT,
     WAIT_MS,
     Capture,
     ChatPage,
     browser_state,
-    chromium_path,
     decoded_cookies,
 )
 from tests.conftest import canary, free_port, routed_env
 from tests.deploy_helpers import AppProcess, base_environment, read_all, run_app
 from tests.fake_provider import FakeProvider
+from tests.hub_login import SIGN_IN, approve, frame_friendly_chromium, sign_in, space_page
 from tests.oidc_provider import HubUser, OpenIDProvider
 
 pytestmark = pytest.mark.browser
 
 SERVER_KEY = canary("groq-server")
-SIGN_IN = "Sign in with Hugging Face"
 # How long brief's tokens last: long enough for the page to load after sign-in on two busy cores.
 BRIEF_SECONDS = 8
 USERS = {
@@ -88,13 +84,8 @@ def space(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        # In-process frames: headless Chromium often leaves a cross-site Gradio frame on "Loading..."
-        # otherwise (see the notes on testing frames); cookies behave the same either way.
-        args = [*LAUNCH_ARGS, "--disable-features=IsolateOrigins,site-per-process"]
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=args)
+    with frame_friendly_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -133,7 +124,7 @@ def test_sign_in_chat_on_your_own_account_and_the_token_stays_on_the_server(
     chat.error("Sign in with Hugging Face")
     assert provider.chat_requests == []
 
-    sign_in_as(chat, "alice")
+    sign_in(chat, "alice")
     token = latest_token(space)
     expect(page.locator("#key-status")).to_contain_text("Signed in as alice", timeout=WAIT_MS)
     assert "alice's own Hugging Face account, which pays" in chat.status()
@@ -209,7 +200,7 @@ def test_an_expired_sign_in_asks_to_sign_in_again(
     space: Space, context: BrowserContext, provider: FakeProvider
 ) -> None:
     chat = ChatPage(context.new_page(), space.app.url).open()
-    sign_in_as(chat, "brief")
+    sign_in(chat, "brief")
     # The token was issued before this point, so it has expired by BRIEF_SECONDS from now.
     issued_by = time.monotonic()
     token = latest_token(space)
@@ -226,7 +217,7 @@ def test_a_revoked_token_asks_to_sign_in_again_not_a_raw_401(
     space: Space, context: BrowserContext, provider: FakeProvider
 ) -> None:
     chat = ChatPage(context.new_page(), space.app.url).open()
-    sign_in_as(chat, "alice")
+    sign_in(chat, "alice")
     token = latest_token(space)
     chat.set_model("status-401")  # the router refuses the token, as it does a revoked one
     chat.send("revoked?")
@@ -240,7 +231,7 @@ def test_a_revoked_token_asks_to_sign_in_again_not_a_raw_401(
     # Gradio's login cookie still names alice, but the button offers sign-in: it fetches a new token.
     chat.reload()
     assert "Sign in again" in chat.status()
-    sign_in_as(chat, "alice")
+    sign_in(chat, "alice")
     renewed = latest_token(space)
     assert renewed != token
     assert chat.chat("signed in again") == "You said: signed in again"
@@ -251,7 +242,7 @@ def test_no_credits_says_so_with_the_billing_link(
     space: Space, context: BrowserContext, provider: FakeProvider
 ) -> None:
     chat = ChatPage(context.new_page(), space.app.url).open()
-    sign_in_as(chat, "alice")
+    sign_in(chat, "alice")
     chat.set_model("status-402")
     chat.send("one more question")
     bubble = chat.error("no Inference Providers credits left")
@@ -297,7 +288,7 @@ def test_a_member_bills_their_organisation(space: Space, context: BrowserContext
     chat = ChatPage(context.new_page(), space.app.url).open()
     bill_to = chat.page.locator("#bill-to")
     expect(bill_to).to_be_hidden()
-    sign_in_as(chat, "carol")
+    sign_in(chat, "carol")
     token = latest_token(space)
     expect(bill_to).to_be_visible(timeout=WAIT_MS)
     assert chat.chat("on my own account").startswith("You said:")
@@ -321,46 +312,20 @@ def test_a_member_bills_their_organisation(space: Space, context: BrowserContext
     assert "x-hf-bill-to" not in provider.chat_requests[-1].headers
 
 
-class _SpacePage(BaseHTTPRequestHandler):
-    """The Hub's Space page, reduced to what matters: the app in a sandboxed cross-site frame."""
-
-    app_url = ""
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = (
-            f'<!doctype html><title>Space page</title><iframe id="space" src="{self.app_url}/" '
-            'style="width:1100px;height:760px" sandbox="allow-forms allow-modals allow-popups '
-            'allow-popups-to-escape-sandbox allow-same-origin allow-scripts allow-downloads"></iframe>'
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 def test_on_the_hub_page_sign_in_opens_a_tab_that_chats_on_the_visitors_account(
     space: Space, context: BrowserContext, provider: FakeProvider
 ) -> None:
     """The Hub shows the app in a cross-site frame; sign-in opens a tab of its own, and the token is
     bound to that tab's browser cookie: the framed copy (another cookie partition) cannot use it."""
-    top = ThreadingHTTPServer(("127.0.0.1", space.top_port), type("Page", (_SpacePage,), {"app_url": space.app.url}))
-    threading.Thread(target=top.serve_forever, daemon=True).start()
-    try:
+    with space_page(space.app.url, space.top_port) as top:
         page = context.new_page()
-        page.goto(f"http://localhost:{space.top_port}/")  # another site than 127.0.0.1, as the Hub is
+        page.goto(top)
         frame = page.frame_locator("#space")
         expect(frame.get_by_role("button", name=SIGN_IN)).to_be_visible(timeout=WAIT_MS)
         with context.expect_page(timeout=WAIT_MS) as opened:
             frame.get_by_role("button", name=SIGN_IN).click()
         tab = ChatPage(opened.value, space.app.url)
-        tab.page.locator("#username").fill("alice")
-        tab.page.locator("#approve").click()
-        tab.wait_loaded()
-        expect(tab.page.get_by_role("button", name="Logout (alice)")).to_be_visible(timeout=WAIT_MS)
+        approve(tab, "alice")
         token = latest_token(space)
         assert tab.chat("from the tab") == "You said: from the tab"
         assert bearers(provider, token) == ["/hf/v1/chat/completions"]
@@ -370,14 +335,3 @@ def test_on_the_hub_page_sign_in_opens_a_tab_that_chats_on_the_visitors_account(
         frame.locator('button[data-testid="submit-button"]').click()
         expect(frame.locator('[data-testid="bot"]').last).to_contain_text("Sign in", timeout=WAIT_MS)
         assert bearers(provider, token) == ["/hf/v1/chat/completions"]
-    finally:
-        top.shutdown()
-        top.server_close()
-
-
-def sign_in_as(chat: ChatPage, username: str) -> None:
-    chat.page.get_by_role("button", name=SIGN_IN).click()
-    chat.page.locator("#username").fill(username)
-    chat.page.locator("#approve").click()
-    chat.wait_loaded()
-    expect(chat.page.get_by_role("button", name=f"Logout ({username})")).to_be_visible(timeout=WAIT_MS)

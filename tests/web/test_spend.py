@@ -29,10 +29,7 @@ CHAT_COST = 0.014
 
 
 def _chat(running: RunningApp, model: str = "priced", **headers: str) -> raw.EventResult:
-    cfg = raw.config(running.url)
-    return raw.run_event(
-        running.url, raw.fn_index(cfg, "chat"), raw.chat_data(cfg, "hi", "groq", model), headers=headers
-    )
+    return raw.chat(running.url, model, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -175,6 +172,7 @@ def test_a_burst_of_clients_passes_the_site_limit_by_at_most_one_replys_worst_ca
     assert running.service.spend.spent_today("x").everyone[0][1] == pytest.approx(billed)
 
 
+@pytest.mark.slow  # replicas: two app processes and a redis-server
 def test_two_replicas_share_the_site_limit_through_redis(provider: FakeProvider, tmp_path: Path) -> None:
     with redis_server() as redis_url:
         env = routed_env(
@@ -206,6 +204,7 @@ def test_two_replicas_share_the_site_limit_through_redis(provider: FakeProvider,
         assert counted.everyone[0][1] == pytest.approx(3 * CHAT_COST)
 
 
+@pytest.mark.slow  # starts, stops and restarts a redis-server
 def test_spend_limits_fail_closed_while_the_counter_store_is_down(
     launch: Callable[..., RunningApp], fake: FakeProvider, provider: FakeProvider
 ) -> None:
