@@ -51,6 +51,7 @@ from web.hflogin import hf_org_list, hf_orgs, hf_username
 from web.quota import Quotas, UsageToday
 from web.signin import SignInTokens
 from web.spend import NO_RESERVATION, Reservation, Spend, SpentToday
+from words import Phrase
 
 from .attachments import SessionFiles, UploadStore
 from .metering import Chat, Ledger, worst_case_tokens
@@ -167,12 +168,12 @@ class ChatService:
         account). The choice is checked against the organisations their login lists."""
         sign_in = caller.sign_in
         if self.sign_ins is None or sign_in is None or sign_in.token is None:
-            raise InputRejected("Sign in with Hugging Face first, then pick who pays.")
+            raise InputRejected("refused_bill_to_signed_out")
         if org in (None, ""):
             self.sign_ins.bill(caller.browser, None)
             return
         if not isinstance(org, str) or org not in {handle for handle, _ in sign_in.orgs}:
-            raise InputRejected("You can bill only your own account or an organisation you belong to.")
+            raise InputRejected("refused_bill_to_other")
         self.sign_ins.bill(caller.browser, org)
 
     def end_session(self, session_hash: str) -> None:
@@ -418,16 +419,16 @@ class ChatService:
         if provider.id != VISITOR_ENDPOINT.id:
             return None
         if not isinstance(base_url, str) or not base_url.strip():
-            raise InputRejected("Enter your endpoint's base URL.")
+            raise InputRejected("refused_endpoint_missing_short")
         return check_visitor_url(base_url.strip(), allow_local=self.settings.allow_local_base_url)
 
     async def check_key(self, caller: Caller, provider_id: object, base_url: object = "") -> str:
         """ "Key works: N models available", or a ByokError with the mapped message. Spends no tokens."""
         provider = self.settings.provider(provider_id)
         if provider is None:
-            raise InputRejected("Unknown provider. Pick one from the list.")
+            raise InputRejected("refused_unknown_provider")
         if caller.visitor_key is None:
-            raise InputRejected(f"Enter your {provider.label} key first, then check it.")
+            raise InputRejected(Phrase("refused_check_without_key", {"provider": provider.label}))
         visitor_url = self._visitor_url(provider, base_url)
         self.quotas.admit_check(caller.client)
         outcome = "ok"
@@ -446,7 +447,7 @@ class ChatService:
             # Who checked which provider and what came of it; never the key.
             log.info("key check client=%s provider=%s outcome=%s", caller.client, provider.id, outcome)
         # What the provider lists; the model box also keeps the usual models it may leave out.
-        return f"Key works: {provider.label} lists {len(ids):,} models."
+        return Phrase("key_works", {"provider": provider.label, "count": f"{len(ids):,}"})
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
         own_key = caller.visitor_key is not None and provider.needs_key
@@ -460,36 +461,20 @@ class ChatService:
             )
         if self.settings.operators_spend(provider):
             page, script = self.server_key_refusal(provider)
-            title = None if self.settings.access_codes else "Sign-in needed"
-            raise AccessDenied(page, script_message=script, title=title)
+            title = None if self.settings.access_codes else "title_sign_in_needed"
+            raise AccessDenied(page, script=script, title_key=title)
         return resolve_key(provider, self.settings, visitor_key=None, sign_in=caller.sign_in)
 
-    def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
+    def server_key_refusal(self, provider: Provider) -> tuple[Phrase, Phrase]:
         """Why this caller may not use the server's key and what they can do instead: for the page,
         and for scripts."""
+        params = {"provider": provider.label, "header": KEY_HEADER, "code_header": CODE_HEADER}
         if not provider.needs_key:
-            needs = f"{provider.label} runs on the operator's server, which is only for visitors the operator allows."
-            how = (
-                "Enter the access code (open byok/access on this site)"
-                if self.settings.access_codes
-                else "Sign in with an allowed account"
-            )
-            return f"{needs} {how}, or pick a provider you have a key for.", f"{needs} Pick another provider."
+            page = "server_refused_keyless_code" if self.settings.access_codes else "server_refused_keyless_sign_in"
+            return Phrase(page, params), Phrase("script_server_refused_keyless", params)
         if self.settings.access_codes:
-            needs = f"{provider.label} runs on the operator's key, which needs the access code."
-            return (
-                f"{needs} Enter the code (open byok/access on this site), or enter your own {provider.label} key.",
-                f"{needs} Send it in the {CODE_HEADER} header, or send your own "
-                f"{provider.label} key in the {KEY_HEADER} header.",
-            )
-        needs = (
-            f"{provider.label} runs on the operator's key, which is only for the Hugging Face users and "
-            f"organisations this app allows."
-        )
-        return (
-            f"{needs} Sign in with an allowed account, or enter your own {provider.label} key.",
-            f"{needs} Send your own {provider.label} key in the {KEY_HEADER} header.",
-        )
+            return Phrase("server_refused_code", params), Phrase("script_server_refused_code", params)
+        return Phrase("server_refused_sign_in", params), Phrase("script_server_refused_sign_in", params)
 
 
 # What a chat on a stolen key would learn: the key is wrong, or it works but not for this model.

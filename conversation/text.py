@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 
 from errors import ProviderTimeout, ReplyCutOff
+from words import ENGLISH
 
 __all__ = [
     "CUT_OFF_MARK",
@@ -83,7 +84,7 @@ def last_reply_model(history: object) -> str | None:
 def cut_off_mark(error: ReplyCutOff) -> str:
     """The mark under a reply that ended early: why, when it was one of our time limits."""
     if isinstance(error.cause, ProviderTimeout):
-        return _TIMED_OUT_MARK.format(what=f"{error.cause.limit()}; what arrived is kept")
+        return _TIMED_OUT_MARK.format(what=f"{error.cause.limit().in_language(ENGLISH)}; what arrived is kept")
     return CUT_OFF_MARK
 
 

@@ -16,6 +16,7 @@ import gradio as gr
 
 from conversation.text import CUT_OFF_MARK, MODEL_LABEL, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
+from words import Phrase
 
 __all__ = [
     "CSS",
@@ -112,10 +113,7 @@ def effort_shown(provider: Provider, model: object) -> bool:
 class TemperatureView:
     # Can the visitor choose a temperature for this model (untick "provider's default")?
     choosable: bool
-    info: str
-
-
-TEMPERATURE_INFO = "Ticked, no temperature is sent and the provider's own applies."
+    info: Phrase
 
 
 def temperature_view(provider: Provider, model: object, effort: object) -> TemperatureView:
@@ -123,12 +121,10 @@ def temperature_view(provider: Provider, model: object, effort: object) -> Tempe
     name = model if isinstance(model, str) else ""
     family = provider.family(name)
     if family.takes("temperature", parse_effort(effort)):
-        return TemperatureView(True, TEMPERATURE_INFO)
+        return TemperatureView(True, Phrase("page_temperature_info"))
     if family.takes("temperature"):
-        return TemperatureView(
-            False, "This model takes no temperature while it thinks (effort default or off allows one)."
-        )
-    return TemperatureView(False, f"This model takes no temperature: {provider.label} sets it.")
+        return TemperatureView(False, Phrase("page_temperature_while_thinking"))
+    return TemperatureView(False, Phrase("temperature_set_by_provider", {"provider": provider.label}))
 
 
 class SessionChoices:

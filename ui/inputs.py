@@ -11,6 +11,7 @@ from pydantic import model_validator
 
 from config.settings import Settings
 from conversation.attachments import ACCEPTED_SUFFIXES
+from ui.language import t
 
 
 def refuse_non_numbers(slider: gr.Slider, *, empty_allowed: bool = False) -> gr.Slider:
@@ -117,9 +118,9 @@ def chat_input(settings: Settings) -> gr.MultimodalTextbox | None:
         file_types=sorted(ACCEPTED_SUFFIXES),
         file_count="multiple",
         sources=["upload"],
-        placeholder="Type a message. Attach, paste or drop images and text files.",
+        placeholder=t("page_message_placeholder"),
         # Never shown; named for screen readers and the API docs.
-        label="Message",
+        label=t("page_message"),
         show_label=False,
         autofocus=True,
         # ChatInterface shows Stop while a reply streams only if the box it is given has one.

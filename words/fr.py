@@ -1,0 +1,3 @@
+"""placeholder"""
+
+WORDS: dict[str, str] = {}
