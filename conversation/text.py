@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 
 from errors import ProviderTimeout, ReplyCutOff
-from words import ENGLISH
+from words import ENGLISH, LANGUAGES, say, template
 
 __all__ = [
     "CUT_OFF_MARK",
@@ -18,19 +18,42 @@ __all__ = [
     "clean_text",
     "content_text",
     "cut_off_mark",
+    "cut_off_mark_in",
     "last_reply_model",
     "reply_model",
+    "stopped_mark",
     "without_annotations",
 ]
 
-# Appended to a partial reply that the provider stopped sending, or that the visitor stopped.
-# Stripped again from history so the model never sees our own annotation as something it said.
-CUT_OFF_MARK = "\n\n*[Reply cut off: the provider stopped sending before the end.]*"
-STOPPED_MARK = "\n\n*[Stopped: you stopped this reply.]*"
-MARKS = (CUT_OFF_MARK, STOPPED_MARK)
-# A reply that stopped at one of our time limits says which, and after how long.
-_TIMED_OUT_MARK = "\n\n*[Timed out: {what}.]*"
-_TIMED_OUT = re.compile(r"\n\n\*\[Timed out: [^\]\n]*\.\]\*\Z")
+
+def _mark(text: str) -> str:
+    return f"\n\n*[{text}]*"
+
+
+def cut_off_mark_in(language: str) -> str:
+    """Appended to a partial reply that the provider stopped sending."""
+    return _mark(say(language, "mark_cut_off"))
+
+
+def stopped_mark(language: str = ENGLISH) -> str:
+    """Appended to a reply the visitor stopped."""
+    return _mark(say(language, "mark_stopped"))
+
+
+CUT_OFF_MARK = cut_off_mark_in(ENGLISH)
+STOPPED_MARK = stopped_mark(ENGLISH)
+# Our marks in every language are stripped again from history, so the model never sees our own
+# annotation as something it said (a chat may go on in another language than it started in).
+MARKS = tuple(mark for language in LANGUAGES for mark in (cut_off_mark_in(language), stopped_mark(language)))
+
+
+def _timed_out(language: str) -> str:
+    """A reply that stopped at one of our time limits says which, and after how long."""
+    before, after = template(language, "mark_timed_out").split("{what}")
+    return re.escape(f"\n\n*[{before}") + r"[^\]\n]*" + re.escape(f"{after}]*")
+
+
+_TIMED_OUT = re.compile("(?:" + "|".join(_timed_out(language) for language in LANGUAGES) + r")\Z")
 
 # The page shows a muted line of numbers (tokens, timings, cost) under each answer, in a span of
 # this class. It is ours, not the model's: stripped from history before anything goes upstream.
@@ -81,11 +104,11 @@ def last_reply_model(history: object) -> str | None:
     return None
 
 
-def cut_off_mark(error: ReplyCutOff) -> str:
+def cut_off_mark(error: ReplyCutOff, language: str = ENGLISH) -> str:
     """The mark under a reply that ended early: why, when it was one of our time limits."""
     if isinstance(error.cause, ProviderTimeout):
-        return _TIMED_OUT_MARK.format(what=f"{error.cause.limit().in_language(ENGLISH)}; what arrived is kept")
-    return CUT_OFF_MARK
+        return _mark(say(language, "mark_timed_out", what=error.cause.limit()))
+    return cut_off_mark_in(language)
 
 
 def content_text(content: object) -> str:

@@ -16,7 +16,7 @@ import gradio as gr
 
 from conversation.text import CUT_OFF_MARK, MODEL_LABEL, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
-from words import Phrase
+from words import ENGLISH, Phrase, say
 
 __all__ = [
     "CSS",
@@ -28,14 +28,14 @@ __all__ = [
     "temperature_view",
 ]
 
-THINKING_TITLE = "Thinking"
+THINKING_TITLE = "Thinking"  # in English; thinking_title says it in the visitor's language
 
 # Small and muted, under the answer.
 CSS = f".{REPLY_STATS_CLASS} {{ font-size: 0.8em; color: var(--body-text-color-subdued); }}"
 
 
 def page_messages(
-    reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0, model: str = ""
+    reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0, model: str = "", language: str = ENGLISH
 ) -> str | list[gr.ChatMessage]:
     """What the chat shows for ``reply``: its text alone, or the thinking above the answer.
     ``clean`` is applied to the model's text (not to our numbers line); ``elapsed`` is how long
@@ -43,30 +43,33 @@ def page_messages(
     named in the numbers line."""
     text = clean(reply.text)
     if reply.stats is not None:
-        text += stats_line(reply.stats, model)
+        text += stats_line(reply.stats, model, language)
     if not reply.reasoning:
         return text
-    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed)]
+    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed, language)]
     if reply.text:
         messages.append(gr.ChatMessage(role="assistant", content=text))
     return messages
 
 
 def cut_off_messages(
-    reasoning: str, thinking_seconds: float | None, partial: str, mark: str = CUT_OFF_MARK
+    reasoning: str, thinking_seconds: float | None, partial: str, mark: str = CUT_OFF_MARK, language: str = ENGLISH
 ) -> str | list[gr.ChatMessage]:
     text = partial + mark
     if not reasoning:
         return text
-    return [_thinking(reasoning, thinking_seconds or 0.0), gr.ChatMessage(role="assistant", content=text)]
+    return [
+        _thinking(reasoning, thinking_seconds or 0.0, 0.0, language),
+        gr.ChatMessage(role="assistant", content=text),
+    ]
 
 
-def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr.ChatMessage:
+def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0, language: str = ENGLISH) -> gr.ChatMessage:
     # Pending while the model thinks (Gradio keeps it open and shows a spinner), with the time so
     # far, so a Stop mid-thought can settle it with a duration (ui/handlers.py's mark_stopped);
     # done, with the time it took, once the answer starts (Gradio then collapses it).
     metadata: dict[str, object] = {
-        "title": THINKING_TITLE,
+        "title": say(language, "thinking"),
         "status": "pending" if seconds is None else "done",
         # Never 0: Gradio shows no duration for 0, and the page's CSS tells a thinking bubble
         # from an error bubble by its duration.
@@ -75,15 +78,18 @@ def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 
-def stats_line(stats: ReplyStats, model: str = "") -> str:
+def stats_line(stats: ReplyStats, model: str = "", language: str = ENGLISH) -> str:
     """Tokens in and out, time to first token, total time, the cost wherever it is known, and the
     model (read back by exports and saved chats: conversation/text.py's reply_model)."""
     usage = stats.usage
     approx = "~" if usage.estimated else ""
-    parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
+    parts = [
+        say(language, "stats_in", count=f"{approx}{usage.prompt_tokens:,}"),
+        say(language, "stats_out", count=f"{approx}{usage.completion_tokens:,}"),
+    ]
     if stats.first_token_seconds is not None:
-        parts.append(f"first token {_duration(stats.first_token_seconds)}")
-    parts.append(f"total {_duration(stats.total_seconds)}")
+        parts.append(say(language, "stats_first_token", time=_duration(stats.first_token_seconds)))
+    parts.append(say(language, "stats_total", time=_duration(stats.total_seconds)))
     if stats.cost is not None:
         parts.append(f"{approx}{dollars(stats.cost)}")
     if model and not any(c.isspace() or c in "<>·" for c in model):

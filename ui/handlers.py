@@ -12,7 +12,7 @@ import gradio as gr
 from config.keys import HUB_ROW, HubSignIn, SessionKeys, parse_visitor_key
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
-from conversation.text import MARKS, STOPPED_MARK, cut_off_mark
+from conversation.text import MARKS, cut_off_mark, stopped_mark
 from errors import ByokError, InputRejected, ReplyCutOff
 from providers import VISITOR_ENDPOINT, Provider, Reply, parse_effort
 from ui import chat_view
@@ -52,18 +52,18 @@ def error_bubble(error: ByokError, language: str = ENGLISH) -> gr.ChatMessage:
     return gr.ChatMessage(role="assistant", content=content, metadata={"title": f"⚠ {error.title_in(language)}"})
 
 
-def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def mark_stopped(history: list[dict[str, Any]], language: str = ENGLISH) -> list[dict[str, Any]]:
     """Mark the reply the visitor stopped, so it does not look complete."""
     if not history or history[-1].get("role") != "assistant":
         return history
     last = history[-1]
     if (last.get("metadata") or {}).get("title"):
-        return settle_thinking(history)  # an error bubble stays as it is
+        return settle_thinking(history, language)  # an error bubble stays as it is
     parts = last.get("content")
     text = parts if isinstance(parts, str) else "".join(p.get("text", "") for p in parts if isinstance(p, dict))
     if text.endswith(tuple(mark.lstrip() for mark in MARKS)):
         return history
-    return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
+    return [*history[:-1], {"role": "assistant", "content": text + stopped_mark(language)}]
 
 
 def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False, language: str = ENGLISH) -> str:
@@ -79,7 +79,7 @@ def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False, language:
     return say(language, "status_sign_in_or_server_key" if on_server_key else "status_sign_in")
 
 
-def settle_thinking(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def settle_thinking(history: list[dict[str, Any]], language: str = ENGLISH) -> list[dict[str, Any]]:
     """A reply that ended while its model still thought (Stop): the thinking becomes done, which
     makes Gradio fold it and drop its spinner, and the stopped mark follows it. A reply that ended
     on its own never ends mid-thought, so nothing else is touched."""
@@ -90,7 +90,7 @@ def settle_thinking(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not metadata.get("title") or metadata.get("status") != "pending":
         return history
     settled = {**last, "metadata": {**metadata, "status": "done", "duration": metadata.get("duration") or 0.1}}
-    return [*history[:-1], settled, {"role": "assistant", "content": STOPPED_MARK.lstrip()}]
+    return [*history[:-1], settled, {"role": "assistant", "content": stopped_mark(language).lstrip()}]
 
 
 class PageHandlers:
@@ -177,7 +177,9 @@ class PageHandlers:
                     if in_page:
                         # The page's CSP already stops a remote image from loading; as a link the
                         # visitor still sees where it pointed.
-                        yield chat_view.page_messages(reply, link_remote_media, time.monotonic() - started, model)
+                        yield chat_view.page_messages(
+                            reply, link_remote_media, time.monotonic() - started, model, language
+                        )
                     elif reply.text != shown:
                         # API callers get the answer text, as before: no thinking, no numbers line.
                         shown = reply.text
@@ -190,7 +192,7 @@ class PageHandlers:
                 thinking = link_remote_media(last.reasoning) if from_page(request) and last is not None else ""
                 seconds = last.thinking_seconds if last is not None else None
                 yield chat_view.cut_off_messages(
-                    thinking, seconds, link_remote_media(error.partial), cut_off_mark(error)
+                    thinking, seconds, link_remote_media(error.partial), cut_off_mark(error, language), language
                 )
             elif from_page(request):
                 # In the page, an exception would leave ChatInterface's textbox disabled (Gradio

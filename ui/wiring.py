@@ -86,8 +86,8 @@ def wire_key_events(
     return KeyEvents(changed=[*captured[:2], forgotten, switched], checked=captured[2])
 
 
-def settle_after_reply(history: list[dict[str, Any]]) -> tuple[Any, Any]:
-    settled = settle_thinking(history)
+def settle_after_reply(history: list[dict[str, Any]], request: gr.Request) -> tuple[Any, Any]:
+    settled = settle_thinking(history, language_of(request))
     # Unchanged, nothing is written: this copy may predate Stop's mark, which must stay.
     return (gr.skip(), gr.skip()) if settled is history else (settled, settled)
 
@@ -107,7 +107,11 @@ def wire_page_events(
     # reply on its own copy of the chat (chatbot_state): the mark goes there too, or a thinking
     # spinner settled here would come back with the next message.
     both = [chat_ui.chatbot, chat_ui.chatbot_state]
-    chat_ui.textbox.stop(lambda history: (mark_stopped(history),) * 2, chat_ui.chatbot, both, queue=False, **PRIVATE)
+
+    def stop(history: list[dict[str, Any]], request: gr.Request) -> tuple[Any, Any]:
+        return (mark_stopped(history, language_of(request)),) * 2
+
+    chat_ui.textbox.stop(stop, chat_ui.chatbot, both, queue=False, **PRIVATE)
     # An update already on its way when Stop was pressed can land after the mark, thinking still
     # pending: settle it again once the stopped reply has ended.
     after_each_reply(demo, chat_ui, settle_after_reply, both, chat_ui.chatbot)

@@ -307,4 +307,13 @@ WORDS = {
     "gate_intro": "This chat uses the operator's API keys. Enter the access code you were given.",
     "gate_code": "Access code",
     "gate_enter": "Enter",
+    # Marks under a reply, the thinking bubble and the numbers line.
+    "mark_cut_off": "Reply cut off: the provider stopped sending before the end.",
+    "mark_stopped": "Stopped: you stopped this reply.",
+    "mark_timed_out": "Timed out: {what}; what arrived is kept.",
+    "thinking": "Thinking",
+    "stats_in": "{count} in",
+    "stats_out": "{count} out",
+    "stats_first_token": "first token {time}",
+    "stats_total": "total {time}",
 }
