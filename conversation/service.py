@@ -51,7 +51,7 @@ from web.hflogin import hf_org_list, hf_orgs, hf_username
 from web.quota import Quotas, UsageToday
 from web.signin import SignInTokens
 from web.spend import NO_RESERVATION, Reservation, Spend, SpentToday
-from words import Phrase
+from words import ENGLISH, Phrase, say
 
 from .attachments import SessionFiles, UploadStore
 from .metering import Chat, Ledger, worst_case_tokens
@@ -396,14 +396,14 @@ class ChatService:
             visitor_url = self._visitor_url(provider, base_url)
         except InputRejected as refused:
             # The guard's fixed message (it never repeats the URL).
-            return ModelList(provider.models, f"Model list not loaded. {refused}")
+            return ModelList(provider.models, Phrase("models_not_loaded", {"why": refused.phrase}))
         cached = session.get(provider.id, key_version, visitor_url)
         if cached is not None:
             return cached
         try:
             self.quotas.admit_check(caller.client)
         except TooManyChecks:
-            return ModelList(provider.models, "Model list not loaded: too many checks from here. Type any model id.")
+            return ModelList(provider.models, Phrase("models_too_many_checks"))
         listing = await fetch_list(
             provider,
             caller.visitor_key,
@@ -422,7 +422,9 @@ class ChatService:
             raise InputRejected("refused_endpoint_missing_short")
         return check_visitor_url(base_url.strip(), allow_local=self.settings.allow_local_base_url)
 
-    async def check_key(self, caller: Caller, provider_id: object, base_url: object = "") -> str:
+    async def check_key(
+        self, caller: Caller, provider_id: object, base_url: object = "", language: str = ENGLISH
+    ) -> str:
         """ "Key works: N models available", or a ByokError with the mapped message. Spends no tokens."""
         provider = self.settings.provider(provider_id)
         if provider is None:
@@ -447,7 +449,7 @@ class ChatService:
             # Who checked which provider and what came of it; never the key.
             log.info("key check client=%s provider=%s outcome=%s", caller.client, provider.id, outcome)
         # What the provider lists; the model box also keeps the usual models it may leave out.
-        return Phrase("key_works", {"provider": provider.label, "count": f"{len(ids):,}"})
+        return say(language, "key_works", provider=provider.label, count=f"{len(ids):,}")
 
     def _key_for(self, provider: Provider, caller: Caller) -> Secret | None:
         own_key = caller.visitor_key is not None and provider.needs_key

@@ -155,7 +155,7 @@ def wire_key_check(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State, key
         who = handlers.chat_caller(request, held, provider_id, base_url)
         language = language_of(request)
         try:
-            return (await handlers.service.check_key(who, provider_id, base_url)).in_language(language)
+            return await handlers.service.check_key(who, provider_id, base_url, language)
         except ByokError as error:
             return f"{error.title_in(language)}: {error.text(language)}"
 
