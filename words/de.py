@@ -300,4 +300,7 @@ WORDS = {
     "models_operator": "Der Betreiber bietet auf diesem Server {count} {provider}-Modelle an.",
     "models_not_loaded": "Modellliste nicht geladen. {why}",
     "models_too_many_checks": "Modellliste nicht geladen: zu viele Prüfungen von hier. Geben Sie eine beliebige Modell-ID ein.",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "Mit Hugging Face anmelden",
+    "sign_out_hf": "Abmelden ({user})",
 }

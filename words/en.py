@@ -331,4 +331,7 @@ WORDS = {
     "models_operator": "The operator offers {count} {provider} models on this server.",
     "models_not_loaded": "Model list not loaded. {why}",
     "models_too_many_checks": "Model list not loaded: too many checks from here. Type any model id.",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "Sign in with Hugging Face",
+    "sign_out_hf": "Logout ({user})",
 }

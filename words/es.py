@@ -300,4 +300,7 @@ WORDS = {
     "models_operator": "El administrador ofrece {count} modelos de {provider} en este servidor.",
     "models_not_loaded": "No se cargó la lista de modelos. {why}",
     "models_too_many_checks": "No se cargó la lista de modelos: demasiadas comprobaciones desde aquí. Escribe cualquier id de modelo.",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "Iniciar sesión con Hugging Face",
+    "sign_out_hf": "Cerrar sesión ({user})",
 }

@@ -300,4 +300,7 @@ WORDS = {
     "models_operator": "L'administrateur propose {count} modèles {provider} sur ce serveur.",
     "models_not_loaded": "Liste des modèles non chargée. {why}",
     "models_too_many_checks": "Liste des modèles non chargée : trop de vérifications depuis ici. Saisissez n'importe quel identifiant de modèle.",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "Se connecter avec Hugging Face",
+    "sign_out_hf": "Se déconnecter ({user})",
 }

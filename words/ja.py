@@ -300,4 +300,7 @@ WORDS = {
     "models_operator": "運営者がこのサーバーで提供している {provider} のモデルは{count}個です。",
     "models_not_loaded": "モデル一覧を読み込めませんでした。{why}",
     "models_too_many_checks": "モデル一覧を読み込めませんでした：ここからの確認が多すぎます。任意のモデルIDを入力できます。",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "Hugging Face でサインイン",
+    "sign_out_hf": "サインアウト（{user}）",
 }

@@ -300,4 +300,7 @@ WORDS = {
     "models_operator": "운영자가 이 서버에서 {provider} 모델 {count}개를 제공합니다.",
     "models_not_loaded": "모델 목록을 불러오지 못했습니다. {why}",
     "models_too_many_checks": "모델 목록을 불러오지 못했습니다. 여기서 확인을 너무 많이 했습니다. 원하는 모델 ID를 입력하세요.",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "Hugging Face로 로그인",
+    "sign_out_hf": "로그아웃({user})",
 }

@@ -300,4 +300,7 @@ WORDS = {
     "models_operator": "O administrador oferece {count} modelos do {provider} neste servidor.",
     "models_not_loaded": "A lista de modelos não foi carregada. {why}",
     "models_too_many_checks": "A lista de modelos não foi carregada: verificações demais a partir daqui. Digite qualquer id de modelo.",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "Entrar com o Hugging Face",
+    "sign_out_hf": "Sair ({user})",
 }

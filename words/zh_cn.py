@@ -300,4 +300,7 @@ WORDS = {
     "models_operator": "运营者在本服务器上提供 {count} 个 {provider} 模型。",
     "models_not_loaded": "未能加载模型列表。{why}",
     "models_too_many_checks": "未能加载模型列表：这里的检查次数太多。可以直接输入任意模型 ID。",
+    # The Hugging Face sign-in button, on a Space.
+    "sign_in_hf": "用 Hugging Face 登录",
+    "sign_out_hf": "退出（{user}）",
 }
