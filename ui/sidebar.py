@@ -167,9 +167,19 @@ def temperature_controls(provider: Provider, model: str) -> tuple[gr.Checkbox, g
     return default, refuse_non_numbers(slider, empty_allowed=True)
 
 
+# Each effort's name on the page; the value sent stays the effort itself.
+EFFORT_LABELS = {
+    "default": "page_effort_default",
+    "off": "page_effort_off",
+    "low": "page_effort_low",
+    "medium": "page_effort_medium",
+    "high": "page_effort_high",
+}
+
+
 def reasoning_effort_box(provider: Provider, model: str) -> gr.Dropdown:
     return gr.Dropdown(
-        choices=list(EFFORTS),
+        choices=[(t(EFFORT_LABELS[effort]), effort) for effort in EFFORTS],
         value=EFFORTS[0],
         label=t("page_effort"),
         info=t("page_effort_info"),

@@ -236,10 +236,10 @@ WORDS = {
     "page_default_temperature": "Standardtemperatur des Anbieters",
     "page_temperature": "Temperatur",
     "page_effort": "Denkaufwand",
-    "page_effort_info": "Wie gründlich ein Reasoning-Modell nachdenkt. Mit default entscheidet der Anbieter.",
+    "page_effort_info": "Wie gründlich ein Reasoning-Modell nachdenkt. Bei „Standard“ entscheidet der Anbieter.",
     "page_check_key": "Schlüssel prüfen",
     "page_temperature_info": "Angehakt wird keine Temperatur gesendet, und die des Anbieters gilt.",
-    "page_temperature_while_thinking": "Dieses Modell nimmt keine Temperatur an, während es nachdenkt (mit Denkaufwand default oder off schon).",
+    "page_temperature_while_thinking": "Dieses Modell nimmt keine Temperatur an, während es nachdenkt (mit Denkaufwand „Standard“ oder „aus“ schon).",
     "temperature_set_by_provider": "Dieses Modell nimmt keine Temperatur an: {provider} legt sie fest.",
     "page_message_placeholder": "Nachricht schreiben. Bilder und Textdateien anhängen, einfügen oder hineinziehen.",
     "page_message": "Nachricht",
@@ -303,4 +303,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "Mit Hugging Face anmelden",
     "sign_out_hf": "Abmelden ({user})",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "Standard",
+    "page_effort_off": "aus",
+    "page_effort_low": "niedrig",
+    "page_effort_medium": "mittel",
+    "page_effort_high": "hoch",
 }

@@ -334,4 +334,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "Sign in with Hugging Face",
     "sign_out_hf": "Logout ({user})",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "default",
+    "page_effort_off": "off",
+    "page_effort_low": "low",
+    "page_effort_medium": "medium",
+    "page_effort_high": "high",
 }

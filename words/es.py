@@ -236,10 +236,10 @@ WORDS = {
     "page_default_temperature": "Temperatura predeterminada del proveedor",
     "page_temperature": "Temperatura",
     "page_effort": "Esfuerzo de razonamiento",
-    "page_effort_info": "Cuánto piensa un modelo de razonamiento. Con default decide el proveedor.",
+    "page_effort_info": "Cuánto piensa un modelo de razonamiento. Con «predeterminado» decide el proveedor.",
     "page_check_key": "Comprobar mi clave",
     "page_temperature_info": "Si está marcada, no se envía temperatura y se aplica la del proveedor.",
-    "page_temperature_while_thinking": "Este modelo no admite temperatura mientras razona (con esfuerzo default u off sí).",
+    "page_temperature_while_thinking": "Este modelo no admite temperatura mientras razona (con esfuerzo «predeterminado» o «desactivado» sí).",
     "temperature_set_by_provider": "Este modelo no admite temperatura: la fija {provider}.",
     "page_message_placeholder": "Escribe un mensaje. Adjunta, pega o suelta imágenes y archivos de texto.",
     "page_message": "Mensaje",
@@ -303,4 +303,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "Iniciar sesión con Hugging Face",
     "sign_out_hf": "Cerrar sesión ({user})",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "predeterminado",
+    "page_effort_off": "desactivado",
+    "page_effort_low": "bajo",
+    "page_effort_medium": "medio",
+    "page_effort_high": "alto",
 }

@@ -236,10 +236,10 @@ WORDS = {
     "page_default_temperature": "Température par défaut du fournisseur",
     "page_temperature": "Température",
     "page_effort": "Effort de raisonnement",
-    "page_effort_info": "L'intensité de réflexion d'un modèle de raisonnement. Avec default, le fournisseur décide.",
+    "page_effort_info": "L'intensité de réflexion d'un modèle de raisonnement. « Par défaut » laisse le fournisseur décider.",
     "page_check_key": "Vérifier ma clé",
     "page_temperature_info": "Cochée, aucune température n'est envoyée et celle du fournisseur s'applique.",
-    "page_temperature_while_thinking": "Ce modèle n'accepte pas de température pendant qu'il réfléchit (possible avec l'effort default ou off).",
+    "page_temperature_while_thinking": "Ce modèle n'accepte pas de température pendant qu'il réfléchit (possible avec l'effort « par défaut » ou « désactivé »).",
     "temperature_set_by_provider": "Ce modèle n'accepte pas de température : c'est {provider} qui la fixe.",
     "page_message_placeholder": "Écrivez un message. Joignez, collez ou déposez des images et des fichiers texte.",
     "page_message": "Message",
@@ -303,4 +303,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "Se connecter avec Hugging Face",
     "sign_out_hf": "Se déconnecter ({user})",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "par défaut",
+    "page_effort_off": "désactivé",
+    "page_effort_low": "faible",
+    "page_effort_medium": "moyen",
+    "page_effort_high": "élevé",
 }

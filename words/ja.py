@@ -236,10 +236,10 @@ WORDS = {
     "page_default_temperature": "プロバイダー既定の温度",
     "page_temperature": "温度",
     "page_effort": "推論の強さ",
-    "page_effort_info": "推論モデルがどれだけ深く考えるか。default はプロバイダーに任せます。",
+    "page_effort_info": "推論モデルがどれだけ深く考えるか。「デフォルト」はプロバイダーに任せます。",
     "page_check_key": "キーを確認",
     "page_temperature_info": "チェックすると温度を送らず、プロバイダー既定の値が使われます。",
-    "page_temperature_while_thinking": "このモデルは思考中に温度を受け付けません（推論の強さが default か off なら指定できます）。",
+    "page_temperature_while_thinking": "このモデルは思考中に温度を受け付けません（推論の強さが「デフォルト」か「オフ」なら指定できます）。",
     "temperature_set_by_provider": "このモデルは温度を受け付けません。{provider} が決めます。",
     "page_message_placeholder": "メッセージを入力。画像やテキストファイルは添付・貼り付け・ドロップできます。",
     "page_message": "メッセージ",
@@ -303,4 +303,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "Hugging Face でサインイン",
     "sign_out_hf": "サインアウト（{user}）",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "デフォルト",
+    "page_effort_off": "オフ",
+    "page_effort_low": "低",
+    "page_effort_medium": "中",
+    "page_effort_high": "高",
 }

@@ -236,10 +236,10 @@ WORDS = {
     "page_default_temperature": "제공자 기본 온도",
     "page_temperature": "온도",
     "page_effort": "추론 강도",
-    "page_effort_info": "추론 모델이 얼마나 깊이 생각할지 정합니다. default는 제공자에게 맡깁니다.",
+    "page_effort_info": "추론 모델이 얼마나 깊이 생각할지 정합니다. '기본값'은 제공자에게 맡깁니다.",
     "page_check_key": "내 키 확인",
     "page_temperature_info": "체크하면 온도를 보내지 않고 제공자의 기본값을 씁니다.",
-    "page_temperature_while_thinking": "이 모델은 생각하는 동안 온도를 받지 않습니다(추론 강도가 default나 off면 지정할 수 있음).",
+    "page_temperature_while_thinking": "이 모델은 생각하는 동안 온도를 받지 않습니다(추론 강도가 '기본값'이나 '끄기'면 지정할 수 있음).",
     "temperature_set_by_provider": "이 모델은 온도를 받지 않습니다. {provider}이(가) 정합니다.",
     "page_message_placeholder": "메시지를 입력하세요. 이미지와 텍스트 파일은 첨부, 붙여 넣기, 끌어다 놓기로 추가할 수 있습니다.",
     "page_message": "메시지",
@@ -303,4 +303,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "Hugging Face로 로그인",
     "sign_out_hf": "로그아웃({user})",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "기본값",
+    "page_effort_off": "끄기",
+    "page_effort_low": "낮음",
+    "page_effort_medium": "보통",
+    "page_effort_high": "높음",
 }

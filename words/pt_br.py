@@ -236,10 +236,10 @@ WORDS = {
     "page_default_temperature": "Temperatura padrão do provedor",
     "page_temperature": "Temperatura",
     "page_effort": "Esforço de raciocínio",
-    "page_effort_info": "O quanto um modelo de raciocínio pensa. Com default, o provedor decide.",
+    "page_effort_info": 'O quanto um modelo de raciocínio pensa. Com "padrão", o provedor decide.',
     "page_check_key": "Verificar minha chave",
     "page_temperature_info": "Marcada, nenhuma temperatura é enviada e vale a do provedor.",
-    "page_temperature_while_thinking": "Este modelo não aceita temperatura enquanto raciocina (com esforço default ou off, aceita).",
+    "page_temperature_while_thinking": 'Este modelo não aceita temperatura enquanto raciocina (com esforço "padrão" ou "desligado", aceita).',
     "temperature_set_by_provider": "Este modelo não aceita temperatura: quem define é o {provider}.",
     "page_message_placeholder": "Digite uma mensagem. Anexe, cole ou arraste imagens e arquivos de texto.",
     "page_message": "Mensagem",
@@ -303,4 +303,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "Entrar com o Hugging Face",
     "sign_out_hf": "Sair ({user})",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "padrão",
+    "page_effort_off": "desligado",
+    "page_effort_low": "baixo",
+    "page_effort_medium": "médio",
+    "page_effort_high": "alto",
 }

@@ -236,10 +236,10 @@ WORDS = {
     "page_default_temperature": "使用服务商的默认温度",
     "page_temperature": "温度",
     "page_effort": "推理强度",
-    "page_effort_info": "推理模型思考的深度。default 表示交由服务商决定。",
+    "page_effort_info": "推理模型思考的深度。“默认”表示交由服务商决定。",
     "page_check_key": "检查我的密钥",
     "page_temperature_info": "勾选时不发送温度，使用服务商自己的默认值。",
-    "page_temperature_while_thinking": "此模型思考时不接受温度（推理强度为 default 或 off 时可以设置）。",
+    "page_temperature_while_thinking": "此模型思考时不接受温度（推理强度为“默认”或“关闭”时可以设置）。",
     "temperature_set_by_provider": "此模型不接受温度：由 {provider} 决定。",
     "page_message_placeholder": "输入消息。可以添加、粘贴或拖入图片和文本文件。",
     "page_message": "消息",
@@ -303,4 +303,10 @@ WORDS = {
     # The Hugging Face sign-in button, on a Space.
     "sign_in_hf": "用 Hugging Face 登录",
     "sign_out_hf": "退出（{user}）",
+    # The reasoning effort's choices, by name.
+    "page_effort_default": "默认",
+    "page_effort_off": "关闭",
+    "page_effort_low": "低",
+    "page_effort_medium": "中",
+    "page_effort_high": "高",
 }
