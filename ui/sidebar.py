@@ -114,7 +114,8 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
                     value=min(1024, settings.max_output_tokens),
                     step=1,
                     label=t("page_max_tokens"),
-                )
+                ),
+                "setting_max_tokens",
             )
             effort = reasoning_effort_box(first, settings.initial_model(first))
         transcript = transcript_controls(settings.save_history)
@@ -164,7 +165,7 @@ def temperature_controls(provider: Provider, model: str) -> tuple[gr.Checkbox, g
     slider = gr.Slider(
         0, 2, value=0.7, step=0.05, label=t("page_temperature"), interactive=False, elem_id="temperature"
     )
-    return default, refuse_non_numbers(slider, empty_allowed=True)
+    return default, refuse_non_numbers(slider, "setting_temperature", empty_allowed=True)
 
 
 # Each effort's name on the page; the value sent stays the effort itself.
