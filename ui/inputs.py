@@ -121,8 +121,9 @@ def chat_input(settings: Settings) -> gr.MultimodalTextbox | None:
         file_count="multiple",
         sources=["upload"],
         placeholder=t("page_message_placeholder"),
-        # Never shown; named for screen readers and the API docs.
-        label=t("page_message"),
+        # Never shown: named for the API docs, in English as scripts read them; screen readers get
+        # the page's language from style.NAME_THE_MESSAGE_BOX.
+        label="Message",
         show_label=False,
         autofocus=True,
         # ChatInterface shows Stop while a reply streams only if the box it is given has one.
