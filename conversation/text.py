@@ -80,9 +80,10 @@ def without_annotations(text: str) -> str:
 
 
 # The numbers line ends with the model that wrote the reply (ui/chat_view.py's stats_line).
-MODEL_LABEL = "model "
+# It is read back in every language: a chat saved in one may be exported after a switch to another.
+_MODEL_LABELS = "|".join(re.escape(template(language, "stats_model").split("{model}")[0]) for language in LANGUAGES)
 _MODEL_IN_STATS = re.compile(
-    r'<span class="' + REPLY_STATS_CLASS + r'">[^<>]* · ' + MODEL_LABEL + r"([^<>\s·]+)</span>\s*\Z"
+    r'<span class="' + REPLY_STATS_CLASS + r'">[^<>]* · (?:' + _MODEL_LABELS + r")([^<>\s·]+)</span>\s*\Z"
 )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from conversation.text import CUT_OFF_MARK, MODEL_LABEL, REPLY_STATS_CLASS
+from conversation.text import CUT_OFF_MARK, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
 from words import ENGLISH, Phrase, say
 
@@ -93,7 +93,7 @@ def stats_line(stats: ReplyStats, model: str = "", language: str = ENGLISH) -> s
     if stats.cost is not None:
         parts.append(f"{approx}{dollars(stats.cost)}")
     if model and not any(c.isspace() or c in "<>·" for c in model):
-        parts.append(f"{MODEL_LABEL}{model}")
+        parts.append(say(language, "stats_model", model=model))
     # Our own numbers only, escaped anyway: this is rendered as HTML.
     return f'\n\n<span class="{REPLY_STATS_CLASS}">{html.escape(" · ".join(parts))}</span>'
 

@@ -285,6 +285,7 @@ WORDS = {
     "stats_out": "{count} raus",
     "stats_first_token": "erstes Token {time}",
     "stats_total": "gesamt {time}",
+    "stats_model": "Modell {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "die Liste ist zu groß",
     "models_reason_key_refused": "der Schlüssel wurde abgelehnt",

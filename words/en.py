@@ -316,6 +316,7 @@ WORDS = {
     "stats_out": "{count} out",
     "stats_first_token": "first token {time}",
     "stats_total": "total {time}",
+    "stats_model": "model {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "the list is too large",
     "models_reason_key_refused": "the key was refused",

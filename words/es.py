@@ -285,6 +285,7 @@ WORDS = {
     "stats_out": "{count} de salida",
     "stats_first_token": "primer token {time}",
     "stats_total": "total {time}",
+    "stats_model": "modelo {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "la lista es demasiado grande",
     "models_reason_key_refused": "se rechazó la clave",

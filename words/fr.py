@@ -285,6 +285,7 @@ WORDS = {
     "stats_out": "{count} en sortie",
     "stats_first_token": "premier jeton {time}",
     "stats_total": "total {time}",
+    "stats_model": "modèle {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "la liste est trop longue",
     "models_reason_key_refused": "la clé a été refusée",

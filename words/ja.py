@@ -285,6 +285,7 @@ WORDS = {
     "stats_out": "出力 {count}",
     "stats_first_token": "最初のトークン {time}",
     "stats_total": "合計 {time}",
+    "stats_model": "モデル {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "一覧が大きすぎます",
     "models_reason_key_refused": "キーが拒否されました",

@@ -285,6 +285,7 @@ WORDS = {
     "stats_out": "출력 {count}",
     "stats_first_token": "첫 토큰 {time}",
     "stats_total": "전체 {time}",
+    "stats_model": "모델 {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "목록이 너무 큼",
     "models_reason_key_refused": "키가 거부됨",

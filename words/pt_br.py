@@ -285,6 +285,7 @@ WORDS = {
     "stats_out": "{count} de saída",
     "stats_first_token": "primeiro token {time}",
     "stats_total": "total {time}",
+    "stats_model": "modelo {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "a lista é grande demais",
     "models_reason_key_refused": "a chave foi recusada",

@@ -285,6 +285,7 @@ WORDS = {
     "stats_out": "输出 {count}",
     "stats_first_token": "首 token {time}",
     "stats_total": "总计 {time}",
+    "stats_model": "模型 {model}",
     # What the model list says under the model box.
     "models_reason_too_large": "列表太大",
     "models_reason_key_refused": "密钥被拒绝",

@@ -6,13 +6,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from conversation.text import STOPPED_MARK, reply_model, without_annotations
+import pytest
+
+from conversation.text import (
+    STOPPED_MARK,
+    cut_off_mark,
+    cut_off_mark_in,
+    reply_model,
+    stopped_mark,
+    without_annotations,
+)
 from conversation.transcript import export_json
+from errors import ProviderTimeout, ReplyCutOff
 from providers.chat import ReplyStats, Usage
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp
 from ui.chat_view import link_remote_media, stats_line
 from ui.handlers import mark_stopped, settle_thinking
+from words import LANGUAGES
 
 
 def test_remote_markdown_images_become_links_outside_code_only() -> None:
@@ -84,3 +95,18 @@ def test_the_numbers_line_names_the_model_and_exports_read_it_back() -> None:
     assert json.loads(export_json(history[:1], "", "gpt-5"))["model"] == "gpt-5"
     # A model id that could break the line out of its span is left out, not written.
     assert reply_model(stats_line(ReplyStats(Usage(1, 1, False), 0.1, 0.2), "a<b")) is None
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_our_marks_and_numbers_line_are_ours_in_every_language(language: str) -> None:
+    """A chat may go on, or be exported, after the browser switched language: our marks and the
+    numbers line are recognised whatever language wrote them."""
+    numbers = stats_line(ReplyStats(Usage(11, 6, False), 0.1, 0.2), "gpt-4.1-mini", language)
+    assert reply_model("six" + numbers) == "gpt-4.1-mini"
+    assert without_annotations("six" + numbers) == "six"
+    assert without_annotations("six" + stopped_mark(language)) == "six"
+    assert without_annotations("six" + cut_off_mark_in(language)) == "six"
+    timed_out = cut_off_mark(ReplyCutOff("Groq", partial="six", cause=ProviderTimeout("Groq", seconds=60)), language)
+    assert without_annotations("six" + timed_out) == "six"
+    if language != "en":
+        assert "11 in ·" not in numbers and "Stopped" not in stopped_mark(language)
