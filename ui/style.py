@@ -48,11 +48,17 @@ CLOSE_SIDEBAR_ON_PHONES = """() => {
 }"""
 
 # Gradio's message box with attachments gives its text area no name, so screen readers announce
-# the component's type; it is named here, and again whenever Gradio draws it anew.
+# the component's type; it is named here, and again whenever Gradio draws it anew. Its hidden label
+# keeps the English name for the API docs (ui/inputs.py), so screen readers get the page's language
+# here instead (only when it differs: the observer would otherwise wake itself).
 NAME_THE_MESSAGE_BOX = """() => {
     const label = WORDS.page_message;
-    const name = () => document.querySelectorAll("#chat-input textarea:not([aria-label])")
-        .forEach((box) => box.setAttribute("aria-label", label));
+    const name = () => {
+        document.querySelectorAll("#chat-input textarea:not([aria-label])")
+            .forEach((box) => box.setAttribute("aria-label", label));
+        document.querySelectorAll('#chat-input [data-testid="block-info"]')
+            .forEach((info) => { if (info.textContent !== label) info.textContent = label; });
+    };
     name();
     const box = document.querySelector("#chat-input");
     if (box) new MutationObserver(name).observe(box, {childList: true, subtree: true});
