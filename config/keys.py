@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from errors import InputRejected, KeyRequired, SignInNeeded
+from words import Phrase
 
 from .secret import KEY_SHAPE, MAX_KEY_LENGTH, MIN_KEY_LENGTH, Secret
 
@@ -41,22 +42,19 @@ class HubSignIn:
         )
 
 
-
 def parse_visitor_key(raw: object) -> Secret | None:
     """A visitor's key as typed, or None for an empty box. Refuses shapes no provider issues."""
     if not isinstance(raw, str):
-        raise InputRejected("The API key must be text.")
+        raise InputRejected("refused_key_not_text")
     value = raw.strip()
     if not value:
         return None
     if len(value) > MAX_KEY_LENGTH:
-        raise InputRejected(f"That API key is too long (over {MAX_KEY_LENGTH} characters).")
+        raise InputRejected(Phrase("refused_key_too_long", {"limit": MAX_KEY_LENGTH}))
     if not KEY_SHAPE.fullmatch(value):
-        raise InputRejected(
-            "That API key contains spaces, line breaks or other characters keys never have. Paste it again."
-        )
+        raise InputRejected("refused_key_characters")
     if len(value) < MIN_KEY_LENGTH:
-        raise InputRejected("That API key is too short to be real. Paste the whole key.")
+        raise InputRejected("refused_key_too_short")
     return Secret(value)
 
 

@@ -33,6 +33,7 @@ from providers.registry import Provider
 from providers.request import ChatRequest
 from web.quota import Quotas
 from web.spend import NO_RESERVATION, Reservation, Spend
+from words import Phrase
 
 from .metering import Ledger, worst_case_tokens
 from .request import ChatInputs, plan_request
@@ -185,36 +186,20 @@ class Admission:
             )
         if self.settings.operators_spend(provider):
             page, script = self.server_key_refusal(provider)
-            title = None if self.settings.access_codes else "Sign-in needed"
-            raise AccessDenied(page, script_message=script, title=title)
+            title = None if self.settings.access_codes else "title_sign_in_needed"
+            raise AccessDenied(page, script=script, title_key=title)
         return resolve_key(provider, self.settings, visitor_key=None, sign_in=caller.sign_in)
 
-    def server_key_refusal(self, provider: Provider) -> tuple[str, str]:
+    def server_key_refusal(self, provider: Provider) -> tuple[Phrase, Phrase]:
         """Why this caller may not use the server's key and what they can do instead: for the page,
         and for scripts."""
+        params = {"provider": provider.label, "header": KEY_HEADER, "code_header": CODE_HEADER}
         if not provider.needs_key:
-            needs = f"{provider.label} runs on the operator's server, which is only for visitors the operator allows."
-            how = (
-                "Enter the access code (open byok/access on this site)"
-                if self.settings.access_codes
-                else "Sign in with an allowed account"
-            )
-            return f"{needs} {how}, or pick a provider you have a key for.", f"{needs} Pick another provider."
+            page = "server_refused_keyless_code" if self.settings.access_codes else "server_refused_keyless_sign_in"
+            return Phrase(page, params), Phrase("script_server_refused_keyless", params)
         if self.settings.access_codes:
-            needs = f"{provider.label} runs on the operator's key, which needs the access code."
-            return (
-                f"{needs} Enter the code (open byok/access on this site), or enter your own {provider.label} key.",
-                f"{needs} Send it in the {CODE_HEADER} header, or send your own "
-                f"{provider.label} key in the {KEY_HEADER} header.",
-            )
-        needs = (
-            f"{provider.label} runs on the operator's key, which is only for the Hugging Face users and "
-            f"organisations this app allows."
-        )
-        return (
-            f"{needs} Sign in with an allowed account, or enter your own {provider.label} key.",
-            f"{needs} Send your own {provider.label} key in the {KEY_HEADER} header.",
-        )
+            return Phrase("server_refused_code", params), Phrase("script_server_refused_code", params)
+        return Phrase("server_refused_sign_in", params), Phrase("script_server_refused_sign_in", params)
 
 
 def signed_in(provider: Provider, caller: Caller) -> bool:

@@ -32,6 +32,7 @@ from typing import Literal
 
 from errors import InputRejected
 from web.uploads import UploadLedger, is_remote
+from words import ENGLISH, Phrase, catalogue, placeholders
 
 from . import decode
 from .decode import ACCEPTED_SUFFIXES, IMAGE_LONG_EDGE, display_name, sniff_image
@@ -65,7 +66,7 @@ DECODED_CAPACITY = 512
 
 
 class FileRejected(InputRejected):
-    title = "File not accepted"
+    title_key = "title_file_not_accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +104,23 @@ async def decode_attachment(path: str, *, max_image_bytes: int, max_file_bytes: 
     async with _worker_slot():
         answer = await _run_worker(json.dumps(request).encode(), name)
     if "refused" in answer:
-        raise FileRejected(str(answer["refused"]))
+        raise FileRejected(_refusal(answer))
     if answer.get("kind") == "image":
         return Attachment(name=name, kind="image", data_url=str(answer["data_url"]))
     return Attachment(name=name, kind="text", text=str(answer["text"]))
+
+
+def _refusal(answer: dict[str, object]) -> Phrase:
+    """The worker's refusal: a key of the catalogue and its parameters, checked like any answer."""
+    key, params = answer.get("refused"), answer.get("params")
+    if (
+        not isinstance(key, str)
+        or key not in catalogue(ENGLISH)
+        or not isinstance(params, dict)
+        or placeholders(catalogue(ENGLISH)[key]) - set(params)
+    ):
+        return Phrase("file_unreadable")
+    return Phrase(key, {name: str(value) for name, value in params.items()})
 
 
 async def _run_worker(request: bytes, name: str) -> dict[str, object]:
@@ -125,7 +139,7 @@ async def _run_worker(request: bytes, name: str) -> dict[str, object]:
         out, _ = await asyncio.wait_for(worker.communicate(request), DECODE_SECONDS)
     except TimeoutError:
         log.warning("an attachment took over %ss to decode; its worker was stopped", DECODE_SECONDS)
-        raise FileRejected(f"{name} takes too long to read. Attach a smaller or simpler file.") from None
+        raise FileRejected(Phrase("file_too_slow", {"name": name})) from None
     finally:
         if worker.returncode is None:
             worker.kill()
@@ -137,7 +151,7 @@ async def _run_worker(request: bytes, name: str) -> dict[str, object]:
     if not isinstance(answer, dict):
         # Killed at its CPU limit, or crashed inside a decoder.
         log.warning("an attachment's decoder ended without an answer (exit %s)", worker.returncode)
-        raise FileRejected(f"{name} could not be read. Attach a smaller or simpler file.")
+        raise FileRejected(Phrase("file_crashed", {"name": name}))
     return answer
 
 
@@ -168,9 +182,9 @@ class UploadStore:
         self._capacity = capacity
         self._lock = threading.Lock()
         # Upload path -> (its size and mtime when decoded, its copy or the refusal's message).
-        self._decoded: OrderedDict[str, tuple[tuple[int, int], Attachment | str]] = OrderedDict()
+        self._decoded: OrderedDict[str, tuple[tuple[int, int], Attachment | Phrase]] = OrderedDict()
         # Decodes under way, so that many requests naming one file start one worker.
-        self._decoding: dict[str, asyncio.Task[Attachment | str]] = {}
+        self._decoding: dict[str, asyncio.Task[Attachment | Phrase]] = {}
 
     def session(self, session_hash: str, owner: str) -> SessionUploads | None:
         """This session's uploads; None when the owner differs, there is no browser cookie, or the
@@ -200,11 +214,11 @@ class UploadStore:
     def check(self, uploads: SessionUploads, path: object) -> str:
         """A file of the message being sent, as a path: it must be this browser's upload."""
         if not isinstance(path, str) or not path:
-            raise FileRejected("A file in this message is not valid. Attach it again.")
+            raise FileRejected("refused_file_invalid")
         if is_remote(path):
-            raise FileRejected("Links cannot be attached: upload the file itself.")
+            raise FileRejected("refused_file_link")
         if uploads.get(path) is None and not self.ledger.owns(uploads.owner, path):
-            raise FileRejected("A file in this message was not uploaded from this browser. Attach it again.")
+            raise FileRejected("refused_file_not_yours")
         return path
 
     async def admit(self, uploads: SessionUploads, path: object) -> Attachment:
@@ -215,12 +229,12 @@ class UploadStore:
         if held is not None:
             return held
         decoded = await self._decoded_copy(path)
-        if isinstance(decoded, str):
+        if isinstance(decoded, Phrase):
             raise FileRejected(decoded)
         uploads.files[path] = decoded
         return decoded
 
-    async def _decoded_copy(self, path: str) -> Attachment | str:
+    async def _decoded_copy(self, path: str) -> Attachment | Phrase:
         stamp = _stamp(path)
         with self._lock:
             cached = self._decoded.get(path)
@@ -234,13 +248,13 @@ class UploadStore:
         # A visitor pressing Stop leaves the decode to finish for whoever names the file next.
         return await asyncio.shield(task)
 
-    async def _decode(self, path: str, stamp: tuple[int, int] | None) -> Attachment | str:
+    async def _decode(self, path: str, stamp: tuple[int, int] | None) -> Attachment | Phrase:
         try:
-            decoded: Attachment | str = await decode_attachment(
+            decoded: Attachment | Phrase = await decode_attachment(
                 path, max_image_bytes=self.max_image_bytes, max_file_bytes=self.max_file_bytes
             )
         except FileRejected as refused:
-            decoded = str(refused)
+            decoded = refused.phrase
         if stamp is not None:
             with self._lock:
                 self._decoded[path] = (stamp, decoded)
@@ -300,18 +314,15 @@ class SessionFiles:
         the page still shows it): it is left out rather than failing every later message.
         """
         if not isinstance(path, str) or not path:
-            raise FileRejected("The conversation refers to a file that is not valid. Start a new chat.")
+            raise FileRejected("refused_history_file_invalid")
         if is_remote(path):
-            raise FileRejected("The conversation refers to a file by link; only files uploaded here can be sent.")
+            raise FileRejected("refused_history_file_link")
         held = self.uploads.get(path)
         if held is not None:
             return held
         if self.store.ledger.owns(self.uploads.owner, path):
             return None
-        raise FileRejected(
-            "The conversation refers to a file that was not uploaded in this session. Start a new chat, "
-            "or attach the file again."
-        )
+        raise FileRejected("refused_history_file_not_yours")
 
 
 def _stamp(path: str) -> tuple[int, int] | None:

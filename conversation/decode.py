@@ -60,7 +60,13 @@ _PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "i
 
 
 class Unreadable(Exception):
-    """The file is refused; ``str()`` is the fixed message the visitor sees."""
+    """The file is refused: ``key`` names the visitor's message in the catalogue (words/), and
+    ``params`` fill it in. This script imports nothing of ours, so it sends the key, not the words."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
 
 
 def sniff_image(head: bytes) -> str | None:
@@ -87,25 +93,24 @@ def decode(path: str, *, max_image_bytes: int, max_file_bytes: int) -> dict[str,
         with open(path, "rb") as handle:
             head = handle.read(16)
     except OSError:
-        raise Unreadable(f"{name}: the upload is gone from the server. Attach it again.") from None
+        raise Unreadable("file_gone", name=name) from None
     mime = sniff_image(head)
     suffix = Path(path).suffix.lower()
     if mime is not None:
         if size > max_image_bytes:
-            raise Unreadable(f"{name} is too big ({_mb(size)}; images may be up to {_mb(max_image_bytes)}).")
+            raise Unreadable("file_image_too_big", name=name, size=_mb(size), limit=_mb(max_image_bytes))
         return {"kind": "image", "data_url": _encode_image(path, mime, name)}
     if suffix in IMAGE_SUFFIXES:
-        raise Unreadable(f"{name} is not really a {suffix[1:].upper()} image: its contents are something else.")
+        raise Unreadable("file_not_that_image", name=name, kind=suffix[1:].upper())
     if size > max_file_bytes:
-        raise Unreadable(f"{name} is too big ({_mb(size)}; files may be up to {_mb(max_file_bytes)}).")
+        raise Unreadable("file_too_big", name=name, size=_mb(size), limit=_mb(max_file_bytes))
     if head.startswith(b"%PDF-"):
         return {"kind": "text", "text": _pdf_text(path, name)}
     if suffix == ".pdf":
-        raise Unreadable(f"{name} is not really a PDF: its contents are something else.")
+        raise Unreadable("file_not_pdf", name=name)
     if suffix in TEXT_SUFFIXES:
         return {"kind": "text", "text": _plain_text(path, name)}
-    accepted = "images (png, jpeg, webp, gif), PDF, text, CSV, JSON, Markdown and source code"
-    raise Unreadable(f"{name}: this type of file is not accepted. Attach {accepted}.")
+    raise Unreadable("file_type_refused", name=name)
 
 
 def _encode_image(path: str, mime: str, name: str) -> str:
@@ -116,19 +121,19 @@ def _encode_image(path: str, mime: str, name: str) -> str:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if _PIL_FORMATS[mime] != image.format:
-                    raise Unreadable(f"{name} is not a valid image.")
+                    raise Unreadable("file_image_invalid", name=name)
                 # From the header alone: nothing has been decoded yet.
                 if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise Unreadable(f"{name} has too many pixels ({image.width}x{image.height}).")
+                    raise Unreadable("file_too_many_pixels", name=name, size=f"{image.width}x{image.height}")
                 image.seek(0)  # an animated GIF or WebP goes as its first frame
                 image.load()
                 return _data_url(image, mime)
     except Unreadable:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise Unreadable(f"{name} has too many pixels to be read safely.") from None
+        raise Unreadable("file_pixel_bomb", name=name) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Warning):
-        raise Unreadable(f"{name} is not a valid image: it could not be read.") from None
+        raise Unreadable("file_image_unreadable", name=name) from None
 
 
 def _data_url(image: Any, mime: str) -> str:
@@ -154,11 +159,11 @@ def _plain_text(path: str, name: str) -> str:
     with open(path, "rb") as handle:
         data = handle.read()
     if b"\x00" in data:
-        raise Unreadable(f"{name} is not a text file: it contains binary data.")
+        raise Unreadable("file_binary", name=name)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise Unreadable(f"{name} is not UTF-8 text. Save it as UTF-8 and attach it again.") from None
+        raise Unreadable("file_not_utf8", name=name) from None
 
 
 def _pdf_text(path: str, name: str) -> str:
@@ -168,7 +173,7 @@ def _pdf_text(path: str, name: str) -> str:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:
-            raise Unreadable(f"{name} is password-protected; attach an unprotected copy.")
+            raise Unreadable("file_pdf_protected", name=name)
         pages = reader.pages
         total = len(pages)
         texts: list[str] = []
@@ -184,14 +189,14 @@ def _pdf_text(path: str, name: str) -> str:
     except Unreadable:
         raise
     except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        raise Unreadable(f"{name} could not be read as a PDF.") from None
+        raise Unreadable("file_pdf_unreadable", name=name) from None
     if not texts and total:
-        raise Unreadable(f"{name} is too complex to read as text. Attach its pages as images instead.")
+        raise Unreadable("file_pdf_too_complex", name=name)
     text = "\n\n".join(t.strip() for t in texts if t.strip())
     if len(texts) < total:
         text += f"\n\n[Only the first {len(texts)} of {total} pages were read.]"
     if not "".join(texts).strip():
-        raise Unreadable(f"{name} has no text to read (a scanned PDF?). Attach its pages as images instead.")
+        raise Unreadable("file_pdf_no_text", name=name)
     return text
 
 
@@ -235,9 +240,9 @@ def main() -> None:
     try:
         answer = decode(path, max_image_bytes=request["max_image_bytes"], max_file_bytes=request["max_file_bytes"])
     except Unreadable as refused:
-        answer = {"refused": str(refused)}
+        answer = {"refused": refused.key, "params": refused.params}
     except MemoryError:
-        answer = {"refused": f"{display_name(path)} needs too much memory to be read."}
+        answer = {"refused": "file_too_much_memory", "params": {"name": display_name(path)}}
     sys.stdout.write(json.dumps(answer))
 
 

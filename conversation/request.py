@@ -18,6 +18,7 @@ from providers.reasoning import parse_effort
 from providers.registry import VISITOR_ENDPOINT
 from providers.request import ChatRequest
 from providers.urlguard import check_visitor_url
+from words import Phrase
 
 from .attachments import Attachment, FileRejected, ReadFiles, SessionFiles
 from .text import clean_text, content_text, without_annotations
@@ -37,10 +38,7 @@ _ROLES = frozenset({"user", "assistant"})
 _MODEL_NAME = re.compile(r"[\x21-\x7e]{1,200}")
 # Providers cap images per request (Groq at 5, others far higher); the newest are the ones kept.
 MAX_IMAGES_PER_REQUEST = 16
-_NO_FILES_HERE = (
-    "Files can be sent only from the app's page, in a browser that keeps the app's cookie. "
-    "Open the app in its own tab and attach the file there."
-)
+_NO_FILES_HERE = "refused_files_not_here"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,7 +89,7 @@ class RequestPlan:
         settings, inputs, text = self.settings, self.inputs, self.text
         attachments = files.new
         if not text.strip() and not attachments:
-            raise InputRejected("Type a message first.")
+            raise InputRejected("refused_empty_message")
         takes_images = self.provider.takes_images(self.model)
         images = [a.data_url for a in attachments if a.kind == "image"]
         if images and takes_images is False:
@@ -118,7 +116,9 @@ class RequestPlan:
             model=self.model,
             messages=tuple(messages),
             temperature=self.temperature,
-            max_tokens=int(_bounded(inputs.max_tokens, "Max tokens", 1, settings.max_output_tokens, default=1024)),
+            max_tokens=int(
+                _bounded(inputs.max_tokens, "setting_max_tokens", 1, settings.max_output_tokens, default=1024)
+            ),
             effort=self.effort,
             visitor_base_url=self.visitor_base_url,
             allow_local=settings.allow_local_base_url,
@@ -130,17 +130,16 @@ def plan_request(settings: Settings, inputs: ChatInputs) -> RequestPlan:
     """Check everything the browser sent except the files' contents; nothing is read yet."""
     provider = settings.provider(inputs.provider_id)
     if provider is None:
-        raise InputRejected("Unknown provider. Pick one from the list.")
+        raise InputRejected("refused_unknown_provider")
     visitor_base_url = None
     if provider.id == VISITOR_ENDPOINT.id:
         if not isinstance(inputs.base_url, str) or not inputs.base_url.strip():
-            raise InputRejected("Enter your endpoint's base URL, for example https://api.example.com/v1.")
+            raise InputRejected("refused_endpoint_missing")
         visitor_base_url = check_visitor_url(inputs.base_url.strip(), allow_local=settings.allow_local_base_url)
     text = _message_text(inputs.message)
     if len(text) > settings.max_message_chars:
         raise InputRejected(
-            f"That message is too long ({len(text):,} characters; the limit is "
-            f"{settings.max_message_chars:,}). Shorten it or split it up."
+            Phrase("refused_message_too_long", {"count": f"{len(text):,}", "limit": f"{settings.max_message_chars:,}"})
         )
     recent = _recent_history(inputs.history, settings)
     new_files = _message_files(inputs.message, inputs.files, settings)
@@ -148,7 +147,7 @@ def plan_request(settings: Settings, inputs: ChatInputs) -> RequestPlan:
     if earlier_files and inputs.files is None:
         raise FileRejected(_NO_FILES_HERE)
     if not text.strip() and not new_files:
-        raise InputRejected("Type a message first.")
+        raise InputRejected("refused_empty_message")
     model = _model(inputs.model, provider, settings)
     effort = parse_effort(inputs.effort)
     return RequestPlan(
@@ -177,12 +176,12 @@ def _message_files(message: object, files: SessionFiles | None, settings: Settin
     if not listed:
         return []
     if not isinstance(listed, list):
-        raise FileRejected("The message's files are not valid. Attach them again.")
+        raise FileRejected("refused_files_invalid")
     if files is None:
         raise FileRejected(_NO_FILES_HERE)
     if len(listed) > settings.max_files_per_message:
         raise FileRejected(
-            f"Attach at most {settings.max_files_per_message} files to one message ({len(listed)} were attached)."
+            Phrase("refused_too_many_files", {"limit": settings.max_files_per_message, "count": len(listed)})
         )
     return [entry.get("path") if isinstance(entry, Mapping) else entry for entry in listed]
 
@@ -200,9 +199,11 @@ def _with_text_files(text: str, attachments: list[Attachment], limit: int) -> tu
         if len(body) + overhead > room:
             keep = max(0, room - overhead - 200)
             if keep == 0:
-                notes.append(f"{attachment.name} was left out: the message is at its {limit:,}-character limit.")
+                notes.append(Phrase("note_file_left_out", {"name": attachment.name, "limit": f"{limit:,}"}))
                 continue
-            notes.append(f"{attachment.name} was cut: only its first {keep:,} of {len(body):,} characters were sent.")
+            notes.append(
+                Phrase("note_file_cut", {"name": attachment.name, "keep": f"{keep:,}", "count": f"{len(body):,}"})
+            )
             cut = f"\n[{attachment.name} was cut here: {len(body) - keep:,} more characters were not sent.]"
             body = body[:keep]
         else:
@@ -239,7 +240,7 @@ def _message_text(message: object) -> str:
     if isinstance(message, Mapping):
         message = message.get("text", "")
     if not isinstance(message, str):
-        raise InputRejected("The message must be text.")
+        raise InputRejected("refused_message_not_text")
     return clean_text(message)
 
 
@@ -376,7 +377,7 @@ def _model(model: object, provider: Provider, settings: Settings) -> str:
     if model is None or model == "":
         return settings.initial_model(provider)
     if not isinstance(model, str) or not _MODEL_NAME.fullmatch(model.strip()):
-        raise InputRejected("That model name is not valid: use the model id without spaces (at most 200 characters).")
+        raise InputRejected("refused_model_name")
     return model.strip()
 
 
@@ -386,30 +387,26 @@ def _temperature(value: object, provider: Provider, model: str, effort: str) -> 
     out would answer with sampling it did not ask for."""
     if value is None or value == "":
         return None
-    temperature = _bounded(value, "Temperature", 0.0, 2.0)
+    temperature = _bounded(value, "setting_temperature", 0.0, 2.0)
     family = provider.family(model)
     if family.takes("temperature", effort):
         return temperature
     if family.takes("temperature"):
-        raise InputRejected(
-            f"This model takes no temperature while it thinks (reasoning effort {effort}). Send temperature "
-            "as null (None) to leave it to the provider, or set the reasoning effort to default or off."
-        )
-    raise InputRejected(
-        f"This model takes no temperature: {provider.label} sets it. Send temperature as "
-        "null (None) to leave it to the provider."
-    )
+        raise InputRejected(Phrase("refused_temperature_while_thinking", {"effort": effort}))
+    raise InputRejected(Phrase("refused_temperature", {"provider": provider.label}))
 
 
 def _bounded(value: object, name: str, low: float, high: float, *, default: float | None = None) -> float:
     if value is None and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InputRejected(f"{name} must be a number.")
+        raise InputRejected(Phrase("refused_not_a_number", {"name": Phrase(name)}))
     try:
         number = float(value)
     except ValueError:
-        raise InputRejected(f"{name} must be a number.") from None
+        raise InputRejected(Phrase("refused_not_a_number", {"name": Phrase(name)})) from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise InputRejected(f"{name} must be between {low:g} and {high:g}.")
+        raise InputRejected(
+            Phrase("refused_out_of_range", {"name": Phrase(name), "low": f"{low:g}", "high": f"{high:g}"})
+        )
     return number

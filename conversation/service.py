@@ -41,6 +41,7 @@ from web.hflogin import hf_org_list, hf_orgs, hf_username
 from web.quota import Quotas, UsageToday
 from web.signin import SignInTokens
 from web.spend import Spend, SpentToday
+from words import ENGLISH, Phrase, say
 
 from .admission import KEY_ANSWERS, Admission, Caller, signed_in
 from .attachments import SessionFiles, UploadStore
@@ -147,12 +148,12 @@ class ChatService:
         account). The choice is checked against the organisations their login lists."""
         sign_in = caller.sign_in
         if self.sign_ins is None or sign_in is None or sign_in.token is None:
-            raise InputRejected("Sign in with Hugging Face first, then pick who pays.")
+            raise InputRejected("refused_bill_to_signed_out")
         if org in (None, ""):
             self.sign_ins.bill(caller.browser, None)
             return
         if not isinstance(org, str) or org not in {handle for handle, _ in sign_in.orgs}:
-            raise InputRejected("You can bill only your own account or an organisation you belong to.")
+            raise InputRejected("refused_bill_to_other")
         self.sign_ins.bill(caller.browser, org)
 
     def end_session(self, session_hash: str) -> None:
@@ -308,14 +309,14 @@ class ChatService:
             visitor_url = self._visitor_url(provider, base_url)
         except InputRejected as refused:
             # The guard's fixed message (it never repeats the URL).
-            return ModelList(provider.models, f"Model list not loaded. {refused}")
+            return ModelList(provider.models, Phrase("models_not_loaded", {"why": refused.phrase}))
         cached = session.get(provider.id, key_version, visitor_url)
         if cached is not None:
             return cached
         try:
             self.quotas.admit_check(caller.client)
         except TooManyChecks:
-            return ModelList(provider.models, "Model list not loaded: too many checks from here. Type any model id.")
+            return ModelList(provider.models, Phrase("models_too_many_checks"))
         listing = await fetch_list(
             provider,
             caller.visitor_key,
@@ -331,16 +332,18 @@ class ChatService:
         if provider.id != VISITOR_ENDPOINT.id:
             return None
         if not isinstance(base_url, str) or not base_url.strip():
-            raise InputRejected("Enter your endpoint's base URL.")
+            raise InputRejected("refused_endpoint_missing_short")
         return check_visitor_url(base_url.strip(), allow_local=self.settings.allow_local_base_url)
 
-    async def check_key(self, caller: Caller, provider_id: object, base_url: object = "") -> str:
+    async def check_key(
+        self, caller: Caller, provider_id: object, base_url: object = "", language: str = ENGLISH
+    ) -> str:
         """ "Key works: N models available", or a ByokError with the mapped message. Spends no tokens."""
         provider = self.settings.provider(provider_id)
         if provider is None:
-            raise InputRejected("Unknown provider. Pick one from the list.")
+            raise InputRejected("refused_unknown_provider")
         if caller.visitor_key is None:
-            raise InputRejected(f"Enter your {provider.label} key first, then check it.")
+            raise InputRejected(Phrase("refused_check_without_key", {"provider": provider.label}))
         visitor_url = self._visitor_url(provider, base_url)
         self.quotas.admit_check(caller.client)
         outcome = "ok"
@@ -359,7 +362,7 @@ class ChatService:
             # Who checked which provider and what came of it; never the key.
             log.info("key check client=%s provider=%s outcome=%s", caller.client, provider.id, outcome)
         # What the provider lists; the model box also keeps the usual models it may leave out.
-        return f"Key works: {provider.label} lists {len(ids):,} models."
+        return say(language, "key_works", provider=provider.label, count=f"{len(ids):,}")
 
 
 def _key_kind(caller: Caller, provider: Provider, on_server_key: bool) -> str:

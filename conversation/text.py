@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from errors import ProviderTimeout, ReplyCutOff
+from words import ENGLISH, LANGUAGES, say, template
 
 __all__ = [
     "CUT_OFF_MARK",
@@ -19,21 +20,44 @@ __all__ = [
     "clean_text",
     "content_text",
     "cut_off_mark",
+    "cut_off_mark_in",
     "last_reply_model",
     "last_reply_origin",
     "reply_model",
     "reply_origin",
+    "stopped_mark",
     "without_annotations",
 ]
 
-# Appended to a partial reply that the provider stopped sending, or that the visitor stopped.
-# Stripped again from history so the model never sees our own annotation as something it said.
-CUT_OFF_MARK = "\n\n*[Reply cut off: the provider stopped sending before the end.]*"
-STOPPED_MARK = "\n\n*[Stopped: you stopped this reply.]*"
-MARKS = (CUT_OFF_MARK, STOPPED_MARK)
-# A reply that stopped at one of our time limits says which, and after how long.
-_TIMED_OUT_MARK = "\n\n*[Timed out: {what}.]*"
-_TIMED_OUT = re.compile(r"\n\n\*\[Timed out: [^\]\n]*\.\]\*\Z")
+
+def _mark(text: str) -> str:
+    return f"\n\n*[{text}]*"
+
+
+def cut_off_mark_in(language: str) -> str:
+    """Appended to a partial reply that the provider stopped sending."""
+    return _mark(say(language, "mark_cut_off"))
+
+
+def stopped_mark(language: str = ENGLISH) -> str:
+    """Appended to a reply the visitor stopped."""
+    return _mark(say(language, "mark_stopped"))
+
+
+CUT_OFF_MARK = cut_off_mark_in(ENGLISH)
+STOPPED_MARK = stopped_mark(ENGLISH)
+# Our marks in every language are stripped again from history, so the model never sees our own
+# annotation as something it said (a chat may go on in another language than it started in).
+MARKS = tuple(mark for language in LANGUAGES for mark in (cut_off_mark_in(language), stopped_mark(language)))
+
+
+def _timed_out(language: str) -> str:
+    """A reply that stopped at one of our time limits says which, and after how long."""
+    before, after = template(language, "mark_timed_out").split("{what}")
+    return re.escape(f"\n\n*[{before}") + r"[^\]\n]*" + re.escape(f"{after}]*")
+
+
+_TIMED_OUT = re.compile("(?:" + "|".join(_timed_out(language) for language in LANGUAGES) + r")\Z")
 
 # The page shows a muted line of numbers (tokens, timings, cost) under each answer, in a span of
 # this class. It is ours, not the model's: stripped from history before anything goes upstream.
@@ -62,15 +86,16 @@ def without_annotations(text: str) -> str:
 
 
 # The numbers line ends with the model that wrote the reply (ui/chat_view.py's stats_line).
-MODEL_LABEL = "model "
+# It is read back in every language: a chat saved in one may be exported after a switch to another.
+_MODEL_LABELS = "|".join(re.escape(template(language, "stats_model").split("{model}")[0]) for language in LANGUAGES)
 _MODEL_IN_STATS = re.compile(
     r'<span class="'
     + REPLY_STATS_CLASS
     + '"'
     + _PROVIDER_ATTRIBUTE
-    + r">[^<>]* · "
-    + MODEL_LABEL
-    + r"([^<>\s·]+)</span>\s*\Z"
+    + r">[^<>]* · (?:"
+    + _MODEL_LABELS
+    + r")([^<>\s·]+)</span>\s*\Z"
 )
 
 
@@ -113,11 +138,11 @@ def last_reply_model(history: object) -> str | None:
     return origin.model if origin else None
 
 
-def cut_off_mark(error: ReplyCutOff) -> str:
+def cut_off_mark(error: ReplyCutOff, language: str = ENGLISH) -> str:
     """The mark under a reply that ended early: why, when it was one of our time limits."""
     if isinstance(error.cause, ProviderTimeout):
-        return _TIMED_OUT_MARK.format(what=f"{error.cause.limit()}; what arrived is kept")
-    return CUT_OFF_MARK
+        return _mark(say(language, "mark_timed_out", what=error.cause.limit()))
+    return cut_off_mark_in(language)
 
 
 def content_text(content: object) -> str:

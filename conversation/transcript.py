@@ -21,6 +21,7 @@ from typing import Any
 
 import errors
 from errors import InputRejected
+from words import LANGUAGES, Phrase, say
 
 from .text import clean_text, content_text, last_reply_model, without_annotations
 
@@ -34,11 +35,12 @@ _TOP_KEYS = frozenset({"model", "messages"})
 
 
 def _error_titles() -> frozenset[str]:
+    """Every error title in every language: a chat saved in one language may be exported in another."""
     titles: set[str] = set()
     stack: list[type[errors.ByokError]] = [errors.ByokError]
     while stack:
         cls = stack.pop()
-        titles.add(cls.title)
+        titles.update(say(language, cls.title_key) for language in LANGUAGES)
         stack.extend(cls.__subclasses__())
     return frozenset(titles)
 
@@ -121,23 +123,23 @@ class Imported:
 def parse_import(raw: bytes, *, max_message_chars: int) -> Imported:
     """A JSON export, checked; or InputRejected saying what is wrong (never quoting the file)."""
     if len(raw) > MAX_IMPORT_BYTES:
-        raise InputRejected(f"That file is too large to import (the limit is {MAX_IMPORT_BYTES // 1_000_000} MB).")
+        raise InputRejected(Phrase("refused_import_too_large", {"limit": MAX_IMPORT_BYTES // 1_000_000}))
     try:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InputRejected("That file is not a JSON export from this app (it is not valid JSON).") from None
+        raise InputRejected("import_not_json") from None
     if isinstance(payload, Mapping):
         if not set(payload) <= _TOP_KEYS or not isinstance(payload.get("messages"), list):
-            raise InputRejected('That file is not a JSON export from this app: expected {"model", "messages"}.')
+            raise InputRejected("import_not_an_export")
         if "model" in payload and not isinstance(payload["model"], str):
-            raise InputRejected("That file is not a JSON export from this app: the model must be text.")
+            raise InputRejected("import_model_not_text")
         entries = payload["messages"]
     elif isinstance(payload, list):
         entries = payload
     else:
-        raise InputRejected("That file is not a JSON export from this app: expected a list of messages.")
+        raise InputRejected("import_no_message_list")
     if len(entries) > MAX_IMPORT_MESSAGES:
-        raise InputRejected(f"That conversation is too long to import (at most {MAX_IMPORT_MESSAGES} messages).")
+        raise InputRejected(Phrase("import_too_many_messages", {"limit": MAX_IMPORT_MESSAGES}))
     system: str | None = None
     messages: list[dict[str, str]] = []
     # Assistant replies may be longer than what a visitor may type; the cap still bounds them.
@@ -146,29 +148,27 @@ def parse_import(raw: bytes, *, max_message_chars: int) -> Imported:
         role, text = _imported_message(entry, number, limit)
         if role == "system":
             if number != 1:
-                raise InputRejected(f"Message {number} is a system prompt; only the first message may be one.")
+                raise InputRejected(Phrase("import_late_system_prompt", {"number": number}))
             system = text.strip()[:max_message_chars]
             continue
         if text.strip():
             messages.append({"role": role, "content": text})
     if not messages:
-        raise InputRejected("That file has no user or assistant messages to import.")
+        raise InputRejected("import_no_messages")
     return Imported(system_prompt=system, messages=messages)
 
 
 def _imported_message(entry: object, number: int, limit: int) -> tuple[str, str]:
     if not isinstance(entry, Mapping):
-        raise InputRejected(f"Message {number} is not a message object.")
+        raise InputRejected(Phrase("import_not_a_message", {"number": number}))
     if not set(entry) <= _MESSAGE_KEYS:
-        raise InputRejected(
-            f"Message {number} has fields this app does not import (only role, content and reasoning_content)."
-        )
+        raise InputRejected(Phrase("import_extra_fields", {"number": number}))
     role = entry.get("role")
     if not isinstance(role, str) or role not in _IMPORT_ROLES:
-        raise InputRejected(f"Message {number} has a role other than system, user or assistant.")
+        raise InputRejected(Phrase("import_bad_role", {"number": number}))
     text = _imported_text(entry.get("content"), number)
     if len(text) > limit:
-        raise InputRejected(f"Message {number} is too long to import (over {limit:,} characters).")
+        raise InputRejected(Phrase("import_message_too_long", {"number": number, "limit": f"{limit:,}"}))
     # reasoning_content is accepted and dropped: reasoning is never sent back to a model.
     return role, clean_text(text)
 
@@ -180,11 +180,9 @@ def _imported_text(content: object, number: int) -> str:
         texts: list[str] = []
         for part in content:
             if not (isinstance(part, Mapping) and set(part) == {"type", "text"} and part.get("type") == "text"):
-                raise InputRejected(
-                    f"Message {number} has content other than text (files, images and links are not imported)."
-                )
+                raise InputRejected(Phrase("import_not_text", {"number": number}))
             if not isinstance(part["text"], str):
-                raise InputRejected(f"Message {number} has text that is not a string.")
+                raise InputRejected(Phrase("import_text_not_string", {"number": number}))
             texts.append(part["text"])
         return "\n".join(texts)
-    raise InputRejected(f"Message {number} has content other than text (files, images and links are not imported).")
+    raise InputRejected(Phrase("import_not_text", {"number": number}))

@@ -37,12 +37,18 @@ The tree::
 Some messages give advice that only one audience can follow (a key box in the page, a header in a
 script): those carry a second text, ``script_message``, for callers that did not come from the page.
 
+Each error names a sentence of the catalogue (``words``) by its key, with its parameters; the
+sentence is said in the language of the request that asked (``text(language)``,
+``script_text(language)``, ``title_in(language)``), and ``str(error)`` is the English one.
+
 Provider responses can echo the key (a 401 body that repeats it is common) and Gradio renders
-error text as HTML, so messages here are fixed strings built only from our own data. Which one a
+error text as HTML, so messages here are fixed sentences filled only with our own data. Which one a
 provider's failure becomes is decided in ``providers.classify``.
 """
 
 from __future__ import annotations
+
+from words import ENGLISH, Duration, Phrase, say
 
 __all__ = [
     "AccessDenied",
@@ -86,130 +92,157 @@ CODE_HEADER = "X-Access-Code"
 
 class ByokError(Exception):
     """Base class; ``title``, ``str(error)`` (for the page) and ``script_message`` (for API
-    callers) are safe to show to a user."""
+    callers) are safe to show to a user, in English; ``title_in``, ``text`` and ``script_text``
+    say them in another language.
 
-    title = "Something went wrong"
+    ``message`` and ``script`` are a catalogue key, or a ``Phrase`` (a key with parameters)."""
 
-    def __init__(self, message: str, *, script_message: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.script_message = script_message or message
+    title_key = "title_error"
+
+    def __init__(self, message: str | Phrase, *, script: str | Phrase | None = None) -> None:
+        self.phrase = _phrase(message)
+        self.script_phrase = _phrase(script) if script is not None else self.phrase
+        super().__init__(self.text(ENGLISH))
+
+    @property
+    def title(self) -> str:
+        return say(ENGLISH, self.title_key)
+
+    @property
+    def message(self) -> str:
+        return self.text(ENGLISH)
+
+    @property
+    def script_message(self) -> str:
+        return self.script_text(ENGLISH)
+
+    def title_in(self, language: str) -> str:
+        return say(language, self.title_key)
+
+    def text(self, language: str) -> str:
+        return self.phrase.in_language(language)
+
+    def script_text(self, language: str) -> str:
+        return self.script_phrase.in_language(language)
 
     def __str__(self) -> str:
         return self.message
 
 
+def _phrase(message: str | Phrase) -> Phrase:
+    return message if isinstance(message, Phrase) else Phrase(message)
+
+
 class ConfigError(ByokError):
-    title = "Configuration error"
+    """For the operator, at start-up: English, and free text (it names their settings)."""
+
+    title_key = "title_config_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Phrase("config_error", {"detail": message}))
 
 
 class InputRejected(ByokError):
-    title = "Request refused"
+    title_key = "title_request_refused"
 
 
 class ModelNotAllowed(InputRejected):
-    title = "Model not available"
+    title_key = "title_model_not_available"
 
     def __init__(self, label: str, allowed: tuple[str, ...]) -> None:
         self.allowed = allowed
-        super().__init__(
-            f"On this server's {label} key the operator allows only: {', '.join(allowed)}. "
-            f"Pick one of those, or enter your own {label} key to use any model."
-        )
+        super().__init__(Phrase("error_model_not_allowed", {"provider": label, "models": ", ".join(allowed)}))
 
 
 class ModelNotPriced(InputRejected):
-    title = "Model not available"
+    title_key = "title_model_not_available"
 
     def __init__(self, label: str) -> None:
         # The model id is the visitor's own input: never repeated in text rendered as HTML.
-        why = f"This model has no known price, and {label} on this server's key has a spending limit"
         super().__init__(
-            f"{why}. Pick a model from the list, or enter your own {label} key. (Operators: price it with "
-            f"MODEL_PRICES.)",
-            script_message=f"{why}. Use a listed model, or send your own {label} key in the {KEY_HEADER} header. "
-            f"(Operators: price it with MODEL_PRICES.)",
+            Phrase("error_model_not_priced", {"provider": label}),
+            script=Phrase("script_model_not_priced", {"provider": label, "header": KEY_HEADER}),
         )
 
 
 class TooManyChecks(ByokError):
-    title = "Too many checks"
+    title_key = "title_too_many_checks"
 
     def __init__(self, *, retry_after: float) -> None:
         self.retry_after = retry_after
-        super().__init__(f"Wait {_seconds(retry_after)} before checking again (key checks are limited per visitor).")
+        super().__init__(Phrase("error_too_many_checks", {"wait": Duration(retry_after)}))
 
 
 class TooManyChats(ByokError):
-    title = "Too many chats at once"
+    title_key = "title_too_many_chats"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"{limit} chats from here are already running or waiting. Wait for one to finish, then send again."
-        )
+        super().__init__(Phrase("error_too_many_chats", {"limit": limit}))
 
 
 class TooManyUploads(ByokError):
-    title = "Upload limit reached"
+    title_key = "title_upload_limit"
 
-    def __init__(self, limit: str, *, retry_after: float) -> None:
+    def __init__(self, limit: object, *, retry_after: float) -> None:
+        # ``limit`` is a words.Rate, or anything else said as it is.
         self.retry_after = retry_after
-        super().__init__(f"You have uploaded {limit} from here. Try again in {_seconds(retry_after)}.")
+        super().__init__(Phrase("error_too_many_uploads", {"limit": limit, "wait": Duration(retry_after)}))
 
 
 class AccessDenied(ByokError):
-    title = "Access code needed"
+    title_key = "title_access_code_needed"
 
-    def __init__(self, message: str, *, script_message: str | None = None, title: str | None = None) -> None:
-        super().__init__(message, script_message=script_message)
-        if title:
-            self.title = title  # "Sign-in needed" when the Hugging Face allow list said no
+    def __init__(
+        self, message: str | Phrase, *, script: str | Phrase | None = None, title_key: str | None = None
+    ) -> None:
+        super().__init__(message, script=script)
+        if title_key:
+            self.title_key = title_key  # "Sign-in needed" when the Hugging Face allow list said no
 
 
 class QuotaExceeded(ByokError):
-    title = "Usage limit reached"
+    title_key = "title_usage_limit"
 
-    def __init__(self, what: str, *, retry_after: float) -> None:
+    def __init__(self, what: Phrase, *, retry_after: float) -> None:
         self.retry_after = retry_after
         # The page offers no key box for a provider on a server key, so only scripts, which can
         # send their own key, are told about that way out.
-        used = f"You have used up {what} on this server's key. Try again in {_seconds(retry_after)}"
-        super().__init__(f"{used}.", script_message=f"{used}, or send your own API key in the {KEY_HEADER} header.")
+        params = {"what": what, "wait": Duration(retry_after)}
+        super().__init__(Phrase("error_quota", params), script=Phrase("script_quota", {**params, "header": KEY_HEADER}))
 
 
 class SpendLimitReached(QuotaExceeded):
-    title = "Spending limit reached"
+    title_key = "title_spend_limit"
 
-    def __init__(self, limit: str, *, everyone: bool, retry_after: float, resets_at: str) -> None:
+    def __init__(self, limit: object, *, everyone: bool, retry_after: float, resets_at: str) -> None:
         self.retry_after = retry_after
-        whose = "This site's" if everyone else "Your"
-        when = f"It resets in {_seconds(retry_after)} (at {resets_at})"
-        spent = f"{whose} spending limit on this server's key ({limit}) is used up. {when}"
-        ByokError.__init__(
-            self, f"{spent}.", script_message=f"{spent}; or send your own API key in the {KEY_HEADER} header."
+        params = {"limit": limit, "wait": Duration(retry_after), "resets_at": resets_at, "header": KEY_HEADER}
+        page, script = (
+            ("error_spend_site", "script_spend_site") if everyone else ("error_spend_yours", "script_spend_yours")
         )
+        ByokError.__init__(self, Phrase(page, params), script=Phrase(script, params))
 
 
 class CounterUnavailable(ByokError):
     """Raised instead of the counter store's own error, which names hosts and carries tracebacks."""
 
-    title = "Usage limits unavailable"
+    title_key = "title_counter_unavailable"
 
     def __init__(self) -> None:
-        super().__init__(
-            "Usage limits can't be checked right now, so this server's keys are paused. Try again shortly."
-        )
+        super().__init__("error_counter_unavailable")
 
 
 class KeyRequired(ByokError):
-    title = "API key needed"
+    title_key = "title_key_needed"
 
     def __init__(self, label: str, env_var: str | None) -> None:
-        where = f", or ask the operator to set {env_var} on the server" if env_var else ""
-        super().__init__(
-            f"Enter your {label} API key in the key box (it is kept for this browser session only){where}.",
-            script_message=f"Send your {label} API key in the {KEY_HEADER} header{where}.",
-        )
+        params = {"provider": label, "env_var": env_var, "header": KEY_HEADER}
+        if env_var:
+            super().__init__(
+                Phrase("error_key_needed_or_env", params), script=Phrase("script_key_needed_or_env", params)
+            )
+        else:
+            super().__init__(Phrase("error_key_needed", params), script=Phrase("script_key_needed", params))
 
 
 # Where a Hugging Face account's Inference Providers spending and credits are shown, and how billing
@@ -222,159 +255,125 @@ HUB_PRICING_DOCS = "https://huggingface.co/docs/inference-providers/pricing"
 class SignInNeeded(KeyRequired):
     """The Hugging Face row on a Space that offers sign-in, without a usable sign-in or typed key."""
 
-    title = "Sign-in needed"
+    title_key = "title_sign_in_needed"
 
     def __init__(self, label: str, *, ended: bool) -> None:
         self.ended = ended
-        ask = (
-            "Your Hugging Face sign-in has expired or was revoked. Sign in again with the button at the top of "
-            "the sidebar"
-            if ended
-            else "Sign in with Hugging Face (the button at the top of the sidebar) to chat on your own account"
-        )
         ByokError.__init__(
             self,
-            f"{ask}, or paste your own Hugging Face token in the key box. Then send your message again.",
-            script_message=f"{label} here runs on each visitor's own Hugging Face account. Send your own "
-            f"Hugging Face token in the {KEY_HEADER} header.",
+            "error_sign_in_ended" if ended else "error_sign_in_needed",
+            script=Phrase("script_sign_in_needed", {"provider": label, "header": KEY_HEADER}),
         )
 
 
 class ProviderError(ByokError):
-    """The provider failed. Subclasses fix the wording; the provider's text is never kept."""
+    """The provider failed. Subclasses name the sentence (``key``); the provider's text is never
+    kept. Every sentence may use {provider}, {status} (with the subclass's usual status when the
+    response had none) and {code} (" (HTTP 500)", or nothing)."""
 
-    title = "Provider error"
+    title_key = "title_provider_error"
+    key = "error_provider"
+    usual_status: int | None = None
 
     def __init__(self, label: str, *, status: int | None = None) -> None:
         self.label = label
         self.status = status
         super().__init__(self.describe(label))
 
-    def describe(self, label: str) -> str:
-        code = f" (HTTP {self.status})" if self.status else ""
-        return f"{label} returned an error{code}. Try again, or pick another model or provider."
+    def describe(self, label: str) -> Phrase:
+        return Phrase(self.key, self.params(label))
+
+    def params(self, label: str) -> dict[str, object]:
+        return {"provider": label, "status": self.status or self.usual_status, "code": _code(self.status)}
 
 
 class InvalidKey(ProviderError):
-    title = "Invalid API key"
-
-    def describe(self, label: str) -> str:
-        return (
-            f"{label} rejected the API key (HTTP {self.status or 401}). Check the key for {label}: that it "
-            f"is correct, active and meant for {label}, then enter it again."
-        )
+    title_key = "title_invalid_key"
+    key = "error_invalid_key"
+    usual_status = 401
 
 
 class ServerKeyRejected(InvalidKey):
     """The operator's key was refused: the visitor has no key box and nothing to check."""
 
-    title = "Server key rejected"
+    title_key = "title_server_key_rejected"
+    key = "error_server_key_rejected"
 
     def __init__(self, label: str, *, status: int | None = None) -> None:
         super().__init__(label, status=status)
-        self.script_message = f"{self.message} Or send your own {label} API key in the {KEY_HEADER} header."
-
-    def describe(self, label: str) -> str:
-        return (
-            f"{label} rejected this server's API key (HTTP {self.status or 401}). Nothing on your side can "
-            f"fix that: tell whoever runs this app that its {label} key needs replacing."
+        self.script_phrase = Phrase(
+            "script_server_key_rejected", {**self.params(label), "message": self.phrase, "header": KEY_HEADER}
         )
 
 
 class NoModelAccess(ProviderError):
-    title = "No access to this model"
-
-    def describe(self, label: str) -> str:
-        return (
-            f"{label} accepted the API key, but this key has no access to the model you chose "
-            f"(HTTP {self.status or 403}). Pick another model, or enable this one for the key in your "
-            f"{label} account."
-        )
+    title_key = "title_no_model_access"
+    key = "error_no_model_access"
+    usual_status = 403
 
 
 class UnknownModel(ProviderError):
-    title = "Unknown model"
+    title_key = "title_unknown_model"
+    key = "error_unknown_model"
+    usual_status = 404
 
     def __init__(self, label: str, *, model: str, status: int | None = 404) -> None:
         self.model = model
         super().__init__(label, status=status)
 
-    def describe(self, label: str) -> str:
-        return (
-            f"{label} does not know the model you chose (HTTP {self.status or 404}). Pick another "
-            f"model, or check the model name."
-        )
-
 
 class OutOfCredit(ProviderError):
-    title = "Out of credit"
-
-    def describe(self, label: str) -> str:
-        return (
-            f"{label} says this key is out of credit or over its spending limit (HTTP {self.status or 402}). "
-            f"Check the account's billing and balance at {label}, or use another key."
-        )
+    title_key = "title_out_of_credit"
+    key = "error_out_of_credit"
+    usual_status = 402
 
 
 class NoHubCredits(OutOfCredit):
     """402 on a visitor's sign-in: their own account pays, so they are the one who can fix it."""
 
-    title = "No credits left"
+    title_key = "title_no_hub_credits"
+    key = "error_no_hub_credits"
 
-    def describe(self, label: str) -> str:
-        return (
-            f"Your Hugging Face account has no Inference Providers credits left (HTTP {self.status or 402}). "
-            f"See your usage and add credits on your billing page, {HUB_BILLING_URL} (how billing works: "
-            f"{HUB_PRICING_DOCS}), or paste a token from another account."
-        )
+    def params(self, label: str) -> dict[str, object]:
+        return {**super().params(label), "billing": HUB_BILLING_URL, "pricing": HUB_PRICING_DOCS}
 
 
 class OrgBillingRefused(ProviderError):
     """Hugging Face refused a chat billed to an organisation (HTTP 401/402/403 with X-HF-Bill-To)."""
 
-    title = "Organisation billing refused"
+    title_key = "title_org_billing_refused"
+    key = "error_org_billing_refused"
+    usual_status = 403
 
     def __init__(self, label: str, *, org: str, status: int | None = None) -> None:
         self.org = org
         super().__init__(label, status=status)
 
-    def describe(self, label: str) -> str:
-        return (
-            f"Hugging Face would not bill the organisation {self.org} for this chat (HTTP {self.status or 403}): "
-            f"it may not allow you to spend on its behalf, have no credits left, or not have granted this app "
-            f'access when you signed in. Pick your own account under "Bill to", or ask the organisation\'s '
-            f"admins ({HUB_PRICING_DOCS})."
-        )
+    def params(self, label: str) -> dict[str, object]:
+        return {**super().params(label), "org": self.org, "pricing": HUB_PRICING_DOCS}
 
 
 class RateLimited(ProviderError):
-    title = "Rate limited"
+    title_key = "title_rate_limited"
 
     def __init__(self, label: str, *, status: int | None = 429, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(label, status=status)
 
-    def describe(self, label: str) -> str:
-        when = (
-            f"Try again in {_seconds(self.retry_after)}."
-            if self.retry_after is not None
-            else "Wait a moment and try again."
-        )
-        return f"{label} is rate limiting this key. {when}"
+    def describe(self, label: str) -> Phrase:
+        if self.retry_after is None:
+            return Phrase("error_rate_limited", self.params(label))
+        return Phrase("error_rate_limited_wait", {**self.params(label), "wait": Duration(self.retry_after)})
 
 
 class ContextTooLong(ProviderError):
-    title = "Conversation too long"
-
-    def describe(self, label: str) -> str:
-        return (
-            f"The conversation is too long for this model at {label} (HTTP {self.status or 400}). Start a "
-            f"new chat, shorten your message or lower max tokens, or pick a model with a longer context."
-        )
+    title_key = "title_context_too_long"
+    key = "error_context_too_long"
+    usual_status = 400
 
 
 class RequestRefused(ProviderError):
-    title = "Request refused by the provider"
+    title_key = "title_request_refused_by_provider"
 
     def __init__(self, label: str, *, status: int | None = None, setting: str | None = None) -> None:
         # `setting` is one of our own names for a request field (error_formats.SETTINGS), never the
@@ -382,34 +381,24 @@ class RequestRefused(ProviderError):
         self.setting = setting
         super().__init__(label, status=status)
 
-    def describe(self, label: str) -> str:
+    def describe(self, label: str) -> Phrase:
         if self.setting:
-            return (
-                f"{label} refused the request{_code(self.status)}: the model does not accept the "
-                f"{self.setting} setting. Change it, or pick another model."
-            )
-        return (
-            f"{label} refused the request{_code(self.status)}. The model may not support one of "
-            f"the settings (temperature, max tokens) or the conversation may be too long."
-        )
+            return Phrase("error_setting_refused", {**self.params(label), "setting": self.setting})
+        return Phrase("error_request_refused", self.params(label))
 
 
 class ImagesNotAccepted(ProviderError):
-    title = "Images not accepted"
-
-    def describe(self, label: str) -> str:
-        return f"This model does not accept images; pick a vision model. ({label})"
+    title_key = "title_images_not_accepted"
+    key = "error_images_not_accepted"
 
 
 class ProviderUnavailable(ProviderError):
-    title = "Provider unavailable"
-
-    def describe(self, label: str) -> str:
-        return f"{label} had a server error{_code(self.status)}. Try again in a moment."
+    title_key = "title_provider_unavailable"
+    key = "error_provider_unavailable"
 
 
 class ProviderTimeout(ProviderError):
-    title = "Timed out"
+    title_key = "title_timed_out"
 
     def __init__(
         self, label: str, *, status: int | None = None, seconds: float | None = None, whole_reply: bool = False
@@ -419,65 +408,49 @@ class ProviderTimeout(ProviderError):
         self.whole_reply = whole_reply
         super().__init__(label, status=status)
 
-    def describe(self, label: str) -> str:
-        return f"{label} {self.what()}. Try again, or pick a faster model."
-
-    def what(self) -> str:
+    def describe(self, label: str) -> Phrase:
         if self.seconds is None:
-            return "did not answer in time"
-        return f"did not {'finish' if self.whole_reply else 'answer'} in time: {self.limit()}"
+            return Phrase("error_no_answer", self.params(label))
+        key = "error_reply_too_long" if self.whole_reply else "error_no_text"
+        return Phrase(key, {**self.params(label), "wait": Duration(self.seconds)})
 
-    def limit(self) -> str:
+    def limit(self) -> Phrase:
         """Which of our limits was reached, e.g. "no text for 60 seconds"."""
         if self.seconds is None:
-            return "no answer in time"
-        if self.whole_reply:
-            return f"the reply ran past {_seconds(self.seconds)}"
-        return f"no text for {_seconds(self.seconds)}"
+            return Phrase("limit_no_answer")
+        key = "limit_reply_too_long" if self.whole_reply else "limit_no_text"
+        return Phrase(key, {"wait": Duration(self.seconds)})
 
 
 class CannotConnect(ProviderError):
-    title = "Cannot connect"
-
-    def describe(self, label: str) -> str:
-        return (
-            f"Could not connect to {label}. The service may be down, or its address is wrong "
-            f"in the server's configuration."
-        )
+    title_key = "title_cannot_connect"
+    key = "error_cannot_connect"
 
 
 class ReplyCutOff(ProviderError):
-    title = "Reply cut off"
+    title_key = "title_reply_cut_off"
 
     def __init__(self, label: str, *, partial: str, cause: ProviderError | None = None) -> None:
         self.partial = partial
         # What ended the reply early, when it was more than the stream just ending.
         self.cause = cause
         if isinstance(cause, ProviderTimeout):
-            self.title = "Timed out"
+            self.title_key = "title_timed_out"
         super().__init__(label)
 
-    def describe(self, label: str) -> str:
-        if isinstance(self.cause, ProviderTimeout):
-            return f"{label} {self.cause.what()}, so the reply stopped there; what arrived is kept."
-        return f"{label} stopped sending before the reply was complete; what arrived is kept."
+    def describe(self, label: str) -> Phrase:
+        if not isinstance(self.cause, ProviderTimeout):
+            return Phrase("error_reply_cut_off", self.params(label))
+        if self.cause.seconds is None:
+            return Phrase("error_cut_off_no_answer", self.params(label))
+        key = "error_cut_off_reply_too_long" if self.cause.whole_reply else "error_cut_off_no_text"
+        return Phrase(key, {**self.params(label), "wait": Duration(self.cause.seconds)})
 
 
 class EmptyReply(ProviderError):
-    title = "Empty reply"
-
-    def describe(self, label: str) -> str:
-        return f"{label} finished without sending any text. Try again or rephrase."
+    title_key = "title_empty_reply"
+    key = "error_empty_reply"
 
 
 def _code(status: int | None) -> str:
     return f" (HTTP {status})" if status else ""
-
-
-def _seconds(value: float) -> str:
-    whole = max(1, round(value))
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if whole >= size * 1.5:
-            count = round(whole / size)
-            return f"{count} {unit}s"
-    return "1 second" if whole == 1 else f"{whole} seconds"

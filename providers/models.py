@@ -36,6 +36,7 @@ from errors import (
     ProviderTimeout,
     RateLimited,
 )
+from words import ENGLISH, Phrase
 
 from .classify import classify, error_for
 from .pool import shared_pool
@@ -69,11 +70,19 @@ _MODEL_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 @dataclass(frozen=True, slots=True)
 class ModelList:
-    """What the model dropdown offers: ``models`` (curated first) and a short ``note`` for the page."""
+    """What the model dropdown offers: ``models`` (curated first) and a short note for the page
+    (``words``, said in the visitor's language; ``note`` is the English)."""
 
     models: tuple[str, ...]
-    note: str = ""
+    words: Phrase | None = None
     live: int | None = None  # how many the provider listed; None when the list was not fetched
+
+    @property
+    def note(self) -> str:
+        return self.note_in(ENGLISH)
+
+    def note_in(self, language: str) -> str:
+        return self.words.in_language(language) if self.words is not None else ""
 
 
 def merge_models(curated: tuple[str, ...], live: list[str]) -> tuple[str, ...]:
@@ -166,39 +175,34 @@ def _parse_ids(body: bytes, label: str) -> list[str]:
     return list(dict.fromkeys(i for i in ids if isinstance(i, str) and _MODEL_ID.fullmatch(i) and redact(i) == i))
 
 
-def _note_for(error: ByokError, provider: Provider) -> str:
+def _note_for(error: ByokError, provider: Provider) -> Phrase:
     if isinstance(error, _TooLarge):
-        reason = "the list is too large"
+        reason = "models_reason_too_large"
     elif isinstance(error, InvalidKey):
-        reason = "the key was refused"
+        reason = "models_reason_key_refused"
     elif isinstance(error, RateLimited | OutOfCredit):
-        reason = "the key is rate limited or out of credit"
+        reason = "models_reason_limited"
     elif isinstance(error, ProviderTimeout):
-        reason = "no answer in time"
+        reason = "models_reason_no_answer"
     elif isinstance(error, CannotConnect | InputRejected):
-        reason = "could not connect"
+        reason = "models_reason_no_connection"
     else:
-        reason = "the provider answered with an error"
-    return f"Showing the usual {provider.label} models ({reason}); you can still type any model id."
+        reason = "models_reason_error"
+    return Phrase("models_usual", {"provider": provider.label, "reason": Phrase(reason)})
 
 
 def live_list(provider: Provider, curated: tuple[str, ...], ids: list[str]) -> ModelList:
+    label = provider.label
     if len(ids) > MAX_LIVE_MODELS:
-        note = (
-            f"{provider.label} lists {len(ids):,} models, too many to show: showing the usual ones; "
-            f"you can type any model id."
-        )
-        return ModelList(curated, note, live=len(ids))
+        return ModelList(curated, Phrase("models_too_many", {"provider": label, "count": f"{len(ids):,}"}), len(ids))
     if not ids:
-        return ModelList(curated, f"{provider.label} listed no models; showing the usual ones.", live=0)
+        return ModelList(curated, Phrase("models_none", {"provider": label}), live=0)
     merged = merge_models(curated, ids)
-    note = f"{len(ids):,} models available from {provider.label}."
+    note = Phrase("models_live", {"provider": label, "count": f"{len(ids):,}"})
     if len(merged) > len(ids):
         # The usual models the provider did not list are kept too: count what the list shows.
-        extra = len(merged) - len(ids)
-        note = (
-            f"{len(merged):,} models: {len(ids):,} listed by {provider.label}, plus {extra:,} usual ones it left out."
-        )
+        counts = {"total": f"{len(merged):,}", "count": f"{len(ids):,}", "extra": f"{len(merged) - len(ids):,}"}
+        note = Phrase("models_live_and_usual", {"provider": label, **counts})
     return ModelList(merged, note, live=len(ids))
 
 
@@ -267,7 +271,7 @@ class ModelCatalog:
     async def shared(self, provider: Provider, key: Secret | None) -> ModelList:
         allowed = self.settings.restricted_models(provider)
         if allowed is not None and key is not None:
-            return ModelList(allowed, f"The operator offers {len(allowed)} {provider.label} models on this server.")
+            return ModelList(allowed, Phrase("models_operator", {"count": len(allowed), "provider": provider.label}))
         cache_key = (provider.id, provider.base_url)
         entry = self._shared.get(cache_key)
         if entry is not None and entry.expires > self._clock():

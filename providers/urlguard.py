@@ -31,6 +31,7 @@ import httpcore2
 import httpx2
 
 from errors import InputRejected
+from words import Phrase
 
 from .pool import PoolTransport
 
@@ -58,26 +59,16 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 MAX_URL_LENGTH = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-_BAD_URL = (
-    "The custom base URL is not valid. Enter the provider's full API address, for example https://api.example.com/v1."
-)
-_BAD_SCHEME = "The custom base URL must start with https:// (or http://)."
-_HAS_USERINFO = "The custom base URL must not contain a user name or password. Enter the API key in the key box."
-_HAS_EXTRAS = "The custom base URL must not contain a query (?...) or fragment (#...)."
-_TOO_LONG = f"The custom base URL is too long (at most {MAX_URL_LENGTH} characters)."
-_BAD_PORT = "The custom base URL has an invalid port number."
-_BAD_HOST = "The custom base URL must name a public host, such as api.example.com."
-_NUMERIC_HOST = (
-    "Write an IP address in the custom base URL in plain dotted form (like 203.0.113.7), or use a host name."
-)
-_BLOCKED = (
-    "The custom base URL points to a local, private or reserved network address, which this "
-    "server does not connect to. Use the provider's public API address."
-)
-_REDIRECTED = (
-    "The custom base URL answered with a redirect, which this server does not follow. "
-    "Enter the provider's final API address."
-)
+_BAD_URL = "url_invalid"
+_BAD_SCHEME = "url_scheme"
+_HAS_USERINFO = "url_userinfo"
+_HAS_EXTRAS = "url_extras"
+_TOO_LONG = Phrase("url_too_long", {"limit": MAX_URL_LENGTH})
+_BAD_PORT = "url_port"
+_BAD_HOST = "url_host"
+_NUMERIC_HOST = "url_numeric_host"
+_BLOCKED = "url_blocked"
+_REDIRECTED = "url_redirect"
 
 
 class BlockedAddress(InputRejected):

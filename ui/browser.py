@@ -18,10 +18,7 @@ def browser_owner(request: gr.Request) -> str:
     return owner if isinstance(owner, str) else ""
 
 
-UNBOUND_SESSION = (
-    "Your key was not kept: this page's session is not tied to your browser, because the browser "
-    "did not keep the app's cookie. Open the app in its own tab with cookies allowed, and enter the key again."
-)
+UNBOUND_SESSION = "refused_unbound_session"
 
 
 def bound_to_this_browser(request: gr.Request) -> bool:

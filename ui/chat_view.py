@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from conversation.text import CUT_OFF_MARK, MODEL_LABEL, REPLY_STATS_CLASS
+from conversation.text import CUT_OFF_MARK, REPLY_STATS_CLASS
 from providers import Provider, Reply, ReplyStats, parse_effort
+from words import ENGLISH, Phrase, say
 
 __all__ = [
     "CSS",
@@ -27,7 +28,7 @@ __all__ = [
     "temperature_view",
 ]
 
-THINKING_TITLE = "Thinking"
+THINKING_TITLE = "Thinking"  # in English; thinking_title says it in the visitor's language
 
 _PROVIDER_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -36,7 +37,12 @@ CSS = f".{REPLY_STATS_CLASS} {{ font-size: 0.8em; color: var(--body-text-color-s
 
 
 def page_messages(
-    reply: Reply, clean: Callable[[str], str] = str, elapsed: float = 0.0, model: str = "", provider_id: str = ""
+    reply: Reply,
+    clean: Callable[[str], str] = str,
+    elapsed: float = 0.0,
+    model: str = "",
+    provider_id: str = "",
+    language: str = ENGLISH,
 ) -> str | list[gr.ChatMessage]:
     """What the chat shows for ``reply``: its text alone, or the thinking above the answer.
     ``clean`` is applied to the model's text (not to our numbers line); ``elapsed`` is how long
@@ -44,30 +50,33 @@ def page_messages(
     ``provider_id`` are named in the numbers line."""
     text = clean(reply.text)
     if reply.stats is not None:
-        text += stats_line(reply.stats, model, provider_id)
+        text += stats_line(reply.stats, model, provider_id, language)
     if not reply.reasoning:
         return text
-    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed)]
+    messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed, language)]
     if reply.text:
         messages.append(gr.ChatMessage(role="assistant", content=text))
     return messages
 
 
 def cut_off_messages(
-    reasoning: str, thinking_seconds: float | None, partial: str, mark: str = CUT_OFF_MARK
+    reasoning: str, thinking_seconds: float | None, partial: str, mark: str = CUT_OFF_MARK, language: str = ENGLISH
 ) -> str | list[gr.ChatMessage]:
     text = partial + mark
     if not reasoning:
         return text
-    return [_thinking(reasoning, thinking_seconds or 0.0), gr.ChatMessage(role="assistant", content=text)]
+    return [
+        _thinking(reasoning, thinking_seconds or 0.0, 0.0, language),
+        gr.ChatMessage(role="assistant", content=text),
+    ]
 
 
-def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr.ChatMessage:
+def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0, language: str = ENGLISH) -> gr.ChatMessage:
     # Pending while the model thinks (Gradio keeps it open and shows a spinner), with the time so
     # far, so a Stop mid-thought can settle it with a duration (ui/handlers.py's mark_stopped);
     # done, with the time it took, once the answer starts (Gradio then collapses it).
     metadata: dict[str, object] = {
-        "title": THINKING_TITLE,
+        "title": say(language, "thinking"),
         "status": "pending" if seconds is None else "done",
         # Never 0: Gradio shows no duration for 0, and the page's CSS tells a thinking bubble
         # from an error bubble by its duration.
@@ -76,20 +85,23 @@ def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0) -> gr
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 
-def stats_line(stats: ReplyStats, model: str = "", provider_id: str = "") -> str:
+def stats_line(stats: ReplyStats, model: str = "", provider_id: str = "", language: str = ENGLISH) -> str:
     """Tokens in and out, time to first token, total time, the cost wherever it is known, and the
     model, with the provider's id in an attribute (read back by exports and saved chats:
     conversation/text.py's reply_origin)."""
     usage = stats.usage
     approx = "~" if usage.estimated else ""
-    parts = [f"{approx}{usage.prompt_tokens:,} in", f"{approx}{usage.completion_tokens:,} out"]
+    parts = [
+        say(language, "stats_in", count=f"{approx}{usage.prompt_tokens:,}"),
+        say(language, "stats_out", count=f"{approx}{usage.completion_tokens:,}"),
+    ]
     if stats.first_token_seconds is not None:
-        parts.append(f"first token {_duration(stats.first_token_seconds)}")
-    parts.append(f"total {_duration(stats.total_seconds)}")
+        parts.append(say(language, "stats_first_token", time=_duration(stats.first_token_seconds)))
+    parts.append(say(language, "stats_total", time=_duration(stats.total_seconds)))
     if stats.cost is not None:
         parts.append(f"{approx}{dollars(stats.cost)}")
     if model and not any(c.isspace() or c in "<>·" for c in model):
-        parts.append(f"{MODEL_LABEL}{model}")
+        parts.append(say(language, "stats_model", model=model))
     # A provider id is one of the table's (the page's dropdown takes no other); checked anyway.
     origin = f' data-provider="{provider_id}"' if _PROVIDER_ID.fullmatch(str(provider_id)) else ""
     # Our own numbers only, escaped anyway: this is rendered as HTML.
@@ -117,10 +129,7 @@ def effort_shown(provider: Provider, model: object) -> bool:
 class TemperatureView:
     # Can the visitor choose a temperature for this model (untick "provider's default")?
     choosable: bool
-    info: str
-
-
-TEMPERATURE_INFO = "Ticked, no temperature is sent and the provider's own applies."
+    info: Phrase
 
 
 def temperature_view(provider: Provider, model: object, effort: object) -> TemperatureView:
@@ -128,12 +137,10 @@ def temperature_view(provider: Provider, model: object, effort: object) -> Tempe
     name = model if isinstance(model, str) else ""
     family = provider.family(name)
     if family.takes("temperature", parse_effort(effort)):
-        return TemperatureView(True, TEMPERATURE_INFO)
+        return TemperatureView(True, Phrase("page_temperature_info"))
     if family.takes("temperature"):
-        return TemperatureView(
-            False, "This model takes no temperature while it thinks (effort default or off allows one)."
-        )
-    return TemperatureView(False, f"This model takes no temperature: {provider.label} sets it.")
+        return TemperatureView(False, Phrase("page_temperature_while_thinking"))
+    return TemperatureView(False, Phrase("temperature_set_by_provider", {"provider": provider.label}))
 
 
 class SessionChoices:

@@ -12,88 +12,74 @@ import gradio as gr
 from config.keys import HUB_ROW, HubSignIn, SessionKeys, parse_visitor_key
 from conversation.request import ChatInputs
 from conversation.service import Caller, ChatService
-from conversation.text import MARKS, STOPPED_MARK, cut_off_mark
+from conversation.text import MARKS, cut_off_mark, stopped_mark
 from errors import ByokError, InputRejected, ReplyCutOff
 from providers import VISITOR_ENDPOINT, Provider, Reply, parse_effort
 from ui import chat_view
 from ui.browser import UNBOUND_SESSION, bound_to_this_browser, browser_owner, from_page, oauth_info
 from ui.chat_view import link_remote_media
-from ui.style import ERROR_MARKER
+from ui.language import language_of
+from ui.style import ERROR_MARKER, KEY_SET_MARK
 from web.access import ACCESS_STATE_KEY
 from web.asgi import peer_and_headers
 from web.quota import describe_limits
+from web.spend import window_rate
+from words import ENGLISH, Phrase, say
 
 # API callers bring their own key in this header, never in event data: event inputs are kept in
 # Gradio's per-session memory and deep-link snapshots.
 KEY_HEADER = "x-provider-key"
 # ...and may pick a reasoning effort with this one (the page uses the settings dropdown).
 EFFORT_HEADER = "x-reasoning-effort"
-KEY_PLACEHOLDER = "Paste your key, then press Enter"
-KEY_SET_PLACEHOLDER = "Key set; paste another to replace it"
+KEY_PLACEHOLDER = "page_key_placeholder"
+KEY_SET_PLACEHOLDER = "page_key_set_placeholder"
 # The "Bill to" choice for the visitor's own account; no Hub handle can contain "@".
 OWN_ACCOUNT = "@self"
-# Shown under an error: the failed message stays on screen but is not sent again by itself.
-LEFT_OUT = "*Your message above is left out of the conversation; press Retry to send it again.*"
 
 
-def attachment_notice(note: str) -> None:
+def attachment_notice(note: Phrase, language: str = ENGLISH) -> None:
     """Tell the visitor what happened to an attachment (a text file cut to fit the message)."""
-    gr.Info(note, title="Attachment")
+    gr.Info(note.in_language(language), title=say(language, "title_attachment"))
 
 
-def error_bubble(error: ByokError) -> gr.ChatMessage:
+def error_bubble(error: ByokError, language: str = ENGLISH) -> gr.ChatMessage:
     """A failed chat in the page: one titled bubble, styled as an error by PAGE_CSS. Titled
     messages are UI only: they and the message they answer never go upstream again. No "status":
     Gradio folds a thought whose status is "done", which would hide the message. The empty span
     lets PAGE_CSS take the reply bubble away around it (an error is not a reply)."""
-    content = f"{error}\n\n{LEFT_OUT}{ERROR_MARKER}"
-    return gr.ChatMessage(role="assistant", content=content, metadata={"title": f"⚠ {error.title}"})
+    # Under the error: the failed message stays on screen but is not sent again by itself.
+    content = f"{error.text(language)}\n\n*{say(language, 'left_out')}*{ERROR_MARKER}"
+    return gr.ChatMessage(role="assistant", content=content, metadata={"title": f"⚠ {error.title_in(language)}"})
 
 
-def mark_stopped(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def mark_stopped(history: list[dict[str, Any]], language: str = ENGLISH) -> list[dict[str, Any]]:
     """Mark the reply the visitor stopped, so it does not look complete."""
     if not history or history[-1].get("role") != "assistant":
         return history
     last = history[-1]
     if (last.get("metadata") or {}).get("title"):
-        return settle_thinking(history)  # an error bubble stays as it is
+        return settle_thinking(history, language)  # an error bubble stays as it is
     parts = last.get("content")
     text = parts if isinstance(parts, str) else "".join(p.get("text", "") for p in parts if isinstance(p, dict))
     if text.endswith(tuple(mark.lstrip() for mark in MARKS)):
         return history
-    return [*history[:-1], {"role": "assistant", "content": text + STOPPED_MARK}]
+    return [*history[:-1], {"role": "assistant", "content": text + stopped_mark(language)}]
 
 
-def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False) -> str:
+def sign_in_status(sign_in: HubSignIn, *, on_server_key: bool = False, language: str = ENGLISH) -> str:
     """Whose account pays on the Hugging Face row, where a Space offers sign-in."""
     if sign_in.token is not None:
         who = sign_in.username
         org = dict(sign_in.orgs).get(sign_in.bill_to or "")
         if org is not None:
-            return (
-                f"Signed in as **{who}**: chats here go to Hugging Face Inference Providers, billed to the "
-                f"organisation **{org}** ({sign_in.bill_to}), which pays for them. The operator of this app pays "
-                f"nothing and never sees your token. A token pasted below takes over."
-            )
-        return (
-            f"Signed in as **{who}**: chats here go to Hugging Face Inference Providers on {who}'s own "
-            f"Hugging Face account, which pays for them (its monthly free credits first). The operator "
-            f"of this app pays nothing and never sees your token. A token pasted below takes over."
-        )
+            return say(language, "status_signed_in_org", who=who, org=org, handle=sign_in.bill_to)
+        return say(language, "status_signed_in", who=who)
     if sign_in.ended:
-        return "⚠ Your Hugging Face sign-in has expired or was revoked. Sign in again at the top of the sidebar."
-    if on_server_key:
-        return (
-            "Runs on the server's key. Sign in with Hugging Face (top of the sidebar) to chat on your own "
-            "Hugging Face account instead, or paste your own Hugging Face token."
-        )
-    return (
-        "Sign in with Hugging Face (top of the sidebar) to chat on your own Hugging Face account: it pays "
-        "for what you use, from its monthly free credits first. Or paste your own Hugging Face token."
-    )
+        return f"⚠ {say(language, 'status_sign_in_ended')}"
+    return say(language, "status_sign_in_or_server_key" if on_server_key else "status_sign_in")
 
 
-def settle_thinking(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def settle_thinking(history: list[dict[str, Any]], language: str = ENGLISH) -> list[dict[str, Any]]:
     """A reply that ended while its model still thought (Stop): the thinking becomes done, which
     makes Gradio fold it and drop its spinner, and the stopped mark follows it. A reply that ended
     on its own never ends mid-thought, so nothing else is touched."""
@@ -104,11 +90,7 @@ def settle_thinking(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not metadata.get("title") or metadata.get("status") != "pending":
         return history
     settled = {**last, "metadata": {**metadata, "status": "done", "duration": metadata.get("duration") or 0.1}}
-    return [*history[:-1], settled, {"role": "assistant", "content": STOPPED_MARK.lstrip()}]
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+    return [*history[:-1], settled, {"role": "assistant", "content": stopped_mark(language).lstrip()}]
 
 
 class PageHandlers:
@@ -168,6 +150,7 @@ class PageHandlers:
     ) -> AsyncIterator[str | gr.ChatMessage | list[gr.ChatMessage]]:
         last: Reply | None = None
         started = time.monotonic()
+        language = language_of(request)
         try:
             inputs = ChatInputs(
                 message=message,
@@ -186,7 +169,7 @@ class PageHandlers:
             in_page = from_page(request)
             caller = self.chat_caller(request, keys, provider_id, base_url)
             shown = ""
-            replies = self.service.reply(caller, inputs, notify=attachment_notice)
+            replies = self.service.reply(caller, inputs, notify=lambda note: attachment_notice(note, language))
             # Closed with this handler: a closed tab must end the reply (and count it) now.
             async with aclosing(replies):
                 async for reply in replies:
@@ -195,7 +178,7 @@ class PageHandlers:
                         # The page's CSP already stops a remote image from loading; as a link the
                         # visitor still sees where it pointed.
                         yield chat_view.page_messages(
-                            reply, link_remote_media, time.monotonic() - started, model, provider_id
+                            reply, link_remote_media, time.monotonic() - started, model, provider_id, language
                         )
                     elif reply.text != shown:
                         # API callers get the answer text, as before: no thinking, no numbers line.
@@ -205,18 +188,20 @@ class PageHandlers:
             if isinstance(error, ReplyCutOff) and error.partial:
                 # In the page the mark is the one signal; a script also gets it as a warning.
                 if not from_page(request):
-                    gr.Warning(str(error), title=error.title)
+                    gr.Warning(error.text(language), title=error.title_in(language))
                 thinking = link_remote_media(last.reasoning) if from_page(request) and last is not None else ""
                 seconds = last.thinking_seconds if last is not None else None
                 yield chat_view.cut_off_messages(
-                    thinking, seconds, link_remote_media(error.partial), cut_off_mark(error)
+                    thinking, seconds, link_remote_media(error.partial), cut_off_mark(error, language), language
                 )
             elif from_page(request):
                 # In the page, an exception would leave ChatInterface's textbox disabled (Gradio
                 # runs none of its follow-up steps after an error): show the error and go on.
-                yield error_bubble(error)
+                yield error_bubble(error, language)
             else:
-                raise gr.Error(error.script_message, title=error.title, print_exception=False) from None
+                raise gr.Error(
+                    error.script_text(language), title=error.title_in(language), print_exception=False
+                ) from None
 
     def key_status(
         self,
@@ -225,22 +210,22 @@ class PageHandlers:
         box_shown: bool,
         sign_in: HubSignIn | None = None,
         on_server_key: bool = False,
+        language: str = ENGLISH,
     ) -> str:
+        label = provider.label
         if provider.id in keys:
-            return f"Your {provider.label} key is set for this browser session only."
+            # The mark tells the page's script (wiring.BLANK_KEY_BOX) a key is set, in any language.
+            return say(language, "status_key_set", provider=label) + KEY_SET_MARK
         if sign_in is not None and provider.id == HUB_ROW:
-            return sign_in_status(sign_in, on_server_key=on_server_key)
+            return sign_in_status(sign_in, on_server_key=on_server_key, language=language)
         if not provider.needs_key:
-            return f"{provider.label} needs no key."
+            return say(language, "status_no_key_needed", provider=label)
         if not box_shown:
-            return f"{provider.label} uses the server's key: no key needed."
+            return say(language, "status_server_key", provider=label)
         if self.settings.server_key(provider.id) is not None:
             # The box shows only because this visitor may not use the server's key: say why.
-            return self.service.admission.server_key_refusal(provider)[0]
-        return (
-            f"Enter your {provider.label} key and press Enter. It is kept in server memory for "
-            f"this session only: never saved, never logged, gone when you reload."
-        )
+            return self.service.admission.server_key_refusal(provider)[0].in_language(language)
+        return say(language, "status_enter_key", provider=label)
 
     def empty_chat_text(
         self,
@@ -249,82 +234,87 @@ class PageHandlers:
         box_shown: bool,
         sign_in: HubSignIn | None = None,
         on_server_key: bool = False,
+        language: str = ENGLISH,
     ) -> str:
         """What an empty chat says: the mode this visitor is in, and the first thing to do."""
+        label = provider.label
         if provider.id in keys:
-            return f"**{provider.label}, with your own key.**\n\nType a message below to start."
+            return say(language, "empty_own_key", provider=label)
         if sign_in is not None and provider.id == HUB_ROW:
             if sign_in.token is not None:
-                payer = dict(sign_in.orgs).get(sign_in.bill_to or "") or f"{sign_in.username}'s Hugging Face account"
-                return f"**{provider.label}, billed to {payer}.**\n\nType a message below to start."
+                org = dict(sign_in.orgs).get(sign_in.bill_to or "")
+                if org is not None:
+                    return say(language, "empty_billed_to_org", provider=label, org=org)
+                return say(language, "empty_billed_to_user", provider=label, who=sign_in.username)
             if on_server_key:
-                return (
-                    f"**{provider.label} runs on this server's key.**\n\nType a message below to start, or "
-                    f"sign in with Hugging Face to chat on your own account."
-                )
-            return (
-                f"**{provider.label} runs on your own Hugging Face account.**\n\nSign in with Hugging Face "
-                f"at the top of the sidebar (or paste your own token), then type a message below."
-            )
+                return say(language, "empty_hub_server_key", provider=label)
+            return say(language, "empty_hub_own_account", provider=label)
         if not provider.needs_key:
-            return f"**{provider.label} needs no key.**\n\nType a message below to start."
+            return say(language, "empty_no_key_needed", provider=label)
         if not box_shown:
-            return f"**{provider.label} runs on this server's key.**\n\nType a message below to start."
-        return (
-            f"**{provider.label} needs your own API key.**\n\nPaste it into the key box in the sidebar "
-            f"and press Enter, then type a message below."
-        )
+            return say(language, "empty_server_key", provider=label)
+        return say(language, "empty_needs_key", provider=label)
 
     def provider_view(
         self, provider: Provider, keys: SessionKeys, request: gr.Request
     ) -> tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]:
         """The key box, key status, Forget button and empty-chat text for one provider."""
         caller = self.caller(request)
+        language = language_of(request)
         shown = self.key_box_shown(provider, caller)
         on_server = self.service.on_server_key(provider, caller)
         key_set = provider.id in keys
         box = gr.update(
             visible=shown,
             value="",
-            label=f"Your {provider.label} API key",
-            placeholder=KEY_SET_PLACEHOLDER if key_set else KEY_PLACEHOLDER,
+            label=say(language, "key_box_label", provider=provider.label),
+            placeholder=say(language, KEY_SET_PLACEHOLDER if key_set else KEY_PLACEHOLDER),
         )
+        empty = self.empty_chat_text(provider, keys, shown, caller.sign_in, on_server, language)
         return (
             box,
-            self.key_status(provider, keys, shown, caller.sign_in, on_server),
+            self.key_status(provider, keys, shown, caller.sign_in, on_server, language),
             gr.update(visible=key_set),
-            gr.update(placeholder=self.empty_chat_text(provider, keys, shown, caller.sign_in, on_server)),
+            gr.update(placeholder=empty),
         )
 
     def usage_text(self, request: gr.Request) -> str:
         client = self.caller(request).client
+        language = language_of(request)
         usage = self.service.usage_today(client)
         if not usage.available:
-            return "Your usage today: unknown right now (the usage counter is unavailable)."
-        tokens = (
-            f"{usage.tokens:,} of {usage.token_limit:,} tokens" if usage.token_limit else plural(usage.tokens, "token")
-        )
+            return say(language, "usage_unknown")
+        if usage.token_limit:
+            tokens = say(language, "usage_tokens_of", count=f"{usage.tokens:,}", limit=f"{usage.token_limit:,}")
+        else:
+            tokens = say(language, "usage_token" if usage.tokens == 1 else "usage_tokens", count=f"{usage.tokens:,}")
+        chats = say(language, "usage_chat" if usage.requests == 1 else "usage_chats", count=f"{usage.requests:,}")
         cost = f" ({chat_view.dollars(usage.dollars)})" if usage.dollars else ""
-        line = f"Your usage today: {plural(usage.requests, 'chat')}, {tokens}{cost}."
+        line = say(language, "usage_today", chats=chats, tokens=tokens, cost=cost)
         if self.settings.server_keys:
-            limits = ", ".join(filter(None, (describe_limits(self.service.quotas), *self._spend_limits(client))))
-            line += f" Limits on the server's keys: {limits}." if limits else " No limits on the server's keys."
+            limits = say(language, "list_separator").join(
+                filter(None, (describe_limits(self.service.quotas, language), *self._spend_limits(client, language)))
+            )
+            line += say(language, "usage_limits", limits=limits) if limits else say(language, "usage_no_limits")
         return line
 
-    def _spend_limits(self, client: str) -> list[str]:
+    def _spend_limits(self, client: str, language: str) -> list[str]:
         """Each spend limit with what is spent against it so far: "$0.04 of $0.25 today for you"."""
         spend = self.service.spend
         if not spend.limited:
             return []
         spent = self.service.spent_today(client)
         if spent is None:
-            return spend.limits()
+            return spend.limits(language)
         mine = (
-            [f"{chat_view.dollars(spent.client)} of ${spent.client_limit:,.2f} today for you"]
+            [say(language, "spent_mine", spent=chat_view.dollars(spent.client), limit=f"${spent.client_limit:,.2f}")]
             if spent.client_limit
             else []
         )
-        return mine + [f"{chat_view.dollars(used)} of {window} for everyone" for window, used in spent.everyone]
+        return mine + [
+            say(language, "spent_everyone", spent=chat_view.dollars(used), limit=window_rate(window))
+            for window, used in spent.everyone
+        ]
 
     def capture_key(
         self, provider_id: str, keys: SessionKeys, endpoint: str, raw: str, request: gr.Request
@@ -336,7 +326,7 @@ class PageHandlers:
             key = parse_visitor_key(raw)
         except InputRejected as rejected:
             # Said under the box, where the visitor is looking, rather than in a toast.
-            return self.refused_key_view(provider, keys, request, str(rejected))
+            return self.refused_key_view(provider, keys, request, rejected.text(language_of(request)))
         if key is None:
             # An empty box (the blur after the page blanked it, or Check with nothing typed)
             # changes nothing: redrawing the view here could land after "Forget my key" and
@@ -345,7 +335,7 @@ class PageHandlers:
         if not bound_to_this_browser(request):
             # Only a session tied to this browser's cookie may hold a key: a session hash alone
             # must never open one. Scripts send X-Provider-Key with each call instead.
-            return self.refused_key_view(provider, keys, request, UNBOUND_SESSION)
+            return self.refused_key_view(provider, keys, request, say(language_of(request), UNBOUND_SESSION))
         if provider.needs_key and isinstance(keys, SessionKeys):
             keys.set(provider.id, key, endpoint=endpoint if provider.id == VISITOR_ENDPOINT.id else "")
         _, status, forget, chat = self.provider_view(provider, keys, request)
@@ -388,7 +378,7 @@ class PageHandlers:
         sign_in = self.caller(request).sign_in
         if sign_in is None or sign_in.token is None or not sign_in.orgs or self.provider(provider_id).id != HUB_ROW:
             return gr.update(visible=False)
-        own = (f"{sign_in.username} (your own account)", OWN_ACCOUNT)
+        own = (say(language_of(request), "bill_to_own_account", who=sign_in.username), OWN_ACCOUNT)
         choices = [own, *((f"{name} ({handle})", handle) for handle, name in sign_in.orgs)]
         return gr.update(visible=True, choices=choices, value=sign_in.bill_to or OWN_ACCOUNT)
 
@@ -397,10 +387,10 @@ class PageHandlers:
         try:
             self.service.choose_bill_to(self.caller(request), None if org == OWN_ACCOUNT else org)
         except InputRejected as refused:
-            return f"⚠ {refused}"
+            return f"⚠ {refused.text(language_of(request))}"
         provider = self.provider(provider_id)
         held = keys if isinstance(keys, SessionKeys) else SessionKeys()
-        return self.key_status(provider, held, True, self.caller(request).sign_in)
+        return self.key_status(provider, held, True, self.caller(request).sign_in, language=language_of(request))
 
     def key_box_shown(self, provider: Provider, caller: Caller) -> bool:
         if caller.sign_in is not None and provider.id == HUB_ROW:
@@ -420,14 +410,15 @@ class PageHandlers:
         return temperature
 
     def temperature_view(
-        self, provider_id: str, model: str, effort: str, provider_default: bool
+        self, provider_id: str, model: str, effort: str, provider_default: bool, request: gr.Request
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The "provider's default" box and the slider, for this model and effort. A model that
         takes no temperature gets none: the box is ticked and both grey out."""
         view = chat_view.temperature_view(self.provider(provider_id), model, effort)
+        info = view.info.in_language(language_of(request))
         if not view.choosable:
-            return gr.update(value=True, interactive=False, info=view.info), gr.update(interactive=False)
-        box = gr.update(interactive=True, info=view.info)
+            return gr.update(value=True, interactive=False, info=info), gr.update(interactive=False)
+        box = gr.update(interactive=True, info=info)
         return box, gr.update(interactive=provider_default is False)
 
     def remember_temperature_mode(self, provider_default: bool, request: gr.Request) -> None:

@@ -11,12 +11,16 @@ from pydantic import model_validator
 
 from config.settings import Settings
 from conversation.attachments import ACCEPTED_SUFFIXES
+from ui.language import t
+from words import ENGLISH, Phrase, say
 
 
-def refuse_non_numbers(slider: gr.Slider, *, empty_allowed: bool = False) -> gr.Slider:
+def refuse_non_numbers(slider: gr.Slider, name: str, *, empty_allowed: bool = False) -> gr.Slider:
     """Answer a non-number or a value out of range from a raw API call with a message; Gradio's
     Slider raises a bare TypeError or a range error, and the log gets a whole traceback. Where
-    ``empty_allowed``, null is "not chosen" and reaches the handler as None.
+    ``empty_allowed``, null is "not chosen" and reaches the handler as None. ``name`` is the
+    catalogue key of the setting's name (the slider's label is said by the page, not here); the
+    message is in English, as for every script that sends no Accept-Language.
 
     The check wraps the instance's method: subclassing a Gradio component would make Gradio write
     a .pyi stub next to this file at import time.
@@ -27,12 +31,11 @@ def refuse_non_numbers(slider: gr.Slider, *, empty_allowed: bool = False) -> gr.
         if payload is None and empty_allowed:
             return None
         if isinstance(payload, bool) or not isinstance(payload, int | float):
-            raise gr.Error(f"{slider.label} must be a number.", print_exception=False)
+            raise gr.Error(say(ENGLISH, "refused_not_a_number", name=Phrase(name)), print_exception=False)
         if not slider.minimum <= payload <= slider.maximum:
             # Gradio's own range error prints a traceback for what is only a bad value.
-            raise gr.Error(
-                f"{slider.label} must be between {slider.minimum:g} and {slider.maximum:g}.", print_exception=False
-            )
+            bounds = {"low": f"{slider.minimum:g}", "high": f"{slider.maximum:g}"}
+            raise gr.Error(say(ENGLISH, "refused_out_of_range", name=Phrase(name), **bounds), print_exception=False)
         return parse(payload)
 
     slider.preprocess = preprocess  # type: ignore[method-assign]
@@ -117,8 +120,9 @@ def chat_input(settings: Settings) -> gr.MultimodalTextbox | None:
         file_types=sorted(ACCEPTED_SUFFIXES),
         file_count="multiple",
         sources=["upload"],
-        placeholder="Type a message. Attach, paste or drop images and text files.",
-        # Never shown; named for screen readers and the API docs.
+        placeholder=t("page_message_placeholder"),
+        # Never shown: named for the API docs, in English as scripts read them; screen readers get
+        # the page's language from style.NAME_THE_MESSAGE_BOX.
         label="Message",
         show_label=False,
         autofocus=True,

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from ui.browser import oauth_info
+from ui.language import language_of
+from words import ENGLISH, LANGUAGES, say
 
-SIGN_IN_LABEL = "Sign in with Hugging Face"
+SIGN_IN_LABEL = say(ENGLISH, "sign_in_hf")
 # Gradio's own button, with two changes. Inside a frame (a Space's page on the Hub shows the app in a
 # cross-site frame) the login cookie is dropped, so sign-in opens in a tab of its own, as the Hub
-# itself does. And the label comes from our status event below.
+# itself does. And the label comes from our status event below, in the visitor's language.
 _LOGIN_CLICK_JS = """
 (label) => {
-    const signIn = label === SIGN_IN_LABEL;
+    const signIn = SIGN_IN_LABELS.includes(label);
     const url = (signIn ? '/login/huggingface' : '/logout') + '?_target_url=/';
     if (signIn && window.self !== window.top) {
         window.open(url, '_blank', 'noopener');
@@ -23,7 +26,7 @@ _LOGIN_CLICK_JS = """
     }
     window.location.assign(url);
 }
-""".replace("SIGN_IN_LABEL", repr(SIGN_IN_LABEL))
+""".replace("SIGN_IN_LABELS", json.dumps([say(language, "sign_in_hf") for language in LANGUAGES], ensure_ascii=False))
 
 
 def hf_login_button() -> gr.LoginButton:
@@ -48,7 +51,8 @@ def wire_login_button(
         info = oauth_info(request)
         user = (info or {}).get("userinfo", {}).get("preferred_username")
         signed_in = isinstance(user, str) and bool(user) and token_held(request) is not False
-        return gr.update(value=f"Logout ({user})" if signed_in else SIGN_IN_LABEL)
+        language = language_of(request)
+        return gr.update(value=say(language, "sign_out_hf", user=user) if signed_in else say(language, "sign_in_hf"))
 
     button.click(fn=None, inputs=[button], outputs=None, js=_LOGIN_CLICK_JS, api_visibility="private")
     demo.load(label, None, button, api_visibility="private", show_progress="hidden")

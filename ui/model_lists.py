@@ -13,6 +13,7 @@ from providers import Provider
 from providers.models import ModelList, SessionModels
 from ui.events import PRIVATE
 from ui.handlers import PageHandlers
+from ui.language import language_of
 from ui.sidebar import Sidebar
 from ui.wiring import KeyEvents
 
@@ -59,7 +60,7 @@ class ModelListEvents:
         who = self.chat_caller(request, keys, provider.id, base_url)
         version = keys.version(provider.id) if isinstance(keys, SessionKeys) else 0
         listing = await self.service.model_list(who, provider.id, session, base_url, key_version=version)
-        return self._dropdown(provider, model, listing, who), listing.note
+        return self._dropdown(provider, model, listing, who), listing.note_in(language_of(request))
 
     def _dropdown(self, provider: Provider, model: object, listing: ModelList, who: Caller) -> dict[str, Any]:
         choices = list(listing.models or provider.models)

@@ -18,6 +18,7 @@ from conversation.transcript import MAX_IMPORT_BYTES, MAX_IMPORT_MESSAGES
 from ui import chat_view
 from ui.chat import build_chat
 from ui.handlers import PageHandlers
+from ui.language import PAGE_I18N
 from ui.login import hf_login_button, wire_login_button
 from ui.model_lists import wire_model_lists
 from ui.queue_door import guard_queue
@@ -120,6 +121,8 @@ def launch_options(service: ChatService, login: LoginPlan | None = None) -> dict
         "max_file_size": int(service.settings.max_upload_mb * 1_000_000),
         "app_kwargs": {"middleware": middleware},
         "css": PAGE_CSS + chat_view.CSS,
+        # The page's static text in the browser's language (ui/language.py).
+        "i18n": PAGE_I18N,
     }
 
 

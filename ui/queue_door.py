@@ -20,6 +20,7 @@ from gradio.block_function import BlockFunction
 
 from errors import TooManyChats
 from ui.handlers import PageHandlers
+from ui.language import language_of
 
 __all__ = ["chat_events", "guard_queue"]
 
@@ -58,7 +59,8 @@ def guard_queue(demo: gr.Blocks, chat_ui: gr.ChatInterface, handlers: PageHandle
             return False, MISMATCH, "error"
         if fn not in chats:
             return await push(body, request, username)
-        client = handlers.caller(gr.Request(request=request, username=username)).client
+        visitor = gr.Request(request=request, username=username)
+        client = handlers.caller(visitor).client
         held = queue.event_ids_to_events
         for event_id in [e for e in clients if e not in held]:
             del clients[event_id]
@@ -69,7 +71,7 @@ def guard_queue(demo: gr.Blocks, chat_ui: gr.ChatInterface, handlers: PageHandle
                 client, provider_id, sum(1 for c in clients.values() if c == client) + joining[client]
             )
         except TooManyChats as refused:
-            return False, str(refused), "error"
+            return False, refused.text(language_of(visitor)), "error"
         joining[client] += 1
         try:
             joined, event_id, state = await push(body, request, username)

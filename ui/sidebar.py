@@ -12,8 +12,10 @@ from ui import chat_view
 from ui.events import PRIVATE
 from ui.handlers import KEY_PLACEHOLDER, PageHandlers
 from ui.inputs import any_model_id, refuse_non_numbers, refuse_unknown_providers
+from ui.language import t
 from ui.transcripts import TranscriptControls, transcript_controls
 from web.access import GATE_PATH, LOGOUT_PATH
+from words import ENGLISH
 
 # A form posted from the page itself: the navigation carries the cookies and the app's own origin.
 _POST_TO = (
@@ -55,7 +57,7 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
             gr.Dropdown(
                 choices=[(p.label, p.id) for p in settings.providers],
                 value=first.id,
-                label="Provider",
+                label=t("page_provider"),
                 elem_id="provider",
             )
         )
@@ -65,8 +67,8 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
                 value=settings.initial_model(first),
                 allow_custom_value=True,
                 filterable=True,
-                label="Model",
-                info="Pick one, search, or type any model id.",
+                label=t("page_model"),
+                info=t("page_model_info"),
                 elem_id="model",
             )
         )
@@ -75,8 +77,9 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         key_box = gr.Textbox(
             type="password",
             value="",
-            label=f"Your {first.label} API key",
-            placeholder=KEY_PLACEHOLDER,
+            # The provider's name comes with the page's load event (PageHandlers.provider_view).
+            label=t("page_key_box"),
+            placeholder=t(KEY_PLACEHOLDER),
             visible=box_shown,
             elem_id="key-box",
             html_attributes=gr.InputHTMLAttributes(autocomplete="off", spellcheck=False),
@@ -84,25 +87,25 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
         # Only when the operator allows it; what the visitor types is checked on the server.
         endpoint = gr.Textbox(
             value="",
-            label="Your endpoint's base URL",
+            label=t("page_endpoint"),
             placeholder="https://api.example.com/v1",
             visible=first.id == VISITOR_ENDPOINT.id,
             render=settings.allow_custom_base_url,
             elem_id="endpoint-url",
         )
         status = gr.Markdown(handlers.key_status(first, SessionKeys(), box_shown), elem_id="key-status")
-        forget = gr.Button("Forget my key", size="sm", visible=False, elem_id="forget-key")
+        forget = gr.Button(t("page_forget_key"), size="sm", visible=False, elem_id="forget-key")
         bill_to = bill_to_box() if handlers.service.sign_ins is not None else None
         check = key_check_controls(box_shown)
         if settings.access_codes:
-            gr.Markdown(f"[Enter a different access code]({GATE_PATH.lstrip('/')})", elem_id="access-link")
+            gr.Markdown(f"[{t('page_other_access_code')}]({GATE_PATH.lstrip('/')})", elem_id="access-link")
             # In this tab (a Markdown link would open a new one), relative: the app may be served
             # under a path prefix. Only a same-origin POST signs out (a GET could come from an image
             # in a reply); it also revokes the cookie on the server.
-            sign_out = gr.Button("Sign out", size="sm", variant="secondary", elem_id="sign-out")
+            sign_out = gr.Button(t("page_sign_out"), size="sm", variant="secondary", elem_id="sign-out")
             sign_out.click(None, js=_POST_TO.format(path=LOGOUT_PATH.lstrip("/")), **PRIVATE)
-        with gr.Accordion("Settings", open=False):
-            system_prompt = gr.Textbox(value=settings.system_prompt, label="System prompt", lines=3)
+        with gr.Accordion(t("page_settings"), open=False):
+            system_prompt = gr.Textbox(value=settings.system_prompt, label=t("page_system_prompt"), lines=3)
             temperature_default, temperature = temperature_controls(first, settings.initial_model(first))
             max_tokens = refuse_non_numbers(
                 gr.Slider(
@@ -110,8 +113,9 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
                     settings.max_output_tokens,
                     value=min(1024, settings.max_output_tokens),
                     step=1,
-                    label="Max tokens",
-                )
+                    label=t("page_max_tokens"),
+                ),
+                "setting_max_tokens",
             )
             effort = reasoning_effort_box(first, settings.initial_model(first))
         transcript = transcript_controls(settings.save_history)
@@ -139,8 +143,8 @@ def build_sidebar(handlers: PageHandlers, login_button: gr.LoginButton | None) -
 def bill_to_box() -> gr.Dropdown:
     return gr.Dropdown(
         choices=[],
-        label="Bill to",
-        info="Your own account, or an organisation of yours that pays for its members.",
+        label=t("page_bill_to"),
+        info=t("page_bill_to_info"),
         visible=False,
         elem_id="bill-to",
     )
@@ -153,21 +157,33 @@ def temperature_controls(provider: Provider, model: str) -> tuple[gr.Checkbox, g
     view = chat_view.temperature_view(provider, model, EFFORTS[0])
     default = gr.Checkbox(
         True,
-        label="Provider's default temperature",
-        info=view.info,
+        label=t("page_default_temperature"),
+        info=t(view.info.key) if not view.info.params else view.info.in_language(ENGLISH),
         interactive=view.choosable,
         elem_id="temperature-default",
     )
-    slider = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", interactive=False, elem_id="temperature")
-    return default, refuse_non_numbers(slider, empty_allowed=True)
+    slider = gr.Slider(
+        0, 2, value=0.7, step=0.05, label=t("page_temperature"), interactive=False, elem_id="temperature"
+    )
+    return default, refuse_non_numbers(slider, "setting_temperature", empty_allowed=True)
+
+
+# Each effort's name on the page; the value sent stays the effort itself.
+EFFORT_LABELS = {
+    "default": "page_effort_default",
+    "off": "page_effort_off",
+    "low": "page_effort_low",
+    "medium": "page_effort_medium",
+    "high": "page_effort_high",
+}
 
 
 def reasoning_effort_box(provider: Provider, model: str) -> gr.Dropdown:
     return gr.Dropdown(
-        choices=list(EFFORTS),
+        choices=[(t(EFFORT_LABELS[effort]), effort) for effort in EFFORTS],
         value=EFFORTS[0],
-        label="Reasoning effort",
-        info="How hard a reasoning model thinks. Default leaves it to the provider.",
+        label=t("page_effort"),
+        info=t("page_effort_info"),
         visible=chat_view.effort_shown(provider, model),
         elem_id="reasoning-effort",
     )
@@ -181,5 +197,5 @@ class KeyCheck:
 
 def key_check_controls(visible: bool) -> KeyCheck:
     """ "Check my key": asks the provider's GET /models, which costs no tokens."""
-    button = gr.Button("Check my key", size="sm", visible=visible, elem_id="check-key")
+    button = gr.Button(t("page_check_key"), size="sm", visible=visible, elem_id="check-key")
     return KeyCheck(button, gr.Markdown("", elem_id="key-check"))

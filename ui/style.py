@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+from ui.language import js_words
+
 # Inside every error bubble (ui/handlers.py), so PAGE_CSS can tell the reply bubble around it.
 ERROR_MARKER = '<span class="chat-error"></span>'
+# Ends the key status while a key is set, in every language (the page's script reads it).
+KEY_SET_MARK = '<span class="key-set"></span>'
 
 # The page's whole look, in one place: errors read as errors, and on a phone the sidebar's toggle
 # stays whole on screen.
@@ -42,14 +48,21 @@ CLOSE_SIDEBAR_ON_PHONES = """() => {
 }"""
 
 # Gradio's message box with attachments gives its text area no name, so screen readers announce
-# the component's type; it is named here, and again whenever Gradio draws it anew.
+# the component's type; it is named here, and again whenever Gradio draws it anew. Its hidden label
+# keeps the English name for the API docs (ui/inputs.py), so screen readers get the page's language
+# here instead (only when it differs: the observer would otherwise wake itself).
 NAME_THE_MESSAGE_BOX = """() => {
-    const name = () => document.querySelectorAll("#chat-input textarea:not([aria-label])")
-        .forEach((box) => box.setAttribute("aria-label", "Message"));
+    const label = WORDS.page_message;
+    const name = () => {
+        document.querySelectorAll("#chat-input textarea:not([aria-label])")
+            .forEach((box) => box.setAttribute("aria-label", label));
+        document.querySelectorAll('#chat-input [data-testid="block-info"]')
+            .forEach((info) => { if (info.textContent !== label) info.textContent = label; });
+    };
     name();
     const box = document.querySelector("#chat-input");
     if (box) new MutationObserver(name).observe(box, {childList: true, subtree: true});
-}"""
+}""".replace("WORDS", js_words("page_message"))
 
 
 def upload_size_guard(limit_bytes: int, limit_text: str) -> str:
@@ -80,9 +93,13 @@ def upload_size_guard(limit_bytes: int, limit_text: str) -> str:
         event.preventDefault();
         event.stopImmediatePropagation();
         if (event.target.type === "file") event.target.value = "";
-        const named = big.map((file) => `"${{file.name}}" is ${{(file.size / 1e6).toFixed(1)}} MB`).join(", ");
-        const others = files.length > big.length ? " The other files picked with it were not attached either." : "";
-        say(`Not attached: ${{named}}, over the {limit_text} limit per file.${{others}}`);
+        const words = {js_words("upload_file_size", "upload_refused", "upload_others", "list_separator")};
+        const fill = (text, values) => text.replace(/[{{]([a-z]+)[}}]/g, (all, name) => values[name] ?? all);
+        const named = big
+            .map((file) => fill(words.upload_file_size, {{name: file.name, size: (file.size / 1e6).toFixed(1)}}))
+            .join(words.list_separator);
+        const others = files.length > big.length ? words.upload_others : "";
+        say(fill(words.upload_refused, {{files: named, limit: {json.dumps(limit_text)}, others}}));
     }};
     document.addEventListener("change", (e) => inBox(e) && e.target.type === "file" && check(e, e.target.files), true);
     document.addEventListener("drop", (e) => inBox(e) && check(e, e.dataTransfer?.files), true);

@@ -15,6 +15,8 @@ from conversation.transcript import MAX_IMPORT_BYTES, export_json, export_markdo
 from errors import InputRejected
 from ui.chat_view import link_remote_media
 from ui.events import PRIVATE
+from ui.language import js_words, language_of, t
+from words import Phrase, say
 
 
 @dataclass
@@ -44,13 +46,13 @@ DOWNLOAD_JS = """(payload) => {
 
 def transcript_controls(save_history: bool) -> TranscriptControls:
     if save_history:
-        gr.Markdown("Chats are saved in this browser only, never on the server.", elem_id="saved-note")
-    with gr.Accordion("Conversation", open=False, elem_id="conversation"):
-        include = gr.Checkbox(False, label="Include reasoning in exports", elem_id="include-reasoning")
+        gr.Markdown(t("page_saved_note"), elem_id="saved-note")
+    with gr.Accordion(t("page_conversation"), open=False, elem_id="conversation"):
+        include = gr.Checkbox(False, label=t("page_include_reasoning"), elem_id="include-reasoning")
         with gr.Row():
-            as_markdown = gr.Button("Export Markdown", size="sm", elem_id="export-md")
-            as_json = gr.Button("Export JSON", size="sm", elem_id="export-json")
-        import_button = gr.Button("Import JSON", size="sm", elem_id="import-json")
+            as_markdown = gr.Button(t("page_export_markdown"), size="sm", elem_id="export-md")
+            as_json = gr.Button(t("page_export_json"), size="sm", elem_id="export-json")
+        import_button = gr.Button(t("page_import_json"), size="sm", elem_id="import-json")
         payload = gr.Textbox(visible=False, elem_id="export-payload")
         imported = gr.Textbox(visible=False, elem_id="import-payload")
     return TranscriptControls(include, as_markdown, as_json, import_button, payload, imported)
@@ -85,18 +87,17 @@ def wire_transcripts(boxes: ChatBoxes, chat_ui: gr.ChatInterface, restored: gr.S
             None, controls.payload, None, js=DOWNLOAD_JS, **PRIVATE
         )
 
-    def import_chat(text: Any) -> tuple[Any, ...]:
+    def import_chat(text: Any, request: gr.Request) -> tuple[Any, ...]:
         if text is None or text == "":
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()  # the visitor closed the file picker
         try:
             if text == TOO_LARGE or not isinstance(text, str):
-                raise InputRejected(
-                    f"That file is too large to import (the limit is {MAX_IMPORT_BYTES // 1_000_000} MB)."
-                )
+                raise InputRejected(Phrase("refused_import_too_large", {"limit": MAX_IMPORT_BYTES // 1_000_000}))
             raw = text.encode("utf-8", "surrogatepass")
             imported = parse_import(raw, max_message_chars=settings.max_message_chars)
         except InputRejected as rejected:
-            gr.Warning(str(rejected), title="Import refused")
+            language = language_of(request)
+            gr.Warning(rejected.text(language), title=say(language, "title_import_refused"))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         system = imported.system_prompt if imported.system_prompt is not None else gr.skip()
         # Shown as a reply would be: no forms, inputs or inline styles, no remote images.
@@ -136,15 +137,15 @@ def wire_transcripts(boxes: ChatBoxes, chat_ui: gr.ChatInterface, restored: gr.S
         [chat_ui.chatbot, chat_ui.chatbot_state, system_box, chat_ui.conversation_id],
         js=PICK_FILE_JS.replace("MAX_BYTES", str(MAX_IMPORT_BYTES))
         .replace("TOO_LARGE", json.dumps(TOO_LARGE))
-        .replace("REPLACE_QUESTION", json.dumps(replace_question(settings.save_history))),
+        .replace("REPLACE_QUESTION", replace_question(settings.save_history)),
         **PRIVATE,
     )
 
 
 def replace_question(saved: bool) -> str:
     """Asked before an import replaces a chat on screen."""
-    kept = "It stays in your saved chats." if saved else "Export it first if you want to keep it."
-    return f"Replace the chat on screen with the imported one? {kept}"
+    key = "import_replace_saved" if saved else "import_replace_unsaved"
+    return f"{js_words(key)}.{key}"
 
 
 TOO_LARGE = "(file too large)"

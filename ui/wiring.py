@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,14 +14,19 @@ from providers import VISITOR_ENDPOINT
 from ui.browser import forget_stored_value
 from ui.events import PRIVATE, after_each_reply, settle_each_copy
 from ui.handlers import KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER, PageHandlers, mark_stopped, settle_thinking
+from ui.language import js_words, language_of
 from ui.sidebar import Sidebar
-from ui.style import CLOSE_SIDEBAR_ON_PHONES, NAME_THE_MESSAGE_BOX, upload_size_guard
+from ui.style import CLOSE_SIDEBAR_ON_PHONES, KEY_SET_MARK, NAME_THE_MESSAGE_BOX, upload_size_guard
+from words import say
 
-# Runs in the page after each capture: blank the key box, and say in its placeholder whether a key
-# is now set (the capture's key status, its input here, says so).
+# Runs in the page after each capture: blank the key box, and say in its placeholder, in the
+# browser's language, whether a key is now set (the capture's key status, its input here, ends with
+# KEY_SET_MARK when one is).
 BLANK_KEY_BOX = f"""(status) => {{
     const box = document.querySelector("#key-box input");
-    if (box) box.placeholder = String(status).includes("key is set") ? "{KEY_SET_PLACEHOLDER}" : "{KEY_PLACEHOLDER}";
+    const words = {js_words(KEY_PLACEHOLDER, KEY_SET_PLACEHOLDER)};
+    const set = String(status).includes({json.dumps(KEY_SET_MARK)});
+    if (box) box.placeholder = words[set ? "{KEY_SET_PLACEHOLDER}" : "{KEY_PLACEHOLDER}"];
     return "";
 }}"""
 
@@ -85,8 +91,8 @@ def wire_key_events(
     return KeyEvents(changed=[*captured[:2], forgotten, switched], checked=captured[2])
 
 
-def settle_after_reply(history: list[dict[str, Any]]) -> tuple[Any, Any]:
-    settled = settle_thinking(history)
+def settle_after_reply(history: list[dict[str, Any]], request: gr.Request) -> tuple[Any, Any]:
+    settled = settle_thinking(history, language_of(request))
     # Unchanged, nothing is written: this copy may predate Stop's mark, which must stay.
     return (gr.skip(), gr.skip()) if settled is history else (settled, settled)
 
@@ -106,7 +112,11 @@ def wire_page_events(
     # reply on its own copy of the chat (chatbot_state): the mark goes there too, or a thinking
     # spinner settled here would come back with the next message.
     both = [chat_ui.chatbot, chat_ui.chatbot_state]
-    chat_ui.textbox.stop(lambda history: (mark_stopped(history),) * 2, chat_ui.chatbot, both, queue=False, **PRIVATE)
+
+    def stop(history: list[dict[str, Any]], request: gr.Request) -> tuple[Any, Any]:
+        return (mark_stopped(history, language_of(request)),) * 2
+
+    chat_ui.textbox.stop(stop, chat_ui.chatbot, both, queue=False, **PRIVATE)
     # An update already on its way when Stop was pressed can land after the mark, thinking still
     # pending: settle it again once the stopped reply has ended.
     after_each_reply(demo, chat_ui, settle_after_reply, both, chat_ui.chatbot)
@@ -150,13 +160,18 @@ def wire_page_events(
 def wire_key_check(handlers: PageHandlers, sidebar: Sidebar, keys: gr.State, key_events: KeyEvents) -> None:
     async def check_key(provider_id: str, held: SessionKeys, base_url: str, request: gr.Request) -> str:
         who = handlers.chat_caller(request, held, provider_id, base_url)
+        language = language_of(request)
         try:
-            return await handlers.service.check_key(who, provider_id, base_url)
+            return await handlers.service.check_key(who, provider_id, base_url, language)
         except ByokError as error:
-            return f"{error.title}: {error}"
+            return f"{error.title_in(language)}: {error.text(language)}"
 
     # The key box was taken in (and blanked) by the capture step; the check uses the session's key.
     endpoint = sidebar.endpoint if handlers.settings.allow_custom_base_url else gr.State("")
-    key_events.checked.then(lambda: "Checking...", None, sidebar.check.result, queue=False, **PRIVATE).then(
+
+    def checking(request: gr.Request) -> str:
+        return say(language_of(request), "key_checking")
+
+    key_events.checked.then(checking, None, sidebar.check.result, queue=False, **PRIVATE).then(
         check_key, [sidebar.provider, keys, endpoint], sidebar.check.result, **PRIVATE
     )

@@ -34,6 +34,7 @@ from config.network import TrustedProxies
 from config.secret import Secret
 from config.storage import CounterStore
 from errors import CounterUnavailable
+from words import Phrase, pick, say
 
 from .asgi import ASGIApp, Receive, Scope, Send, app_path, client_id, peer_and_headers
 
@@ -220,7 +221,7 @@ class GateMiddleware:
         page with a GET and must not sign the visitor out. Another site's POST never gets here:
         the browser boundary refuses requests from other origins."""
         if scope["method"] != "POST":
-            await _send_html(send, 200, _logout_page())
+            await _send_html(send, 200, _logout_page(scope))
             return
         _, headers = peer_and_headers(scope)
         self.gate.revoke(_cookie(headers, COOKIE_NAME))
@@ -235,7 +236,7 @@ class GateMiddleware:
 
     async def _enter_code(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            await _send_html(send, 200, _gate_page(scope, ""))
+            await _send_html(send, 200, _gate_page(scope, None))
             return
         body = await _read_body(receive, _MAX_FORM_BYTES)
         candidate = (parse_qs(body.decode("utf-8", "replace")).get("code") or [""])[0]
@@ -249,7 +250,7 @@ class GateMiddleware:
             page = _gate_page(scope, _too_many(verdict.retry_after))
             await _send_html(send, 429, page, retry_after=verdict.retry_after)
         else:
-            await _send_html(send, 401, _gate_page(scope, "That code is not right. Try again."))
+            await _send_html(send, 401, _gate_page(scope, Phrase("gate_wrong_code")))
 
 
 def _cookie(headers: Mapping[str, str], name: str) -> str | None:
@@ -274,12 +275,12 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return body
 
 
-def _too_many(retry_after: float) -> str:
-    return f"Too many wrong codes from your address. Try again in {max(1, round(retry_after))} seconds."
+def _too_many(retry_after: float) -> Phrase:
+    return Phrase("gate_too_many", {"seconds": max(1, round(retry_after))})
 
 
 # Codes cannot be checked without counting wrong guesses; cookies already given still work.
-_UNAVAILABLE = "Access codes cannot be checked right now. Try again shortly."
+_UNAVAILABLE = Phrase("gate_unavailable")
 _UNAVAILABLE_RETRY = 5.0
 
 
@@ -292,12 +293,13 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, verdict: Verdict) 
     elif verdict.retry_after:
         status, retry_after, detail = 429, verdict.retry_after, _too_many(verdict.retry_after)
     else:
-        status, retry_after, detail = 401, 0.0, ""
+        status, retry_after, detail = 401, 0.0, None
     _, headers = peer_and_headers(scope)
     if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
         await _send_html(send, status, _gate_page(scope, detail), retry_after=retry_after)
         return
-    payload = json.dumps({"error": detail or "Access code required."}).encode()
+    # Scripts read English unless they send Accept-Language.
+    payload = json.dumps({"error": (detail or Phrase("gate_code_required")).in_language(_language(scope))}).encode()
     await _send(send, status, payload, "application/json", retry_after=retry_after)
 
 
@@ -326,20 +328,30 @@ def _gate_action(scope: Scope) -> str:
     return "../" * max(0, app_path(scope).count("/") - 1) + GATE_PATH.lstrip("/")
 
 
-def _logout_page() -> str:
-    return """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>byok-chat: sign out</title>
-<style>body{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:100vh;margin:0}</style>
-</head><body><form method="post"><p>Forget the access code in this browser?</p>
-<button type="submit" id="logout-submit">Sign out</button></form></body></html>"""
+def _language(scope: Scope) -> str:
+    """The gate is served before Gradio: it follows the browser's Accept-Language like the page."""
+    _, headers = peer_and_headers(scope)
+    return pick(headers.get("accept-language"))
 
 
-def _gate_page(scope: Scope, message: str) -> str:
-    notice = f'<p class="notice" role="alert">{html.escape(message)}</p>' if message else ""
+def _logout_page(scope: Scope) -> str:
+    language = _language(scope)
+    words = {key: html.escape(say(language, key)) for key in ("gate_sign_out_title", "gate_forget", "page_sign_out")}
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>byok-chat: access code</title>
+<html lang="{language}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>byok-chat: {words["gate_sign_out_title"]}</title>
+<style>body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:100vh;margin:0}}</style>
+</head><body><form method="post"><p>{words["gate_forget"]}</p>
+<button type="submit" id="logout-submit">{words["page_sign_out"]}</button></form></body></html>"""
+
+
+def _gate_page(scope: Scope, message: Phrase | None) -> str:
+    language = _language(scope)
+    words = {key: html.escape(say(language, key)) for key in ("gate_title", "gate_intro", "gate_code", "gate_enter")}
+    notice = f'<p class="notice" role="alert">{html.escape(message.in_language(language))}</p>' if message else ""
+    return f"""<!doctype html>
+<html lang="{language}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>byok-chat: {words["gate_title"]}</title>
 <style>
 body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:100vh;margin:0;background:#f6f7f9}}
 form{{background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px #0002;max-width:22rem;width:90%}}
@@ -348,9 +360,9 @@ button{{background:#ea580c;color:#fff;border:0;border-radius:6px;cursor:pointer}
 .notice{{color:#b91c1c}}
 </style></head>
 <body><form method="post" action="{html.escape(_gate_action(scope))}" id="access-form">
-<h1>byok-chat</h1><p>This chat uses the operator's API keys. Enter the access code you were given.</p>
+<h1>byok-chat</h1><p>{words["gate_intro"]}</p>
 {notice}
 <input type="password" name="code" id="access-code" autocomplete="off" autofocus required
- aria-label="Access code" placeholder="Access code">
-<button type="submit" id="access-submit">Enter</button>
+ aria-label="{words["gate_code"]}" placeholder="{words["gate_code"]}">
+<button type="submit" id="access-submit">{words["gate_enter"]}</button>
 </form></body></html>"""

@@ -19,12 +19,14 @@ from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from config.storage import CounterStore, parse_rate_limits
 from errors import CounterUnavailable, QuotaExceeded, TooManyChecks, TooManyUploads
+from words import ENGLISH, Phrase, Rate, say
 
 __all__ = [
     "Quotas",
     "UsageToday",
     "describe_limit",
     "describe_limits",
+    "limit_rate",
 ]
 
 log = logging.getLogger("byok_chat.counter")
@@ -102,7 +104,7 @@ class Quotas:
         for item, in_kb in windows:
             if not self._tokens.test(in_kb, "uploads", client, cost=kilobytes):
                 wait = self._tokens.get_window_stats(in_kb, "uploads", client).reset_time - time.time()
-                raise TooManyUploads(describe_limit(item, " MB"), retry_after=max(1.0, wait))
+                raise TooManyUploads(limit_rate(item, " MB"), retry_after=max(1.0, wait))
         for _, in_kb in windows:
             self._tokens.hit(in_kb, "uploads", client, cost=kilobytes)
 
@@ -132,13 +134,14 @@ class Quotas:
     def _admit(self, client: str, *, count: bool = True) -> None:
         if self.daily_tokens is not None and not self._tokens.test(self.daily_tokens, "tokens", client):
             raise QuotaExceeded(
-                "your tokens for today", retry_after=self._reset_in(self._tokens, self.daily_tokens, client)
+                Phrase("quota_tokens_today"), retry_after=self._reset_in(self._tokens, self.daily_tokens, client)
             )
         for item in self.rate_limits:
             allowed = self._requests.hit if count else self._requests.test
             if not allowed(item, "requests", client):
                 raise QuotaExceeded(
-                    f"your requests ({describe_limit(item)})", retry_after=self._reset_in(self._requests, item, client)
+                    Phrase("quota_requests", {"limit": limit_rate(item)}),
+                    retry_after=self._reset_in(self._requests, item, client),
                 )
 
     def _charge(self, client: str, tokens: int) -> None:
@@ -175,20 +178,24 @@ class Quotas:
 
 
 def describe_limit(item: RateLimitItem, counted: str = "") -> str:
-    """ "10 per minute"; with ``counted`` " MB", "200 MB per hour"."""
-    unit = item.GRANULARITY.name
-    every = unit if item.multiples == 1 else f"{item.multiples} {unit}s"
-    return f"{item.amount:,}{counted} per {every}"
+    """ "10 per minute"; with ``counted`` " MB", "200 MB per hour". In English, for the operator."""
+    return limit_rate(item, counted).in_language(ENGLISH)
+
+
+def limit_rate(item: RateLimitItem, counted: str = "") -> Rate:
+    """A limit for a visitor, said in their language."""
+    return Rate(f"{item.amount:,}{counted}", item.GRANULARITY.name, item.multiples)
 
 
 def _today() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
 
-def describe_limits(quotas: Quotas) -> str:
+def describe_limits(quotas: Quotas, language: str = ENGLISH) -> str:
     """The limits in force on server keys, for people: "10 per minute, 200 per day, 200,000 tokens
     per day", or "" when there are none."""
-    parts = [describe_limit(item) for item in quotas.rate_limits]
+    parts = [limit_rate(item).in_language(language) for item in quotas.rate_limits]
     if quotas.daily_tokens is not None:
-        parts.append(f"{quotas.daily_tokens.amount:,} tokens per day")
-    return ", ".join(parts)
+        tokens = say(language, "tokens_amount", count=f"{quotas.daily_tokens.amount:,}")
+        parts.append(Rate(tokens, "day").in_language(language))
+    return say(language, "list_separator").join(parts)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from config.prices import SpendWindow
 from config.storage import CounterStore
 from errors import SpendLimitReached
+from words import ENGLISH, Rate, say
 
-__all__ = ["NO_RESERVATION", "Reservation", "Spend", "SpentToday"]
+__all__ = ["NO_RESERVATION", "Reservation", "Spend", "SpentToday", "window_rate"]
 
 MICRO = 1_000_000
 # Counters outlive their window by this much: a reply admitted just before midnight settles after it.
@@ -63,10 +64,14 @@ class Spend:
     def limited(self) -> bool:
         return self.daily_per_client is not None or bool(self.everyone)
 
-    def limits(self) -> list[str]:
+    def limits(self, language: str = ENGLISH) -> list[str]:
         """The limits in force, for people: "$0.25 per day per client", "$5.00 per day for everyone"."""
-        own = [f"${self.daily_per_client:,.2f} per day per client"] if self.daily_per_client is not None else []
-        return own + [f"{window} for everyone" for window in self.everyone]
+        own = (
+            [say(language, "spend_per_client", limit=Rate(f"${self.daily_per_client:,.2f}", "day"))]
+            if self.daily_per_client is not None
+            else []
+        )
+        return own + [say(language, "spend_for_everyone", limit=window_rate(window)) for window in self.everyone]
 
     def reserve(self, client: str, dollars: float) -> Reservation:
         """Hold ``dollars`` against every limit, or raise SpendLimitReached (or CounterUnavailable:
@@ -98,7 +103,7 @@ class Spend:
             if before >= limit:
                 self._adjust(tuple(held), -micros)
                 raise SpendLimitReached(
-                    str(window) if everyone else f"${self.daily_per_client:,.2f} per day",
+                    window_rate(window) if everyone else Rate(f"${self.daily_per_client:,.2f}", "day"),
                     everyone=everyone,
                     retry_after=max(1.0, (ends - now).total_seconds()),
                     resets_at=_when(ends, now),
@@ -149,6 +154,11 @@ def _window_end(now: dt.datetime, period: str) -> dt.datetime:
         return day + dt.timedelta(days=1)
     first = day.replace(day=1)
     return first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
+
+
+def window_rate(window: SpendWindow) -> Rate:
+    """ "$5.00 per day", said in the visitor's language."""
+    return Rate(f"${window.dollars:,.2f}", window.period)
 
 
 def _when(ends: dt.datetime, now: dt.datetime) -> str:

@@ -201,3 +201,25 @@ def test_passing_history_gets_one_clear_message_and_no_traceback(
     assert provider.chat_requests == []
     # The same client goes on working.
     assert client.predict("hi", "groq", "m", "", 0.7, 100, api_name="/chat") == "You said: hi"
+
+
+def test_a_script_keeps_english_unless_it_asks_for_another_language(api_app: RunningApp) -> None:
+    cfg = raw.config(api_app.url)
+    data = raw.chat_data(cfg, "hi", "openai", "m")
+    chat = raw.fn_index(cfg, "chat")
+
+    english = raw.run_event(api_app.url, chat, data)
+    japanese = raw.run_event(api_app.url, chat, data, headers={"accept-language": "ja-JP,ja;q=0.9"})
+    page = raw.run_event(api_app.url, chat, data, headers={**FROM_PAGE, "accept-language": "de-DE"})
+
+    assert english.error == (
+        "Send your OpenAI API key in the X-Provider-Key header, or ask the operator to set OPENAI_API_KEY "
+        "on the server."
+    )
+    assert japanese.error is not None
+    assert (
+        japanese.error.startswith("OpenAI のAPIキーを X-Provider-Key ヘッダーで送る") and "Send" not in japanese.error
+    )
+    assert page.output is not None
+    assert page.output[0]["metadata"]["title"] == "⚠ API-Schlüssel erforderlich"
+    assert "Geben Sie Ihren OpenAI-API-Schlüssel in das Schlüsselfeld ein" in page.output[0]["content"]

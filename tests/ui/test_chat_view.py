@@ -6,20 +6,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
+
 from conversation.text import (
     STOPPED_MARK,
     ReplyOrigin,
+    cut_off_mark,
+    cut_off_mark_in,
     last_reply_origin,
     reply_model,
     reply_origin,
+    stopped_mark,
     without_annotations,
 )
 from conversation.transcript import export_json
+from errors import ProviderTimeout, ReplyCutOff
 from providers.chat import ReplyStats, Usage
 from tests import gradio_raw as raw
 from tests.conftest import RunningApp
 from ui.chat_view import link_remote_media, stats_line
 from ui.handlers import mark_stopped, settle_thinking
+from words import LANGUAGES
 
 
 def test_remote_markdown_images_become_links_outside_code_only() -> None:
@@ -105,3 +112,18 @@ def test_the_numbers_line_names_the_provider_for_saved_chats_to_read_back() -> N
     # An id that could break out of the attribute is left out, and the model still read.
     broken = "six" + stats_line(stats, "gpt-4.1-mini", 'x" onmouseover="alert(1)')
     assert "onmouseover" not in broken and reply_origin(broken) == ReplyOrigin("gpt-4.1-mini", None)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_our_marks_and_numbers_line_are_ours_in_every_language(language: str) -> None:
+    """A chat may go on, or be exported, after the browser switched language: our marks and the
+    numbers line are recognised whatever language wrote them."""
+    numbers = stats_line(ReplyStats(Usage(11, 6, False), 0.1, 0.2), "gpt-4.1-mini", language)
+    assert reply_model("six" + numbers) == "gpt-4.1-mini"
+    assert without_annotations("six" + numbers) == "six"
+    assert without_annotations("six" + stopped_mark(language)) == "six"
+    assert without_annotations("six" + cut_off_mark_in(language)) == "six"
+    timed_out = cut_off_mark(ReplyCutOff("Groq", partial="six", cause=ProviderTimeout("Groq", seconds=60)), language)
+    assert without_annotations("six" + timed_out) == "six"
+    if language != "en":
+        assert "11 in ·" not in numbers and "Stopped" not in stopped_mark(language)

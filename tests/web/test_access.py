@@ -89,6 +89,20 @@ def test_the_code_unlocks_the_api_and_the_page(gated: tuple[RunningApp, str], pr
         assert browser.get("/config", headers=cookie).status_code == 401
 
 
+def test_the_gate_speaks_the_browsers_language_and_scripts_keep_english(gated: tuple[RunningApp, str]) -> None:
+    running, _ = gated
+    page = httpx.get(running.url + "/", headers={**HTML, "accept-language": "de-DE,de;q=0.9,en;q=0.8"})
+    assert page.status_code == 401
+    assert '<html lang="de">' in page.text and 'placeholder="Zugangscode"' in page.text
+    assert "Geben Sie den Zugangscode ein, den Sie erhalten haben." in page.text
+    assert "access code you were given" not in page.text
+    wrong = httpx.post(running.url + GATE_PATH, data={"code": "wrong-code-ja"}, headers={"accept-language": "ja"})
+    assert wrong.status_code == 401 and "コードが正しくありません。" in wrong.text
+    assert httpx.get(running.url + "/config").json() == {"error": "Access code required."}
+    french = httpx.get(running.url + "/config", headers={"accept-language": "fr-CA"})
+    assert french.json() == {"error": "Code d'accès requis."}
+
+
 def test_a_forged_cookie_is_refused(gated: tuple[RunningApp, str]) -> None:
     running, _ = gated
     for forged in ("9999999999.deadbeef", "1.abc", "garbage", ""):
