@@ -41,6 +41,7 @@ def page_messages(
     clean: Callable[[str], str] = str,
     elapsed: float = 0.0,
     model: str = "",
+    *,
     provider_id: str = "",
     language: str = ENGLISH,
 ) -> str | list[gr.ChatMessage]:
@@ -50,7 +51,7 @@ def page_messages(
     ``provider_id`` are named in the numbers line."""
     text = clean(reply.text)
     if reply.stats is not None:
-        text += stats_line(reply.stats, model, provider_id, language)
+        text += stats_line(reply.stats, model, provider_id=provider_id, language=language)
     if not reply.reasoning:
         return text
     messages = [_thinking(clean(reply.reasoning), reply.thinking_seconds, elapsed, language)]
@@ -85,7 +86,7 @@ def _thinking(reasoning: str, seconds: float | None, elapsed: float = 0.0, langu
     return gr.ChatMessage(role="assistant", content=reasoning, metadata=metadata)  # type: ignore[arg-type]
 
 
-def stats_line(stats: ReplyStats, model: str = "", provider_id: str = "", language: str = ENGLISH) -> str:
+def stats_line(stats: ReplyStats, model: str = "", *, provider_id: str = "", language: str = ENGLISH) -> str:
     """Tokens in and out, time to first token, total time, the cost wherever it is known, and the
     model, with the provider's id in an attribute (read back by exports and saved chats:
     conversation/text.py's reply_origin)."""

@@ -178,7 +178,12 @@ class PageHandlers:
                         # The page's CSP already stops a remote image from loading; as a link the
                         # visitor still sees where it pointed.
                         yield chat_view.page_messages(
-                            reply, link_remote_media, time.monotonic() - started, model, provider_id, language
+                            reply,
+                            link_remote_media,
+                            time.monotonic() - started,
+                            model,
+                            provider_id=provider_id,
+                            language=language,
                         )
                     elif reply.text != shown:
                         # API callers get the answer text, as before: no thinking, no numbers line.

@@ -102,7 +102,7 @@ def test_the_numbers_line_names_the_model_and_exports_read_it_back() -> None:
 
 def test_the_numbers_line_names_the_provider_for_saved_chats_to_read_back() -> None:
     stats = ReplyStats(Usage(11, 1, False), 0.1, 0.2)
-    reply = "six" + stats_line(stats, "gpt-4.1-mini", "openai")
+    reply = "six" + stats_line(stats, "gpt-4.1-mini", provider_id="openai")
     assert reply_origin(reply) == ReplyOrigin("gpt-4.1-mini", "openai")
     assert without_annotations(reply) == "six"  # nothing of it goes upstream
     history = [{"role": "assistant", "content": reply}, {"role": "user", "content": "and?"}]
@@ -110,7 +110,7 @@ def test_the_numbers_line_names_the_provider_for_saved_chats_to_read_back() -> N
     # A reply saved before the line named its provider still gives its model.
     assert reply_origin("six" + stats_line(stats, "gpt-4.1-mini")) == ReplyOrigin("gpt-4.1-mini", None)
     # An id that could break out of the attribute is left out, and the model still read.
-    broken = "six" + stats_line(stats, "gpt-4.1-mini", 'x" onmouseover="alert(1)')
+    broken = "six" + stats_line(stats, "gpt-4.1-mini", provider_id='x" onmouseover="alert(1)')
     assert "onmouseover" not in broken and reply_origin(broken) == ReplyOrigin("gpt-4.1-mini", None)
 
 
@@ -118,7 +118,7 @@ def test_the_numbers_line_names_the_provider_for_saved_chats_to_read_back() -> N
 def test_our_marks_and_numbers_line_are_ours_in_every_language(language: str) -> None:
     """A chat may go on, or be exported, after the browser switched language: our marks and the
     numbers line are recognised whatever language wrote them."""
-    numbers = stats_line(ReplyStats(Usage(11, 6, False), 0.1, 0.2), "gpt-4.1-mini", language)
+    numbers = stats_line(ReplyStats(Usage(11, 6, False), 0.1, 0.2), "gpt-4.1-mini", language=language)
     assert reply_model("six" + numbers) == "gpt-4.1-mini"
     assert without_annotations("six" + numbers) == "six"
     assert without_annotations("six" + stopped_mark(language)) == "six"
