@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote
 
 from config.network import TrustedProxies
 from errors import CounterUnavailable, TooManyUploads
+from words import pick, say
 
 from .asgi import ASGIApp, Message, Receive, Scope, Send, app_path, client_id, peer_and_headers
 from .bindings import Claim, EventOwners, SessionBindings
@@ -74,12 +75,6 @@ _NO_UPLOAD_WITHOUT_COOKIE = "Uploads are accepted only from the app's page, in a
 _UPLOADS_FULL = "Uploads are paused: the server holds as many files as it can. Try again later."
 # The least of the upload budget one file costs: each one is a folder and a record on the server.
 FILE_COST = 100_000
-_UPLOADS_PAUSED = "Uploads are paused: the usage counter can't be reached right now. Try again shortly."
-_NOT_YOUR_FILE = (
-    "This request refers to a file that was not uploaded from this browser. Attach the file again, or start a new chat."
-)
-_NO_LINKS = "Links cannot be sent as files: upload the file itself."
-_TOO_LARGE = "This conversation is too long to send. Export it if you want to keep it, then start a new chat."
 
 
 class SessionGuard:
@@ -222,11 +217,11 @@ class SessionGuard:
             return None
         stated = dict(scope.get("headers", [])).get(b"content-length", b"")
         if stated.isdigit() and int(stated) > self.limits.max_bytes:
-            await refuse(scope, send, 413, _TOO_LARGE)  # refused unread
+            await refuse(scope, send, 413, _said(scope, "refused_conversation_too_long"))  # refused unread
             return None
         body = await read_body(receive, self.limits.max_bytes)
         if body is None:
-            await refuse(scope, send, 413, _TOO_LARGE)
+            await refuse(scope, send, 413, _said(scope, "refused_conversation_too_long"))
             return None
         wrong = await self.judge.fault(body) if body.strip() else None
         if wrong == INVALID:
@@ -235,18 +230,18 @@ class SessionGuard:
             return None
         if wrong is not None:
             log.warning("refused POST %s: its body is out of shape (%s)", path, wrong)
-            await refuse(scope, send, 413, _TOO_LARGE)
+            await refuse(scope, send, 413, _said(scope, "refused_conversation_too_long"))
             return None
         # Within its limits, so parsing it here costs little.
         payload = _json(body)
         named = file_paths(payload)
         if any(is_remote(p) for p in named):
             log.warning("refused POST %s: a link given as a file", path)
-            await refuse(scope, send, 403, _NO_LINKS)
+            await refuse(scope, send, 403, _said(scope, "refused_link_as_file"))
             return None
         if any(not self.uploads.owns(owner, p) for p in named):
             log.warning("refused POST %s: a file path that is not this browser's upload", path)
-            await refuse(scope, send, 403, _NOT_YOUR_FILE)
+            await refuse(scope, send, 403, _said(scope, "refused_not_your_file"))
             return None
         return body, _hashes_in_body(payload)
 
@@ -334,12 +329,21 @@ class SessionGuard:
         try:
             self.count_upload(client, size)
         except TooManyUploads as refused:
-            await refuse(scope, send, 429, str(refused), retry_after=refused.retry_after, plain=True)
+            await refuse(scope, send, 429, refused.text(_language(scope)), retry_after=refused.retry_after, plain=True)
             return False
         except CounterUnavailable:
-            await refuse(scope, send, 503, _UPLOADS_PAUSED, plain=True)
+            await refuse(scope, send, 503, _said(scope, "refused_uploads_paused"), plain=True)
             return False
         return True
+
+
+def _language(scope: Scope) -> str:
+    """Refusals a visitor may read (an upload toast, a chat's error) follow the browser's language."""
+    return pick(peer_and_headers(scope)[1].get("accept-language"))
+
+
+def _said(scope: Scope, key: str) -> str:
+    return say(_language(scope), key)
 
 
 def _multipart_parts(content_type: str, body: bytes) -> int | None:

@@ -68,6 +68,10 @@ WORDS = {
     "error_too_many_checks": "Wait {wait} before checking again (key checks are limited per visitor).",
     "error_too_many_chats": "{limit} chats from here are already running or waiting. Wait for one to finish, then send again.",
     "error_too_many_uploads": "You have uploaded {limit} from here. Try again in {wait}.",
+    "refused_uploads_paused": "Uploads are paused: the usage counter can't be reached right now. Try again shortly.",
+    "refused_not_your_file": "This request refers to a file that was not uploaded from this browser. Attach the file again, or start a new chat.",
+    "refused_link_as_file": "Links cannot be sent as files: upload the file itself.",
+    "refused_conversation_too_long": "This conversation is too long to send. Export it if you want to keep it, then start a new chat.",
     "error_quota": "You have used up {what} on this server's key. Try again in {wait}.",
     "script_quota": "You have used up {what} on this server's key. Try again in {wait}, or send your own API key "
     "in the {header} header.",

@@ -411,6 +411,10 @@ def test_the_longest_history_a_conversation_may_hold_is_capped_and_a_longer_one_
     too_long = [_turn(("user", "assistant")[i % 2], f"turn {i}") for i in range(longest + 1)]
     refused = app.event(_history_sync_index(app), [too_long], session_hash=secrets.token_hex(8))
     assert refused.status == 413 and "This conversation is too long to send" in refused.raw
+    in_japanese = app.event(
+        _history_sync_index(app), [too_long], session_hash=secrets.token_hex(8), headers={"accept-language": "ja"}
+    )
+    assert in_japanese.status == 413 and "この会話は長すぎて送信できません" in json.loads(in_japanese.raw)["error"]
     session = secrets.token_hex(8)
     history = [_turn(("user", "assistant")[i % 2], f"turn {i} " + "w" * 40) for i in range(longest)]
     _plant(app, history, session)

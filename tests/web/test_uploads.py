@@ -335,6 +335,14 @@ def test_each_address_uploads_within_its_budget_however_many_cookies_it_holds(bu
     # A cookie costs nothing to get; the budget follows the address.
     fresh_cookie = raw.open_page(app.url)
     assert upload(fresh_cookie, app.url, "blue.png", image_bytes(color="blue") + b"\x00" * 900_000).status_code == 429
+    # The refusal shows in the page's upload toast: in the browser's language.
+    in_german = httpx.post(
+        f"{app.url}/gradio_api/upload",
+        files={"files": ("blue.png", image_bytes(color="blue") + b"\x00" * 900_000, "image/png")},
+        headers={**fresh_cookie.headers, "accept-language": "de-DE,de;q=0.9,en;q=0.5"},
+        timeout=30,
+    )
+    assert in_german.status_code == 429 and in_german.text.startswith("Sie haben von hier 2 MB")
     # A refused upload used up nothing: what is left still takes a small file.
     assert upload(alice, app.url, "small.png", image_bytes(color="white")).status_code == 200
     # Another address (through the trusted proxy) has a budget of its own.
