@@ -17,6 +17,7 @@ COPY --chown=1000 requirements.txt .
 RUN pip install --no-cache-dir --user -r requirements.txt
 # No key is baked in: pass them at run time (docker run --env-file .env ...) or as Space secrets.
 COPY --chown=1000 app.py ./
+COPY --chown=1000 words ./words
 COPY --chown=1000 errors ./errors
 COPY --chown=1000 config ./config
 COPY --chown=1000 providers ./providers
