@@ -244,7 +244,7 @@ def tabs(browser: Browser) -> Iterator[Callable[[str], ChatPage]]:
 
 # The fast inner loop is `pytest -m "not slow"`: everything that drives Chromium, builds a deploy
 # venv, starts nginx or LiteLLM, or soaks is marked slow here, from its marker or its folder.
-_SLOW_MARKERS = frozenset({"browser", "gateway", "soak", "slow"})
+_SLOW_MARKERS = frozenset({"browser", "gateway", "serial", "slow", "soak"})
 _SLOW_FOLDERS = frozenset({"deploy"})
 
 

@@ -156,7 +156,7 @@ def _children() -> list[int]:
 
 # Its decode runs close to the 15 s decode limit when another process competes for the cores (two
 # busy loops beside it were enough): it cannot share the machine with a second worker.
-@pytest.mark.slow
+@pytest.mark.serial
 def test_a_pdf_is_read_only_within_its_content_budget(tmp_path: Path) -> None:
     # Five pages share one 1 MB stream: counted once per page, only the first fits the budget.
     attachment = read(write(tmp_path, "shared.pdf", shared_stream_pdf()))

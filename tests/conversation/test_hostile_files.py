@@ -66,7 +66,7 @@ def chat_with_files(app: RunningApp, visit: Visit, paths: list[str]) -> raw.Even
     )
 
 
-@pytest.mark.slow  # an event-loop probe under decoding load: needs the machine to itself
+@pytest.mark.serial  # an event-loop probe under decoding load: needs the machine to itself
 def test_hostile_files_never_stall_another_visitor(app: RunningApp, decodes: list[str], provider: FakeProvider) -> None:
     attacker = raw.open_page(app.url)
     pdf = upload(attacker, "report.pdf", shared_stream_pdf())

@@ -113,7 +113,7 @@ def _huge_bodies(url: str, headers: dict[str, str], folder: Path) -> list[list[s
     return rounds
 
 
-@pytest.mark.slow  # an event-loop probe beside curl processes: needs the machine to itself
+@pytest.mark.serial  # an event-loop probe beside curl processes: needs the machine to itself
 def test_huge_json_bodies_are_refused_without_freezing_anyone(
     gated: RunningApp, open_app: RunningApp, tmp_path: Path
 ) -> None:
@@ -143,7 +143,7 @@ def _shaped_bodies(session_hash: str, index: int) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.slow  # an event-loop probe: needs the machine to itself
+@pytest.mark.serial  # an event-loop probe: needs the machine to itself
 def test_bodies_shaped_to_cost_more_than_their_bytes_are_refused_without_freezing_anyone(
     open_app: RunningApp, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -223,7 +223,7 @@ def _refused_at_the_door(result: raw.EventResult) -> bool:
     return result.status == 400 and "chats from here are already running or waiting" in result.raw
 
 
-@pytest.mark.slow  # a twelve-chat flood with a timed bound: needs the machine to itself
+@pytest.mark.serial  # a twelve-chat flood with a timed bound: needs the machine to itself
 def test_one_client_cannot_take_every_chat_slot_or_fill_the_queue(
     apps: Callable[..., RunningApp], provider: FakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
